@@ -1,0 +1,595 @@
+//! The typed consumer configuration and its mapping onto librdkafka.
+//!
+//! [`ConsumerConfig`] mirrors the Java consumer settings that matter to a
+//! Switchyard runtime (with Java's names and defaults) and translates them to
+//! librdkafka property names in [`ConsumerConfig::to_client_config`]. Any other
+//! librdkafka property can be passed through the `librdkafka` map.
+//!
+//! Parsing from Kafka dotted property names lives in `properties.rs`, the
+//! validation rules in `validate.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+
+/// Default `bootstrap.servers`.
+pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "127.0.0.1:9092";
+
+/// Consumer settings, named after the Java client, mapped onto librdkafka.
+///
+/// In TOML the keys are the snake_case field names; librdkafka properties
+/// without a typed field go into the `[consumer.librdkafka]` table under their
+/// dotted names. Every field has a default, see [`ConsumerConfig::default`].
+///
+/// # Examples
+///
+/// ```
+/// use switchyard_config::{AssignmentStrategy, ConsumerConfig};
+///
+/// let config = ConsumerConfig::new("kafka-1:9092,kafka-2:9092")
+///     .with_group("orders")
+///     .with_strategy(AssignmentStrategy::CooperativeSticky);
+/// let client = config.to_client_config().unwrap();
+/// assert_eq!(client.get("group.id"), Some("orders"));
+/// assert_eq!(client.get("partition.assignment.strategy"), Some("cooperative-sticky"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerConfig {
+    /// `bootstrap.servers`: comma separated `host:port` list.
+    pub bootstrap_servers: String,
+    /// `group.id`; omitted from the client config when `None`.
+    pub group_id: Option<String>,
+    /// `group.instance.id` (static membership); requires `group.id`.
+    pub group_instance_id: Option<String>,
+    /// `client.id`.
+    pub client_id: Option<String>,
+    /// `client.rack`.
+    pub client_rack: Option<String>,
+    /// `fetch.min.bytes`.
+    pub fetch_min_bytes: Option<u32>,
+    /// Java `fetch.max.wait.ms`, librdkafka `fetch.wait.max.ms`.
+    pub fetch_max_wait_ms: Option<u32>,
+    /// `fetch.max.bytes`.
+    pub fetch_max_bytes: Option<u32>,
+    /// `max.partition.fetch.bytes`.
+    pub max_partition_fetch_bytes: Option<u32>,
+    /// `max.poll.records`: the runtime's batch size limit (librdkafka has no
+    /// such setting). Default 500, at least 1.
+    pub max_poll_records: usize,
+    /// `session.timeout.ms`, default 45000.
+    pub session_timeout_ms: u32,
+    /// `heartbeat.interval.ms`, default 3000.
+    pub heartbeat_interval_ms: u32,
+    /// `max.poll.interval.ms`, default 300000.
+    pub max_poll_interval_ms: u32,
+    /// `default.api.timeout.ms`, default 60000: the runtime's timeout for
+    /// blocking calls (synchronous commit, seek, metadata). Not passed to
+    /// librdkafka.
+    pub default_api_timeout_ms: u32,
+    /// Java `request.timeout.ms`, librdkafka `socket.timeout.ms`; default 30000.
+    pub request_timeout_ms: u32,
+    /// `auto.offset.reset`, default `latest`.
+    pub auto_offset_reset: OffsetReset,
+    /// `enable.auto.commit`, default `false`: a listener's
+    /// [`CommitPolicy`](crate::CommitPolicy) decides (see
+    /// [`ListenerConfig::effective_consumer`](crate::ListenerConfig::effective_consumer)).
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`, default 5000.
+    pub auto_commit_interval_ms: u32,
+    /// `partition.assignment.strategy`, default `range`.
+    pub partition_assignment_strategy: AssignmentStrategy,
+    /// Java `receive.buffer.bytes`, librdkafka `socket.receive.buffer.bytes`
+    /// (`-1` means the OS default and is passed as `0`).
+    pub receive_buffer_bytes: Option<i32>,
+    /// Java `send.buffer.bytes`, librdkafka `socket.send.buffer.bytes`
+    /// (`-1` means the OS default and is passed as `0`).
+    pub send_buffer_bytes: Option<i32>,
+    /// Any other librdkafka property, by its dotted name. Applied last.
+    /// TOML values may be strings, integers, floats or booleans.
+    #[serde(deserialize_with = "deserialize_properties")]
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for ConsumerConfig {
+    /// The Java client's defaults, except `enable.auto.commit = false`.
+    ///
+    /// ```
+    /// use switchyard_config::{AssignmentStrategy, ConsumerConfig, OffsetReset};
+    ///
+    /// let c = ConsumerConfig::default();
+    /// assert_eq!(c.bootstrap_servers, "127.0.0.1:9092");
+    /// assert_eq!(c.session_timeout_ms, 45_000);
+    /// assert_eq!(c.auto_offset_reset, OffsetReset::Latest);
+    /// assert_eq!(c.partition_assignment_strategy, AssignmentStrategy::Range);
+    /// assert!(!c.enable_auto_commit);
+    /// ```
+    fn default() -> Self {
+        ConsumerConfig {
+            bootstrap_servers: DEFAULT_BOOTSTRAP_SERVERS.to_string(),
+            group_id: None,
+            group_instance_id: None,
+            client_id: None,
+            client_rack: None,
+            fetch_min_bytes: None,
+            fetch_max_wait_ms: None,
+            fetch_max_bytes: None,
+            max_partition_fetch_bytes: None,
+            max_poll_records: 500,
+            session_timeout_ms: 45_000,
+            heartbeat_interval_ms: 3_000,
+            max_poll_interval_ms: 300_000,
+            default_api_timeout_ms: 60_000,
+            request_timeout_ms: 30_000,
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: false,
+            auto_commit_interval_ms: 5_000,
+            partition_assignment_strategy: AssignmentStrategy::Range,
+            receive_buffer_bytes: None,
+            send_buffer_bytes: None,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Defaults with the given `bootstrap.servers`.
+    ///
+    /// ```
+    /// use switchyard_config::ConsumerConfig;
+    ///
+    /// let c = ConsumerConfig::new("broker:9092");
+    /// assert_eq!(c.bootstrap_servers, "broker:9092");
+    /// assert_eq!(c.max_poll_records, 500);
+    /// ```
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        ConsumerConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets `group.id`.
+    ///
+    /// ```
+    /// # use switchyard_config::ConsumerConfig;
+    /// let c = ConsumerConfig::new("b:9092").with_group("orders");
+    /// assert_eq!(c.group_id.as_deref(), Some("orders"));
+    /// ```
+    pub fn with_group(mut self, group_id: impl Into<String>) -> Self {
+        self.group_id = Some(group_id.into());
+        self
+    }
+
+    /// Sets `group.instance.id` (static membership).
+    ///
+    /// ```
+    /// # use switchyard_config::ConsumerConfig;
+    /// let c = ConsumerConfig::new("b:9092").with_group("g").with_instance_id("pod-0");
+    /// assert_eq!(c.group_instance_id.as_deref(), Some("pod-0"));
+    /// ```
+    pub fn with_instance_id(mut self, instance_id: impl Into<String>) -> Self {
+        self.group_instance_id = Some(instance_id.into());
+        self
+    }
+
+    /// Sets `client.id`.
+    ///
+    /// ```
+    /// # use switchyard_config::ConsumerConfig;
+    /// let c = ConsumerConfig::new("b:9092").with_client_id("billing");
+    /// assert_eq!(c.client_id.as_deref(), Some("billing"));
+    /// ```
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets `partition.assignment.strategy`.
+    ///
+    /// ```
+    /// # use switchyard_config::{AssignmentStrategy, ConsumerConfig};
+    /// let c = ConsumerConfig::new("b:9092").with_strategy(AssignmentStrategy::Roundrobin);
+    /// assert_eq!(c.partition_assignment_strategy, AssignmentStrategy::Roundrobin);
+    /// ```
+    pub fn with_strategy(mut self, strategy: AssignmentStrategy) -> Self {
+        self.partition_assignment_strategy = strategy;
+        self
+    }
+
+    /// Sets `auto.offset.reset`.
+    ///
+    /// ```
+    /// # use switchyard_config::{ConsumerConfig, OffsetReset};
+    /// let c = ConsumerConfig::new("b:9092").with_offset_reset(OffsetReset::Earliest);
+    /// assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);
+    /// ```
+    pub fn with_offset_reset(mut self, reset: OffsetReset) -> Self {
+        self.auto_offset_reset = reset;
+        self
+    }
+
+    /// Sets `session.timeout.ms`.
+    ///
+    /// ```
+    /// # use switchyard_config::ConsumerConfig;
+    /// let c = ConsumerConfig::new("b:9092").with_session_timeout_ms(10_000);
+    /// assert_eq!(c.session_timeout_ms, 10_000);
+    /// ```
+    pub fn with_session_timeout_ms(mut self, ms: u32) -> Self {
+        self.session_timeout_ms = ms;
+        self
+    }
+
+    /// Sets `heartbeat.interval.ms`.
+    ///
+    /// ```
+    /// # use switchyard_config::ConsumerConfig;
+    /// let c = ConsumerConfig::new("b:9092").with_heartbeat_interval_ms(1_000);
+    /// assert_eq!(c.heartbeat_interval_ms, 1_000);
+    /// ```
+    pub fn with_heartbeat_interval_ms(mut self, ms: u32) -> Self {
+        self.heartbeat_interval_ms = ms;
+        self
+    }
+
+    /// Sets `max.poll.interval.ms`.
+    ///
+    /// ```
+    /// # use switchyard_config::ConsumerConfig;
+    /// let c = ConsumerConfig::new("b:9092").with_max_poll_interval_ms(60_000);
+    /// assert_eq!(c.max_poll_interval_ms, 60_000);
+    /// ```
+    pub fn with_max_poll_interval_ms(mut self, ms: u32) -> Self {
+        self.max_poll_interval_ms = ms;
+        self
+    }
+
+    /// Sets `max.poll.records` (the runtime's batch size limit).
+    ///
+    /// ```
+    /// # use switchyard_config::ConsumerConfig;
+    /// let c = ConsumerConfig::new("b:9092").with_max_poll_records(50);
+    /// assert_eq!(c.max_poll_records, 50);
+    /// ```
+    pub fn with_max_poll_records(mut self, records: usize) -> Self {
+        self.max_poll_records = records;
+        self
+    }
+
+    /// Builds the librdkafka client configuration, after [`validate`].
+    ///
+    /// Typed settings are translated to librdkafka names (`fetch.max.wait.ms`
+    /// becomes `fetch.wait.max.ms`, `request.timeout.ms` becomes
+    /// `socket.timeout.ms`, ...), `group.id` is omitted when unset, and the
+    /// runtime's fixed settings `enable.auto.offset.store = false` (offsets
+    /// are stored only after handlers finish) and `enable.partition.eof =
+    /// false` are always present. The `librdkafka` passthrough entries come
+    /// last. `max.poll.records` and `default.api.timeout.ms` are runtime-side
+    /// settings and are not passed on.
+    ///
+    /// [`validate`]: ConsumerConfig::validate
+    ///
+    /// ```
+    /// use switchyard_config::ConsumerConfig;
+    ///
+    /// let mut config = ConsumerConfig::new("b:9092");
+    /// config.fetch_max_wait_ms = Some(250);
+    /// config.librdkafka.insert("statistics.interval.ms".into(), "1000".into());
+    /// let client = config.to_client_config().unwrap();
+    /// assert_eq!(client.get("fetch.wait.max.ms"), Some("250"));
+    /// assert_eq!(client.get("socket.timeout.ms"), Some("30000"));
+    /// assert_eq!(client.get("enable.auto.offset.store"), Some("false"));
+    /// assert_eq!(client.get("statistics.interval.ms"), Some("1000"));
+    /// assert_eq!(client.get("group.id"), None);
+    /// ```
+    pub fn to_client_config(&self) -> Result<ClientConfig, ConfigError> {
+        self.validate()?;
+        Ok(self.client_config_unchecked())
+    }
+
+    /// The typed settings as `(Kafka name, librdkafka name, value)`, in the
+    /// order they are applied, without the passthrough entries.
+    pub(crate) fn typed_entries(&self) -> Vec<(&'static str, &'static str, String)> {
+        fn buffer(bytes: i32) -> String {
+            // Java uses -1 for "OS default", librdkafka uses 0.
+            if bytes == -1 { 0 } else { bytes }.to_string()
+        }
+        let mut out = vec![(
+            "bootstrap.servers",
+            "bootstrap.servers",
+            self.bootstrap_servers.clone(),
+        )];
+        let optional_strings = [
+            ("group.id", &self.group_id),
+            ("group.instance.id", &self.group_instance_id),
+            ("client.id", &self.client_id),
+            ("client.rack", &self.client_rack),
+        ];
+        for (key, value) in optional_strings {
+            if let Some(value) = value {
+                out.push((key, key, value.clone()));
+            }
+        }
+        let optional_numbers = [
+            ("fetch.min.bytes", "fetch.min.bytes", self.fetch_min_bytes),
+            ("fetch.max.wait.ms", "fetch.wait.max.ms", self.fetch_max_wait_ms),
+            ("fetch.max.bytes", "fetch.max.bytes", self.fetch_max_bytes),
+            (
+                "max.partition.fetch.bytes",
+                "max.partition.fetch.bytes",
+                self.max_partition_fetch_bytes,
+            ),
+        ];
+        for (kafka, rdkafka, value) in optional_numbers {
+            if let Some(value) = value {
+                out.push((kafka, rdkafka, value.to_string()));
+            }
+        }
+        out.extend([
+            (
+                "session.timeout.ms",
+                "session.timeout.ms",
+                self.session_timeout_ms.to_string(),
+            ),
+            (
+                "heartbeat.interval.ms",
+                "heartbeat.interval.ms",
+                self.heartbeat_interval_ms.to_string(),
+            ),
+            (
+                "max.poll.interval.ms",
+                "max.poll.interval.ms",
+                self.max_poll_interval_ms.to_string(),
+            ),
+            (
+                "request.timeout.ms",
+                "socket.timeout.ms",
+                self.request_timeout_ms.to_string(),
+            ),
+            (
+                "auto.offset.reset",
+                "auto.offset.reset",
+                self.auto_offset_reset.to_string(),
+            ),
+            (
+                "enable.auto.commit",
+                "enable.auto.commit",
+                self.enable_auto_commit.to_string(),
+            ),
+            (
+                "auto.commit.interval.ms",
+                "auto.commit.interval.ms",
+                self.auto_commit_interval_ms.to_string(),
+            ),
+            (
+                "partition.assignment.strategy",
+                "partition.assignment.strategy",
+                self.partition_assignment_strategy.to_string(),
+            ),
+        ]);
+        if let Some(bytes) = self.receive_buffer_bytes {
+            out.push((
+                "receive.buffer.bytes",
+                "socket.receive.buffer.bytes",
+                buffer(bytes),
+            ));
+        }
+        if let Some(bytes) = self.send_buffer_bytes {
+            out.push(("send.buffer.bytes", "socket.send.buffer.bytes", buffer(bytes)));
+        }
+        out
+    }
+
+    /// The client configuration without running [`ConsumerConfig::validate`].
+    pub(crate) fn client_config_unchecked(&self) -> ClientConfig {
+        let mut client = ClientConfig::new();
+        for (_, key, value) in self.typed_entries() {
+            client.set(key, value);
+        }
+        client.set("enable.auto.offset.store", "false");
+        client.set("enable.partition.eof", "false");
+        for (key, value) in &self.librdkafka {
+            client.set(key, value);
+        }
+        client
+    }
+}
+
+/// What to do when a partition has no committed offset (or it is out of
+/// range): Kafka's `auto.offset.reset`.
+///
+/// Parses from the Kafka spellings and librdkafka's aliases (`smallest`,
+/// `beginning`, `largest`, `end`, and Java's `none` for `error`).
+///
+/// ```
+/// use switchyard_config::OffsetReset;
+///
+/// assert_eq!("earliest".parse::<OffsetReset>().unwrap(), OffsetReset::Earliest);
+/// assert_eq!("none".parse::<OffsetReset>().unwrap(), OffsetReset::Error);
+/// assert_eq!(OffsetReset::Latest.to_string(), "latest");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    /// Start from the oldest retained record.
+    #[serde(alias = "smallest", alias = "beginning")]
+    Earliest,
+    /// Start after the newest record.
+    #[serde(alias = "largest", alias = "end")]
+    Latest,
+    /// Report an error instead of resetting (Java's `none`).
+    #[serde(alias = "none")]
+    Error,
+}
+
+impl OffsetReset {
+    /// The Kafka / librdkafka spelling.
+    ///
+    /// ```
+    /// # use switchyard_config::OffsetReset;
+    /// assert_eq!(OffsetReset::Error.as_str(), "error");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
+            OffsetReset::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for OffsetReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OffsetReset {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "earliest" | "smallest" | "beginning" => Ok(OffsetReset::Earliest),
+            "latest" | "largest" | "end" => Ok(OffsetReset::Latest),
+            "error" | "none" => Ok(OffsetReset::Error),
+            _ => Err(ConfigError::invalid(
+                "auto.offset.reset",
+                s,
+                "expected `earliest`, `latest` or `error`",
+            )),
+        }
+    }
+}
+
+/// The partition assignment strategy (`partition.assignment.strategy`).
+///
+/// Parses from the librdkafka spellings and from the Java assignor class
+/// names (`org.apache.kafka.clients.consumer.CooperativeStickyAssignor`, ...).
+/// Only one strategy can be configured.
+///
+/// ```
+/// use switchyard_config::AssignmentStrategy;
+///
+/// let s: AssignmentStrategy = "cooperative-sticky".parse().unwrap();
+/// assert!(s.is_cooperative());
+/// assert_eq!(AssignmentStrategy::Roundrobin.to_string(), "roundrobin");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssignmentStrategy {
+    /// Eager range assignor (`range`).
+    Range,
+    /// Eager round-robin assignor (`roundrobin`).
+    Roundrobin,
+    /// Incremental cooperative sticky assignor (`cooperative-sticky`).
+    CooperativeSticky,
+}
+
+impl AssignmentStrategy {
+    /// The librdkafka spelling.
+    ///
+    /// ```
+    /// # use switchyard_config::AssignmentStrategy;
+    /// assert_eq!(AssignmentStrategy::CooperativeSticky.as_str(), "cooperative-sticky");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentStrategy::Range => "range",
+            AssignmentStrategy::Roundrobin => "roundrobin",
+            AssignmentStrategy::CooperativeSticky => "cooperative-sticky",
+        }
+    }
+
+    /// Whether rebalances are incremental (only moved partitions are revoked
+    /// and assigned), which changes how the runtime handles rebalance events.
+    ///
+    /// ```
+    /// # use switchyard_config::AssignmentStrategy;
+    /// assert!(AssignmentStrategy::CooperativeSticky.is_cooperative());
+    /// assert!(!AssignmentStrategy::Range.is_cooperative());
+    /// ```
+    pub fn is_cooperative(self) -> bool {
+        matches!(self, AssignmentStrategy::CooperativeSticky)
+    }
+}
+
+impl fmt::Display for AssignmentStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AssignmentStrategy {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim();
+        let short = name.rsplit('.').next().unwrap_or(name);
+        match short.to_ascii_lowercase().as_str() {
+            "range" | "rangeassignor" => Ok(AssignmentStrategy::Range),
+            "roundrobin" | "round-robin" | "roundrobinassignor" => {
+                Ok(AssignmentStrategy::Roundrobin)
+            }
+            "cooperative-sticky" | "cooperativestickyassignor" => {
+                Ok(AssignmentStrategy::CooperativeSticky)
+            }
+            _ => {
+                let reason = if name.contains(',') {
+                    "only one strategy can be configured: `range`, `roundrobin` or `cooperative-sticky`"
+                } else {
+                    "expected `range`, `roundrobin` or `cooperative-sticky`"
+                };
+                Err(ConfigError::invalid(
+                    "partition.assignment.strategy",
+                    s,
+                    reason,
+                ))
+            }
+        }
+    }
+}
+
+/// Deserializes the passthrough table, accepting any TOML scalar as value.
+fn deserialize_properties<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct PropValue(String);
+
+    impl<'de> Deserialize<'de> for PropValue {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl serde::de::Visitor<'_> for Visitor {
+                type Value = PropValue;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a string, integer, float or boolean")
+                }
+                fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PropValue, E> {
+                    Ok(PropValue(v.to_string()))
+                }
+                fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PropValue, E> {
+                    Ok(PropValue(v.to_string()))
+                }
+                fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PropValue, E> {
+                    Ok(PropValue(v.to_string()))
+                }
+                fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<PropValue, E> {
+                    Ok(PropValue(v.to_string()))
+                }
+                fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<PropValue, E> {
+                    Ok(PropValue(v.to_string()))
+                }
+            }
+            d.deserialize_any(Visitor)
+        }
+    }
+
+    let raw = BTreeMap::<String, PropValue>::deserialize(deserializer)?;
+    Ok(raw.into_iter().map(|(k, v)| (k, v.0)).collect())
+}

@@ -1,0 +1,319 @@
+//! Building a [`ConsumerConfig`] from Kafka dotted property names.
+//!
+//! This is the `key = value` view of the configuration used by
+//! [`ConsumerConfig::from_properties`] and [`ConsumerConfig::set`]: Java
+//! names (`fetch.max.wait.ms`, `request.timeout.ms`, ...) and the librdkafka
+//! spellings of the same settings (`fetch.wait.max.ms`, `socket.timeout.ms`,
+//! ...) set the typed fields; any other valid librdkafka property goes to the
+//! `librdkafka` passthrough map. The key table here is also what
+//! `validate.rs` uses to reject passthrough entries shadowing typed fields.
+
+use std::str::FromStr;
+
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
+use rdkafka::ClientConfig;
+
+use crate::consumer::ConsumerConfig;
+use crate::error::ConfigError;
+
+/// A typed setting: its Kafka dotted name, its TOML field name and the other
+/// dotted spellings (librdkafka names and aliases) that mean the same thing.
+pub(crate) struct TypedKey {
+    pub kafka: &'static str,
+    pub field: &'static str,
+    pub aliases: &'static [&'static str],
+}
+
+const fn key(
+    kafka: &'static str,
+    field: &'static str,
+    aliases: &'static [&'static str],
+) -> TypedKey {
+    TypedKey {
+        kafka,
+        field,
+        aliases,
+    }
+}
+
+/// Every typed setting of [`ConsumerConfig`].
+pub(crate) const TYPED_KEYS: &[TypedKey] = &[
+    key(
+        "bootstrap.servers",
+        "bootstrap_servers",
+        &["metadata.broker.list"],
+    ),
+    key("group.id", "group_id", &[]),
+    key("group.instance.id", "group_instance_id", &[]),
+    key("client.id", "client_id", &[]),
+    key("client.rack", "client_rack", &[]),
+    key("fetch.min.bytes", "fetch_min_bytes", &[]),
+    key("fetch.max.wait.ms", "fetch_max_wait_ms", &["fetch.wait.max.ms"]),
+    key("fetch.max.bytes", "fetch_max_bytes", &[]),
+    key(
+        "max.partition.fetch.bytes",
+        "max_partition_fetch_bytes",
+        &["fetch.message.max.bytes"],
+    ),
+    key("max.poll.records", "max_poll_records", &[]),
+    key("session.timeout.ms", "session_timeout_ms", &[]),
+    key("heartbeat.interval.ms", "heartbeat_interval_ms", &[]),
+    key("max.poll.interval.ms", "max_poll_interval_ms", &[]),
+    key("default.api.timeout.ms", "default_api_timeout_ms", &[]),
+    key("request.timeout.ms", "request_timeout_ms", &["socket.timeout.ms"]),
+    key("auto.offset.reset", "auto_offset_reset", &[]),
+    key(
+        "enable.auto.commit",
+        "enable_auto_commit",
+        &["auto.commit.enable"],
+    ),
+    key("auto.commit.interval.ms", "auto_commit_interval_ms", &[]),
+    key(
+        "partition.assignment.strategy",
+        "partition_assignment_strategy",
+        &[],
+    ),
+    key(
+        "receive.buffer.bytes",
+        "receive_buffer_bytes",
+        &["socket.receive.buffer.bytes"],
+    ),
+    key(
+        "send.buffer.bytes",
+        "send_buffer_bytes",
+        &["socket.send.buffer.bytes"],
+    ),
+];
+
+/// librdkafka properties the runtime fixes itself, with the reason.
+pub(crate) const RESERVED_KEYS: &[(&str, &str)] = &[
+    (
+        "enable.auto.offset.store",
+        "is managed by the runtime (always `false`: offsets are stored only after handlers finish); choose a listener commit policy instead",
+    ),
+    (
+        "enable.partition.eof",
+        "is managed by the runtime (always `false`)",
+    ),
+];
+
+/// Finds the typed setting a dotted key (Kafka name or alias) refers to.
+pub(crate) fn typed_key(dotted: &str) -> Option<&'static TypedKey> {
+    TYPED_KEYS
+        .iter()
+        .find(|k| k.kafka == dotted || k.aliases.contains(&dotted))
+}
+
+/// The reason a dotted key cannot be set by users, if it is reserved.
+pub(crate) fn reserved_reason(dotted: &str) -> Option<&'static str> {
+    RESERVED_KEYS
+        .iter()
+        .find(|(k, _)| *k == dotted)
+        .map(|(_, reason)| *reason)
+}
+
+/// Whether a value should be hidden in error messages.
+pub(crate) fn is_sensitive(key: &str) -> bool {
+    ["password", "secret", "jaas", "ssl.key.pem", "token"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+/// The value as it may appear in an error message.
+pub(crate) fn shown(key: &str, value: &str) -> String {
+    if is_sensitive(key) {
+        "<redacted>".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Checks one property against librdkafka by setting it on an otherwise
+/// empty native configuration.
+pub(crate) fn check_librdkafka_property(key: &str, value: &str) -> Result<(), ConfigError> {
+    let mut client = ClientConfig::new();
+    client.set(key, value);
+    match client.create_native_config() {
+        Ok(_) => Ok(()),
+        Err(KafkaError::ClientConfig(RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, ..)) => {
+            Err(ConfigError::UnknownKey {
+                key: key.to_string(),
+            })
+        }
+        Err(KafkaError::ClientConfig(_, description, ..)) => Err(ConfigError::invalid(
+            key,
+            shown(key, value),
+            format!("rejected by librdkafka: {description}"),
+        )),
+        Err(other) => Err(ConfigError::invalid(
+            key,
+            shown(key, value),
+            other.to_string(),
+        )),
+    }
+}
+
+fn parse_number<T>(key: &str, value: &str, expected: &str) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e| ConfigError::invalid(key, value, format!("expected {expected} ({e})")))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::invalid(
+            key,
+            value,
+            "expected `true` or `false`",
+        )),
+    }
+}
+
+fn parse_name(key: &str, value: &str) -> Result<Option<String>, ConfigError> {
+    if value.trim().is_empty() {
+        Err(ConfigError::invalid(key, value, "must not be empty"))
+    } else {
+        Ok(Some(value.to_string()))
+    }
+}
+
+/// Re-keys an error raised under the enum's canonical key to the key the
+/// user actually wrote (an alias).
+fn rekey(err: ConfigError, key: &str) -> ConfigError {
+    match err {
+        ConfigError::InvalidValue { value, reason, .. } => ConfigError::InvalidValue {
+            key: key.to_string(),
+            value,
+            reason,
+        },
+        other => other,
+    }
+}
+
+impl ConsumerConfig {
+    /// Builds a configuration from Kafka dotted properties, on top of the
+    /// defaults.
+    ///
+    /// Java names and their librdkafka spellings set the typed fields
+    /// (`fetch.max.wait.ms` or `fetch.wait.max.ms`, `request.timeout.ms` or
+    /// `socket.timeout.ms`, ...); any other key must be a property librdkafka
+    /// accepts (it is checked, with its value) and goes to the `librdkafka`
+    /// passthrough. Later entries win. Cross-field rules are checked by
+    /// [`ConsumerConfig::validate`] (and by
+    /// [`ConsumerConfig::to_client_config`]), not here.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::UnknownKey`] for a key that is neither,
+    /// [`ConfigError::InvalidValue`] for a value that does not parse or that
+    /// librdkafka rejects, [`ConfigError::Constraint`] for properties the
+    /// runtime manages itself (`enable.auto.offset.store`,
+    /// `enable.partition.eof`).
+    ///
+    /// ```
+    /// use switchyard_config::{ConfigError, ConsumerConfig};
+    ///
+    /// let config = ConsumerConfig::from_properties([
+    ///     ("bootstrap.servers", "kafka:9092"),
+    ///     ("group.id", "orders"),
+    ///     ("fetch.max.wait.ms", "100"),
+    ///     ("statistics.interval.ms", "5000"),
+    /// ])
+    /// .unwrap();
+    /// assert_eq!(config.fetch_max_wait_ms, Some(100));
+    /// assert_eq!(config.librdkafka["statistics.interval.ms"], "5000");
+    ///
+    /// let err = ConsumerConfig::from_properties([("no.such.key", "1")]).unwrap_err();
+    /// assert!(matches!(err, ConfigError::UnknownKey { .. }));
+    /// ```
+    pub fn from_properties<'a>(
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = ConsumerConfig::default();
+        for (key, value) in props {
+            config.set_property(key, value)?;
+        }
+        Ok(config)
+    }
+
+    /// Sets any setting by its Kafka dotted name, like one entry of
+    /// [`ConsumerConfig::from_properties`].
+    ///
+    /// ```
+    /// use switchyard_config::{AssignmentStrategy, ConsumerConfig};
+    ///
+    /// let config = ConsumerConfig::new("kafka:9092")
+    ///     .set("partition.assignment.strategy", "cooperative-sticky")?
+    ///     .set("socket.keepalive.enable", "true")?;
+    /// assert_eq!(config.partition_assignment_strategy, AssignmentStrategy::CooperativeSticky);
+    /// assert_eq!(config.librdkafka["socket.keepalive.enable"], "true");
+    /// # Ok::<(), switchyard_config::ConfigError>(())
+    /// ```
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self, ConfigError> {
+        self.set_property(key, value)?;
+        Ok(self)
+    }
+
+    fn set_property(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let key = key.trim();
+        if let Some(reason) = reserved_reason(key) {
+            return Err(ConfigError::constraint(key, shown(key, value), reason));
+        }
+        let Some(typed) = typed_key(key) else {
+            check_librdkafka_property(key, value)?;
+            self.librdkafka.insert(key.to_string(), value.to_string());
+            return Ok(());
+        };
+        const U32: &str = "a non-negative 32-bit integer";
+        const I32: &str = "a 32-bit integer";
+        match typed.field {
+            "bootstrap_servers" => self.bootstrap_servers = value.trim().to_string(),
+            "group_id" => self.group_id = parse_name(key, value)?,
+            "group_instance_id" => self.group_instance_id = parse_name(key, value)?,
+            "client_id" => self.client_id = parse_name(key, value)?,
+            "client_rack" => self.client_rack = parse_name(key, value)?,
+            "fetch_min_bytes" => self.fetch_min_bytes = Some(parse_number(key, value, U32)?),
+            "fetch_max_wait_ms" => self.fetch_max_wait_ms = Some(parse_number(key, value, U32)?),
+            "fetch_max_bytes" => self.fetch_max_bytes = Some(parse_number(key, value, U32)?),
+            "max_partition_fetch_bytes" => {
+                self.max_partition_fetch_bytes = Some(parse_number(key, value, U32)?)
+            }
+            "max_poll_records" => {
+                self.max_poll_records = parse_number(key, value, "a positive integer")?
+            }
+            "session_timeout_ms" => self.session_timeout_ms = parse_number(key, value, U32)?,
+            "heartbeat_interval_ms" => {
+                self.heartbeat_interval_ms = parse_number(key, value, U32)?
+            }
+            "max_poll_interval_ms" => self.max_poll_interval_ms = parse_number(key, value, U32)?,
+            "default_api_timeout_ms" => {
+                self.default_api_timeout_ms = parse_number(key, value, U32)?
+            }
+            "request_timeout_ms" => self.request_timeout_ms = parse_number(key, value, U32)?,
+            "auto_offset_reset" => {
+                self.auto_offset_reset = value.parse().map_err(|e| rekey(e, key))?
+            }
+            "enable_auto_commit" => self.enable_auto_commit = parse_bool(key, value)?,
+            "auto_commit_interval_ms" => {
+                self.auto_commit_interval_ms = parse_number(key, value, U32)?
+            }
+            "partition_assignment_strategy" => {
+                self.partition_assignment_strategy = value.parse().map_err(|e| rekey(e, key))?
+            }
+            "receive_buffer_bytes" => {
+                self.receive_buffer_bytes = Some(parse_number(key, value, I32)?)
+            }
+            "send_buffer_bytes" => self.send_buffer_bytes = Some(parse_number(key, value, I32)?),
+            other => unreachable!("typed key table names unknown field `{other}`"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! Commits: turning low watermarks into committed offsets under the
+//! listener's [`CommitPolicy`] (seed 4.6).
+//!
+//! | policy | during processing | on revoke, pause, shutdown |
+//! |---|---|---|
+//! | `Auto` | offsets of finished records are *stored*; librdkafka commits them every `auto.commit.interval.ms` | stored offsets committed synchronously |
+//! | `SyncPerBatch` | synchronous commit after each finished job (batch) | synchronous commit |
+//! | `Async` (default) | asynchronous commit at most every commit interval, with the sequence guard | synchronous commit |
+//! | `EveryN { records }` | asynchronous commit whenever `records` more records finished (also inside a large batch), and at the interval | synchronous commit |
+//!
+//! Only the low watermark of a partition is ever committed or stored, so no
+//! policy commits a record that was not processed. A failed async commit is
+//! retried (with the then-current offsets) only when the sequence guard
+//! ([`crate::commit_sequence`]) says no newer commit was sent since.
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::{Offset, TopicPartitionList};
+use switchyard_config::CommitPolicy;
+
+use crate::commit_sequence::{CommitOffsets, Verdict};
+use crate::coordinator::{Coordinator, Kafka, Tp};
+
+impl Coordinator {
+    /// Commit now if the policy says so.
+    pub fn maybe_commit(&mut self, kafka: &Kafka) {
+        if !self.dirty {
+            return;
+        }
+        let interval_due = self.last_commit.elapsed() >= self.settings.commit_interval;
+        let due = match self.settings.commit {
+            CommitPolicy::Auto => true,
+            CommitPolicy::SyncPerBatch => self.job_ended,
+            CommitPolicy::Async => interval_due,
+            CommitPolicy::EveryN { records } => {
+                self.records_since_commit >= u64::from(records) || interval_due
+            }
+        };
+        if !due {
+            return;
+        }
+        let mode = match self.settings.commit {
+            CommitPolicy::SyncPerBatch => CommitMode::Sync,
+            _ => CommitMode::Async,
+        };
+        if let Err(e) = self.commit(kafka, mode, None) {
+            tracing::warn!(listener = %self.name, error = %e, "commit failed");
+        }
+    }
+
+    /// Commit the low watermark of every partition (or of `only`) that moved.
+    /// Returns what was committed (sync) or sent (async).
+    pub fn commit(
+        &mut self,
+        kafka: &Kafka,
+        mode: CommitMode,
+        only: Option<&[Tp]>,
+    ) -> KafkaResult<Vec<(String, i32, i64)>> {
+        self.dirty = false;
+        self.job_ended = false;
+        self.records_since_commit = 0;
+        self.last_commit = std::time::Instant::now();
+        let mut tpl = TopicPartitionList::new();
+        let mut sent = Vec::new();
+        for (tp, part) in &self.parts {
+            if only.is_some_and(|o| !o.contains(tp)) {
+                continue;
+            }
+            let Some(w) = part.commit_candidate() else { continue };
+            if matches!(mode, CommitMode::Async) && part.commit_sent == Some(w) {
+                continue; // already on its way
+            }
+            tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(w))?;
+            sent.push((tp.0.clone(), tp.1, w));
+        }
+        if sent.is_empty() {
+            return Ok(sent);
+        }
+        self.stats.commits.inc();
+        let result = if self.settings.commit == CommitPolicy::Auto {
+            kafka.store_offsets(&tpl).and_then(|()| match mode {
+                CommitMode::Sync => kafka.commit_consumer_state(CommitMode::Sync),
+                CommitMode::Async => Ok(()),
+            })
+        } else {
+            if matches!(mode, CommitMode::Async) {
+                self.seq.issued(to_commit_offsets(&sent));
+            }
+            kafka.commit(&tpl, mode)
+        };
+        match (&result, mode) {
+            (Err(_), _) => self.stats.commit_failures.inc(),
+            (Ok(()), CommitMode::Sync) => self.mark_committed(&sent),
+            (Ok(()), CommitMode::Async) => {
+                for (t, p, o) in &sent {
+                    if let Some(part) = self.parts.get_mut(&(t.clone(), *p)) {
+                        part.commit_sent = Some(*o);
+                    }
+                }
+                if self.settings.commit == CommitPolicy::Auto {
+                    // stored, librdkafka commits them: count them as ours
+                    self.mark_committed(&sent);
+                }
+            }
+        }
+        result.map(|()| sent)
+    }
+
+    fn mark_committed(&mut self, offsets: &[(String, i32, i64)]) {
+        for (t, p, o) in offsets {
+            if let Some(part) = self.parts.get_mut(&(t.clone(), *p)) {
+                part.committed = Some(part.committed.map_or(*o, |c| c.max(*o)));
+            }
+        }
+    }
+
+    /// librdkafka reports the outcome of a commit (the consumer's commit callback).
+    pub fn on_commit_result(&mut self, ok: bool, offsets: &TopicPartitionList) {
+        let list: Vec<(String, i32, i64)> = offsets
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
+                _ => None,
+            })
+            .collect();
+        let key = to_commit_offsets(&list);
+        if ok {
+            self.seq.succeeded(&key);
+            self.mark_committed(&list);
+            return;
+        }
+        self.stats.commit_failures.inc();
+        match self.seq.failed(&key) {
+            Verdict::Retry => {
+                tracing::warn!(listener = %self.name, "async commit failed; retrying with current offsets");
+                for (t, p, _) in &list {
+                    if let Some(part) = self.parts.get_mut(&(t.clone(), *p)) {
+                        part.commit_sent = None;
+                    }
+                }
+                self.dirty = true;
+            }
+            Verdict::Stale => {
+                self.stats.stale_commit_failures.inc();
+                tracing::info!(listener = %self.name, "stale async commit failure ignored: a newer commit was sent");
+            }
+            Verdict::Unknown => {}
+        }
+    }
+}
+
+fn to_commit_offsets(list: &[(String, i32, i64)]) -> CommitOffsets {
+    list.iter().map(|(t, p, o)| ((t.clone(), *p), *o)).collect()
+}

@@ -1,0 +1,343 @@
+//! The coordinator: the state of a listener's assigned partitions and the
+//! decisions taken on it: what to dispatch, when to stop fetching
+//! (backpressure), and how to react to worker reports and commands.
+//!
+//! It lives inside the consumer's context (see [`crate::rebalance`]) so that
+//! both the poll loop ([`crate::poller`]) and librdkafka's rebalance callbacks
+//! reach it; both run on the poll thread, so the mutex around it is never
+//! contended. Its other duties are split by concept: commits in
+//! [`crate::committer`], pause and resume in [`crate::pause`], assignment and
+//! revocation in [`crate::rebalance`], seeks in [`crate::seek`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use switchyard_config::CommitPolicy;
+use tokio::sync::oneshot;
+
+use crate::command::{ListenerSnapshot, PartitionState, PauseAck, PauseTarget};
+use crate::commit_sequence::CommitSequence;
+use crate::event::{Command, Event};
+use crate::executor::{Executor, Job};
+use crate::hooks::RebalanceHooks;
+use crate::jobs_queue::Ordering;
+use crate::partition::Partition;
+use crate::rebalance::RuntimeContext;
+use crate::stats::ListenerStats;
+
+/// The consumer type the runtime drives.
+pub(crate) type Kafka = BaseConsumer<RuntimeContext>;
+/// (topic, partition)
+pub(crate) type Tp = (String, i32);
+
+/// Tunables of the coordinator, fixed at start.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub ordering: Ordering,
+    pub workers: usize,
+    pub max_poll_records: usize,
+    pub max_buffered_records: usize,
+    pub max_buffered_bytes: usize,
+    pub commit: CommitPolicy,
+    pub commit_interval: Duration,
+    pub api_timeout: Duration,
+    pub revoke_timeout: Duration,
+}
+
+pub(crate) struct Coordinator {
+    pub name: String,
+    pub settings: Settings,
+    pub parts: BTreeMap<Tp, Partition>,
+    pub slots: HashMap<u64, Tp>,
+    next_slot: u64,
+    next_job: u64,
+    rr: usize,
+    pub executor: Executor,
+    /// Pause targets wanted by the application or the control plane.
+    pub desired: BTreeSet<PauseTarget>,
+    pub pause_waiters: Vec<(BTreeSet<Tp>, oneshot::Sender<PauseAck>)>,
+    pub seq: CommitSequence,
+    pub stats: Arc<ListenerStats>,
+    pub hooks: Arc<dyn RebalanceHooks>,
+    /// Same channel as the poller's, for waits inside rebalance callbacks.
+    pub events: Receiver<Event>,
+    /// Commands that arrived during a callback, handled by the poller next.
+    pub deferred: Vec<Command>,
+    pub dirty: bool,
+    pub job_ended: bool,
+    pub records_since_commit: u64,
+    pub last_commit: Instant,
+    pub shutting_down: bool,
+    pub revoked_at: Option<Instant>,
+}
+
+impl Coordinator {
+    pub fn new(
+        name: String,
+        settings: Settings,
+        executor: Executor,
+        stats: Arc<ListenerStats>,
+        hooks: Arc<dyn RebalanceHooks>,
+        events: Receiver<Event>,
+    ) -> Self {
+        Coordinator {
+            name,
+            settings,
+            parts: BTreeMap::new(),
+            slots: HashMap::new(),
+            next_slot: 0,
+            next_job: 0,
+            rr: 0,
+            executor,
+            desired: BTreeSet::new(),
+            pause_waiters: Vec::new(),
+            seq: CommitSequence::default(),
+            stats,
+            hooks,
+            events,
+            deferred: Vec::new(),
+            dirty: false,
+            job_ended: false,
+            records_since_commit: 0,
+            last_commit: Instant::now(),
+            shutting_down: false,
+            revoked_at: None,
+        }
+    }
+
+    /// Start tracking a newly assigned partition.
+    pub fn add_partition(&mut self, tp: Tp) -> &mut Partition {
+        self.next_slot += 1;
+        let slot = self.next_slot;
+        self.slots.insert(slot, tp.clone());
+        let part = Partition::new(slot, tp.0.clone(), tp.1, self.settings.ordering);
+        self.parts.insert(tp.clone(), part);
+        self.parts.get_mut(&tp).expect("just inserted")
+    }
+
+    /// Stop tracking a partition; later reports about it are ignored.
+    pub fn remove_partition(&mut self, tp: &Tp) -> Option<Partition> {
+        let part = self.parts.remove(tp)?;
+        self.slots.remove(&part.slot);
+        Some(part)
+    }
+
+    fn part_of_slot(&mut self, slot: u64) -> Option<&mut Partition> {
+        let tp = self.slots.get(&slot)?;
+        self.parts.get_mut(tp)
+    }
+
+    /// Records fetched by the poller.
+    pub fn ingest(&mut self, kafka: &Kafka, msgs: Vec<OwnedMessage>) {
+        let shutting_down = self.shutting_down;
+        for msg in msgs {
+            self.stats.fetched.inc();
+            let tp = (msg.topic().to_string(), msg.partition());
+            let Some(part) = self.parts.get_mut(&tp) else {
+                continue; // not (or no longer) assigned
+            };
+            if part.state != PartitionState::Running || shutting_down {
+                // Fetched after a pause took effect: drop it, fetch it again on resume.
+                part.tracker.drop_waiting([msg.offset()]);
+                part.needs_seek = true;
+                continue;
+            }
+            part.needs_seek = false;
+            if part.tracker.ingest(msg.offset()) {
+                part.queue.push(msg);
+            }
+        }
+        self.apply_backpressure(kafka);
+    }
+
+    /// Hand waiting records to free workers, round robin over partitions.
+    pub fn dispatch(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        let keys: Vec<Tp> = self.parts.keys().cloned().collect();
+        if keys.is_empty() {
+            return;
+        }
+        loop {
+            let mut progressed = false;
+            for i in 0..keys.len() {
+                if self.executor.running() >= self.settings.workers {
+                    return;
+                }
+                let tp = &keys[(self.rr + i) % keys.len()];
+                let part = self.parts.get_mut(tp).expect("key from map");
+                if part.state != PartitionState::Running {
+                    continue;
+                }
+                let Some((lane, msgs)) = part.queue.next_job(self.settings.max_poll_records) else {
+                    continue;
+                };
+                part.in_flight_jobs += 1;
+                self.next_job += 1;
+                let job = Job {
+                    id: self.next_job,
+                    slot: part.slot,
+                    lane,
+                    msgs,
+                };
+                self.executor.spawn(job);
+                progressed = true;
+            }
+            self.rr = self.rr.wrapping_add(1);
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Pause fetching of partitions feeding a full buffer; resume below half.
+    fn apply_backpressure(&mut self, kafka: &Kafka) {
+        let (records, bytes) = self
+            .parts
+            .values()
+            .fold((0, 0), |(r, b), p| (r + p.queue.len(), b + p.queue.bytes()));
+        let (max_r, max_b) = (self.settings.max_buffered_records, self.settings.max_buffered_bytes);
+        let over = records >= max_r || bytes >= max_b;
+        let under = records <= max_r / 2 && bytes <= max_b / 2;
+        let mut changed = Vec::new();
+        for (tp, part) in self.parts.iter_mut() {
+            if over && !part.backpressured && !part.queue.is_empty() {
+                part.backpressured = true;
+                self.stats.backpressure_pauses.inc();
+                changed.push(tp.clone());
+            } else if under && part.backpressured {
+                part.backpressured = false;
+                changed.push(tp.clone());
+            }
+        }
+        for tp in changed {
+            self.apply_fetch(kafka, &tp);
+        }
+    }
+
+    /// Make librdkafka's fetch state of `tp` match what the partition needs:
+    /// fetching only while running, not backpressured and not shutting down.
+    pub fn apply_fetch(&mut self, kafka: &Kafka, tp: &Tp) {
+        let shutting_down = self.shutting_down;
+        let api_timeout = self.settings.api_timeout;
+        let Some(part) = self.parts.get_mut(tp) else { return };
+        let want = part.state == PartitionState::Running && !part.backpressured && !shutting_down;
+        if want == !part.fetch_paused {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&part.topic, part.partition);
+        if want {
+            if part.needs_seek {
+                if let Some(next) = part.tracker.next() {
+                    if let Err(e) = kafka.seek(&part.topic, part.partition, Offset::Offset(next), api_timeout) {
+                        tracing::warn!(topic = %part.topic, partition = part.partition, next, error = %e, "seek before resume failed");
+                    }
+                }
+            }
+            if let Err(e) = kafka.resume(&tpl) {
+                tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "resume failed");
+            }
+        } else if let Err(e) = kafka.pause(&tpl) {
+            tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "pause failed");
+        }
+        part.fetch_paused = !want;
+    }
+
+    /// React to one event; commands go to [`Coordinator::handle_command`].
+    pub fn on_event(&mut self, kafka: &Kafka, event: Event) {
+        match event {
+            Event::Progress { slot, offsets } => {
+                let Some(part) = self.part_of_slot(slot) else { return };
+                let mut n = 0;
+                for o in offsets {
+                    n += part.tracker.complete(o) as u64;
+                }
+                self.records_since_commit += n;
+                self.dirty |= n > 0;
+            }
+            Event::JobEnd { id, slot, lane } => {
+                self.executor.finished(id);
+                self.job_ended = true;
+                let Some(tp) = self.slots.get(&slot).cloned() else { return };
+                let part = self.parts.get_mut(&tp).expect("slot maps to a partition");
+                part.in_flight_jobs -= 1;
+                part.queue.finish(&lane);
+                if part.state == PartitionState::Draining && part.in_flight_jobs == 0 {
+                    self.complete_pause(kafka, &tp);
+                }
+            }
+            Event::Stopped { slot, offset, reason } => {
+                let Some(tp) = self.slots.get(&slot).cloned() else { return };
+                self.stop_partition(kafka, &tp, offset, reason);
+            }
+            Event::Command(cmd) => self.handle_command(kafka, cmd),
+            Event::Wake => {}
+        }
+    }
+
+    /// The failure policy stopped a partition at `offset`.
+    fn stop_partition(&mut self, kafka: &Kafka, tp: &Tp, offset: i64, reason: String) {
+        let part = self.parts.get_mut(tp).expect("known partition");
+        tracing::error!(listener = %self.name, topic = %tp.0, partition = tp.1, offset, %reason, "partition stopped");
+        self.stats.partitions_stopped.inc();
+        part.state = PartitionState::Stopped;
+        part.drop_waiting();
+        // The failed record is pending: fetching starts at it again on resume.
+        part.tracker.drop_waiting([offset]);
+        part.needs_seek = true;
+        part.stopped_at = Some((offset, reason));
+        self.apply_fetch(kafka, tp);
+    }
+
+    pub fn handle_command(&mut self, kafka: &Kafka, cmd: Command) {
+        match cmd {
+            Command::Pause(target, ack) => self.pause(kafka, target, ack),
+            Command::Resume(target, skip, done) => {
+                self.resume(kafka, &target, skip);
+                let _ = done.send(());
+            }
+            Command::Seek(tp, to, done) => {
+                let _ = done.send(self.seek(kafka, tp, to));
+            }
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot(kafka));
+            }
+            // Shutdown is driven by the poller; a second request is deferred to it.
+            cmd @ Command::Shutdown(..) => self.deferred.push(cmd),
+        }
+    }
+
+    pub fn snapshot(&self, kafka: &Kafka) -> ListenerSnapshot {
+        ListenerSnapshot {
+            name: self.name.clone(),
+            partitions: self.parts.values().map(Partition::status).collect(),
+            member_id: member_id(kafka),
+            stats: self.stats.snapshot(),
+        }
+    }
+
+    /// Records handed to workers and not finished, over all partitions.
+    pub fn in_flight(&self) -> usize {
+        self.parts.values().map(Partition::in_flight_records).sum()
+    }
+}
+
+fn member_id(kafka: &Kafka) -> Option<String> {
+    // SAFETY: rd_kafka_memberid returns a malloc'ed string or NULL.
+    unsafe {
+        let p = rdkafka::bindings::rd_kafka_memberid(kafka.client().native_ptr());
+        if p.is_null() {
+            return None;
+        }
+        let s = std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+        rdkafka::bindings::rd_kafka_mem_free(kafka.client().native_ptr(), p as *mut _);
+        (!s.is_empty()).then_some(s)
+    }
+}

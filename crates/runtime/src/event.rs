@@ -1,0 +1,33 @@
+//! Events that reach the poller thread: progress from workers, commands from
+//! [`ListenerHandle`](crate::listener::ListenerHandle)s, and wake-ups when
+//! librdkafka's queue has something. One channel carries them all so the poller
+//! waits in one place.
+
+use tokio::sync::oneshot;
+
+use crate::command::{PauseAck, PauseTarget, SeekTo, ShutdownReport, ListenerSnapshot};
+use crate::error::RuntimeError;
+use crate::jobs_queue::Lane;
+
+/// Something the poller must react to.
+pub(crate) enum Event {
+    /// Records finished (processed, dead-lettered or skipped).
+    Progress { slot: u64, offsets: Vec<i64> },
+    /// A record failed for good under the stop policy.
+    Stopped { slot: u64, offset: i64, reason: String },
+    /// A job is over; its lane may run again.
+    JobEnd { id: u64, slot: u64, lane: Lane },
+    /// An operator or application request.
+    Command(Command),
+    /// librdkafka's consumer queue became non-empty.
+    Wake,
+}
+
+/// Requests handled by the poller.
+pub(crate) enum Command {
+    Pause(PauseTarget, oneshot::Sender<PauseAck>),
+    Resume(PauseTarget, bool, oneshot::Sender<()>),
+    Seek(Option<(String, i32)>, SeekTo, oneshot::Sender<Result<Vec<(String, i32, i64)>, RuntimeError>>),
+    Snapshot(oneshot::Sender<ListenerSnapshot>),
+    Shutdown(std::time::Duration, oneshot::Sender<ShutdownReport>),
+}

@@ -1,0 +1,56 @@
+//! # switchyard-runtime
+//!
+//! The consumer runtime of Switchyard: listeners that poll Kafka through
+//! librdkafka (the `rdkafka` crate), hand records to async handlers on a
+//! bounded worker pool without losing offsets or reordering a partition or a
+//! key, commit by policy, survive rebalances (eager and cooperative), pause and
+//! resume without leaving the group, seek, and shut down within a deadline.
+//!
+//! How the parts fit (one file per concept; the path of a record):
+//!
+//! - [`listener`]: the builder and the handle users see;
+//! - `poller`: the poll thread, sole owner of the consumer;
+//! - `coordinator`: per-partition state and dispatch decisions, with
+//!   `committer`, `pause`, `rebalance`, `seek`, `shutdown` adding
+//!   one duty each;
+//! - `partition`, [`jobs_queue`], [`offset_tracker`]: one partition's state,
+//!   its records waiting in lanes, and its commit point;
+//! - `executor`: runs jobs on tokio with retries ([`failure`]) and dead
+//!   letters ([`dead_letter`]);
+//! - [`handler`], [`deserializer`], [`record`]: what the user writes and gets;
+//! - [`commit_sequence`], [`metadata_watcher`]: pure helpers;
+//! - [`command`], [`hooks`], [`stats`], [`error`]: vocabulary.
+//!
+//! See docs/architecture.md in the repository for the long form.
+
+pub mod command;
+pub mod commit_sequence;
+mod committer;
+mod coordinator;
+pub mod dead_letter;
+pub mod deserializer;
+pub mod error;
+mod event;
+mod executor;
+pub mod failure;
+pub mod handler;
+pub mod hooks;
+pub mod jobs_queue;
+pub mod listener;
+pub mod metadata_watcher;
+pub mod offset_tracker;
+mod partition;
+mod pause;
+mod poller;
+mod rebalance;
+pub mod record;
+mod seek;
+mod shutdown;
+pub mod stats;
+
+pub use command::{PauseAck, PauseTarget, SeekTo, ShutdownReport};
+pub use error::RuntimeError;
+pub use failure::{FailurePolicy, RetryPolicy};
+pub use jobs_queue::Ordering;
+pub use listener::{Listener, ListenerBuilder, ListenerHandle, Subscription};
+pub use switchyard_config as config;

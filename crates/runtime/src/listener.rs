@@ -1,0 +1,524 @@
+//! Listeners: defining one ([`ListenerBuilder`]) and steering a running one
+//! ([`ListenerHandle`]).
+//!
+//! A listener is a name, a subscription (topics, a regex pattern, or a
+//! standalone assignment of explicit partitions), a consumer configuration, a
+//! handler with its deserializers, and policies: ordering and workers, commit,
+//! retry and failure, decode errors, buffer bounds, rebalance hooks and the
+//! shutdown deadline. [`ListenerBuilder::start`] creates the consumer on its
+//! own poll thread (see [`crate::poller`]); handlers run on the tokio runtime
+//! that called `start`.
+//!
+//! ```no_run
+//! use switchyard_config::ConsumerConfig;
+//! use switchyard_runtime::{Listener, deserializer::Utf8, record::Record, command::PauseTarget};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ConsumerConfig::new("127.0.0.1:9092").with_group("orders-app");
+//! let listener = Listener::builder("orders")
+//!     .config(config)
+//!     .topics(["orders"])
+//!     .handler(Utf8, Utf8, |r: Record<String, String>| async move {
+//!         println!("{}: {}", r.offset, r.value);
+//!         Ok(())
+//!     })
+//!     .start()?;
+//! let ack = listener.pause(PauseTarget::Topic("orders".into())).await?; // drained and committed
+//! listener.resume(PauseTarget::Topic("orders".into())).await?;
+//! let report = listener.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+use switchyard_config::{CommitPolicy, ConsumerConfig, DecodeErrorPolicy, ListenerConfig};
+use tokio::sync::oneshot;
+
+use crate::command::{ListenerSnapshot, PauseAck, PauseTarget, SeekTo, ShutdownReport};
+use crate::coordinator::{Coordinator, Kafka, Settings};
+use crate::dead_letter::DeadLetters;
+use crate::deserializer::Deserializer;
+use crate::error::RuntimeError;
+use crate::event::{Command, Event};
+use crate::executor::{Executor, WorkerContext};
+use crate::failure::{FailurePolicy, RetryPolicy};
+use crate::handler::{HandlerResult, PerBatch, PerRecord, SharedProcessor, Typed};
+use crate::hooks::{NoHooks, RebalanceHooks};
+use crate::jobs_queue::Ordering;
+use crate::metadata_watcher::MetadataWatcher;
+use crate::poller::Poller;
+use crate::rebalance::RuntimeContext;
+use crate::record::Record;
+use crate::stats::{ListenerStats, StatsSnapshot};
+
+/// What a listener consumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    /// Named topics, in a consumer group.
+    Topics(Vec<String>),
+    /// Every topic matching a regex, in a consumer group; topics created later
+    /// are picked up at the next metadata refresh.
+    Pattern(String),
+    /// Standalone: explicit partitions, no group membership, no rebalance. An
+    /// empty partition list means every partition of the topic, including
+    /// partitions added later.
+    Assign(Vec<(String, Vec<i32>)>),
+}
+
+/// Entry point: `Listener::builder(name)`.
+pub struct Listener;
+
+impl Listener {
+    /// Start defining a listener called `name` (the id operators address).
+    pub fn builder(name: impl Into<String>) -> ListenerBuilder {
+        ListenerBuilder::new(name.into())
+    }
+}
+
+/// Definition of a listener; see the [module docs](self).
+pub struct ListenerBuilder {
+    name: String,
+    config: ConsumerConfig,
+    subscription: Option<Subscription>,
+    group_id: Option<String>,
+    commit: CommitPolicy,
+    ordering: Ordering,
+    workers: usize,
+    retry: RetryPolicy,
+    failure: FailurePolicy,
+    decode: DecodeErrorPolicy,
+    dead_letter_topic: Option<String>,
+    hooks: Arc<dyn RebalanceHooks>,
+    shutdown_timeout: Duration,
+    revoke_timeout: Duration,
+    commit_interval: Duration,
+    max_buffered_records: usize,
+    max_buffered_bytes: usize,
+    metadata_refresh: Duration,
+    processor: Option<SharedProcessor>,
+}
+
+impl ListenerBuilder {
+    fn new(name: String) -> Self {
+        ListenerBuilder {
+            name,
+            config: ConsumerConfig::default(),
+            subscription: None,
+            group_id: None,
+            commit: CommitPolicy::default(),
+            ordering: Ordering::Partition,
+            workers: 1,
+            retry: RetryPolicy::default(),
+            failure: FailurePolicy::default(),
+            decode: DecodeErrorPolicy::default(),
+            dead_letter_topic: None,
+            hooks: Arc::new(NoHooks),
+            shutdown_timeout: Duration::from_secs(10),
+            revoke_timeout: Duration::from_secs(10),
+            commit_interval: Duration::from_millis(200),
+            max_buffered_records: 10_000,
+            max_buffered_bytes: 64 << 20,
+            metadata_refresh: Duration::from_secs(5),
+            processor: None,
+        }
+    }
+
+    /// A builder from the `[[listener]]` entry of a TOML file and the `[consumer]` section.
+    pub fn from_config(listener: &ListenerConfig, consumer: &ConsumerConfig) -> Result<Self, RuntimeError> {
+        listener.validate()?;
+        let mut b = Listener::builder(&listener.name)
+            .config(consumer.clone())
+            .commit(listener.commit)
+            .on_decode_error(listener.on_decode_error)
+            .shutdown_timeout(Duration::from_millis(listener.shutdown_timeout_ms));
+        b.group_id = listener.group_id.clone();
+        b.dead_letter_topic = listener.dead_letter_topic.clone();
+        b.subscription = Some(if let Some(p) = &listener.pattern {
+            Subscription::Pattern(p.clone())
+        } else if !listener.assign.is_empty() {
+            Subscription::Assign(
+                listener
+                    .assign
+                    .iter()
+                    .map(|a| (a.topic.clone(), a.partitions.clone()))
+                    .collect(),
+            )
+        } else {
+            Subscription::Topics(listener.topics.clone())
+        });
+        Ok(b)
+    }
+
+    /// The consumer configuration (bootstrap servers, group, timeouts, ...).
+    pub fn config(mut self, config: ConsumerConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// Subscribe to these topics.
+    pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
+        self.subscription = Some(Subscription::Topics(topics.into_iter().map(Into::into).collect()));
+        self
+    }
+    /// Subscribe to every topic matching `regex` (e.g. `"test.*"`).
+    pub fn pattern(mut self, regex: impl Into<String>) -> Self {
+        self.subscription = Some(Subscription::Pattern(regex.into()));
+        self
+    }
+    /// Standalone assignment of `partitions` of `topic` (empty: all, including later ones).
+    pub fn assign(mut self, topic: impl Into<String>, partitions: impl IntoIterator<Item = i32>) -> Self {
+        let entry = (topic.into(), partitions.into_iter().collect());
+        match &mut self.subscription {
+            Some(Subscription::Assign(v)) => v.push(entry),
+            _ => self.subscription = Some(Subscription::Assign(vec![entry])),
+        }
+        self
+    }
+    /// Group id of this listener (overrides the configuration's).
+    pub fn group_id(mut self, group: impl Into<String>) -> Self {
+        self.group_id = Some(group.into());
+        self
+    }
+    /// Commit policy (default: async with the sequence guard).
+    pub fn commit(mut self, policy: CommitPolicy) -> Self {
+        self.commit = policy;
+        self
+    }
+    /// Ordering mode of the worker pool (default: partition).
+    pub fn ordering(mut self, ordering: Ordering) -> Self {
+        self.ordering = ordering;
+        self
+    }
+    /// Maximum concurrent handler jobs (default 1: sequential).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+    /// Retry policy for failing handlers.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+    /// What happens after the last failed attempt.
+    pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
+        self.failure = policy;
+        self
+    }
+    /// What happens with an undecodable record.
+    pub fn on_decode_error(mut self, policy: DecodeErrorPolicy) -> Self {
+        self.decode = policy;
+        self
+    }
+    /// Dead-letter topic (default `<topic>.DLT`).
+    pub fn dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
+        self
+    }
+    /// Rebalance hooks.
+    pub fn hooks(mut self, hooks: impl RebalanceHooks) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+    /// Deadline of [`ListenerHandle::shutdown`] (default 10 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+    /// How long a revoke waits for in-flight records (default 10 s).
+    pub fn revoke_timeout(mut self, d: Duration) -> Self {
+        self.revoke_timeout = d;
+        self
+    }
+    /// Interval of async commits (default 200 ms).
+    pub fn commit_interval(mut self, d: Duration) -> Self {
+        self.commit_interval = d;
+        self
+    }
+    /// Bounds of records waiting for workers, in count and bytes (default 10,000 and 64 MiB).
+    pub fn buffer(mut self, max_records: usize, max_bytes: usize) -> Self {
+        self.max_buffered_records = max_records.max(1);
+        self.max_buffered_bytes = max_bytes.max(1);
+        self
+    }
+    /// How often patterns and standalone assignments look for new topics and partitions (default 5 s).
+    pub fn metadata_refresh(mut self, d: Duration) -> Self {
+        self.metadata_refresh = d;
+        self
+    }
+
+    /// The per-record handler, with key and value deserializers.
+    pub fn handler<KD, VD, F, Fut>(mut self, key: KD, value: VD, f: F) -> Self
+    where
+        KD: Deserializer,
+        VD: Deserializer,
+        F: Fn(Record<KD::Output, VD::Output>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.processor = Some(Arc::new(Typed { key, value, handler: PerRecord(f) }));
+        self
+    }
+
+    /// The per-batch handler (batches of one partition, at most `max.poll.records`).
+    pub fn batch_handler<KD, VD, F, Fut>(mut self, key: KD, value: VD, f: F) -> Self
+    where
+        KD: Deserializer,
+        VD: Deserializer,
+        F: Fn(Vec<Record<KD::Output, VD::Output>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.processor = Some(Arc::new(Typed { key, value, handler: PerBatch(f) }));
+        self
+    }
+
+    fn fail(&self, reason: impl Into<String>) -> RuntimeError {
+        RuntimeError::Listener { listener: self.name.clone(), reason: reason.into() }
+    }
+
+    /// Create the consumer, subscribe or assign, and start the poll thread.
+    /// Must be called within a tokio runtime (handlers run on it).
+    pub fn start(self) -> Result<ListenerHandle, RuntimeError> {
+        if self.name.trim().is_empty() {
+            return Err(self.fail("the listener name is blank"));
+        }
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| self.fail("start() must be called within a tokio runtime"))?;
+        let processor = self.processor.clone().ok_or_else(|| self.fail("no handler was given"))?;
+        let subscription = self.subscription.clone().ok_or_else(|| self.fail("no topics, pattern or assignment was given"))?;
+        let mut config = self.config.clone();
+        if let Some(g) = &self.group_id {
+            config.group_id = Some(g.clone());
+        }
+        match &subscription {
+            Subscription::Topics(t) if t.is_empty() => return Err(self.fail("empty topic list")),
+            Subscription::Pattern(p) => {
+                regex::Regex::new(p).map_err(|e| self.fail(format!("invalid pattern `{p}`: {e}")))?;
+            }
+            Subscription::Assign(_) if config.group_id.is_none() => {
+                // commits of a standalone listener need a group id, which is never joined
+                config.group_id = Some(format!("switchyard-standalone-{}", self.name));
+            }
+            _ => {}
+        }
+        if config.group_id.is_none() {
+            return Err(self.fail("a group id is required (config group_id or .group_id())"));
+        }
+        config.enable_auto_commit = self.commit == CommitPolicy::Auto;
+        let mut client = config.to_client_config()?;
+        client.set("topic.metadata.refresh.interval.ms", self.metadata_refresh.as_millis().to_string());
+
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let stats = Arc::new(ListenerStats::default());
+        let dead_letters = match (self.failure, self.decode) {
+            (FailurePolicy::DeadLetter, _) | (_, DecodeErrorPolicy::DeadLetter) => Some(Arc::new(
+                DeadLetters::new(&config.bootstrap_servers, self.dead_letter_topic.clone())?,
+            )),
+            _ => None,
+        };
+        let executor = Executor::new(
+            rt,
+            WorkerContext {
+                listener: self.name.clone(),
+                processor,
+                retry: self.retry,
+                failure: self.failure,
+                on_decode_error: self.decode,
+                dead_letters,
+                events: tx.clone(),
+                stats: stats.clone(),
+            },
+        );
+        let settings = Settings {
+            ordering: self.ordering,
+            workers: self.workers,
+            max_poll_records: config.max_poll_records,
+            max_buffered_records: self.max_buffered_records,
+            max_buffered_bytes: self.max_buffered_bytes,
+            commit: self.commit,
+            commit_interval: self.commit_interval,
+            api_timeout: Duration::from_millis(config.default_api_timeout_ms.into()),
+            revoke_timeout: self.revoke_timeout,
+        };
+        let coord = Coordinator::new(self.name.clone(), settings, executor, stats.clone(), self.hooks.clone(), rx.clone());
+        let ctx = RuntimeContext { coord: Mutex::new(coord) };
+        let mut kafka: Kafka = client.create_with_context(ctx)?;
+        let wake = Arc::new(AtomicBool::new(false));
+        {
+            let (wake, tx) = (wake.clone(), tx.clone());
+            kafka.set_nonempty_callback(move || {
+                if !wake.swap(true, AtomicOrdering::SeqCst) {
+                    let _ = tx.send(Event::Wake);
+                }
+            });
+        }
+        let watcher = self.subscribe(&kafka, &subscription, &config)?;
+        let poller = Poller {
+            kafka,
+            events: rx,
+            wake,
+            max_poll_records: config.max_poll_records,
+            watcher: watcher.map(|w| (w, self.metadata_refresh)),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("sy-poll-{}", self.name))
+            .spawn(move || poller.run())
+            .map_err(|e| self.fail(format!("cannot start the poll thread: {e}")))?;
+        tracing::info!(listener = %self.name, ?subscription, group = ?config.group_id, "listener started");
+        Ok(ListenerHandle {
+            name: self.name,
+            tx,
+            stats,
+            shutdown_timeout: self.shutdown_timeout,
+            thread: Some(thread),
+        })
+    }
+
+    fn subscribe(
+        &self,
+        kafka: &Kafka,
+        subscription: &Subscription,
+        config: &ConsumerConfig,
+    ) -> Result<Option<MetadataWatcher>, RuntimeError> {
+        match subscription {
+            Subscription::Topics(t) => {
+                let t: Vec<&str> = t.iter().map(String::as_str).collect();
+                kafka.subscribe(&t)?;
+                Ok(None)
+            }
+            Subscription::Pattern(p) => {
+                let p = if p.starts_with('^') { p.clone() } else { format!("^{p}") };
+                kafka.subscribe(&[&p])?;
+                Ok(None)
+            }
+            Subscription::Assign(entries) => {
+                let timeout = Duration::from_millis(config.default_api_timeout_ms.into());
+                let mut tpl = TopicPartitionList::new();
+                let mut watched = Vec::new();
+                let mut assigned = Vec::new();
+                for (topic, parts) in entries {
+                    let parts = if parts.is_empty() {
+                        let md = kafka.fetch_metadata(Some(topic), timeout)?;
+                        let count = md
+                            .topics()
+                            .iter()
+                            .find(|t| t.name() == topic)
+                            .map_or(0, |t| t.partitions().len() as i32);
+                        if count == 0 {
+                            return Err(self.fail(format!("topic `{topic}` has no partitions (does it exist?)")));
+                        }
+                        watched.push((topic.clone(), count));
+                        (0..count).collect()
+                    } else {
+                        parts.clone()
+                    };
+                    for p in parts {
+                        tpl.add_partition_offset(topic, p, Offset::Stored)?;
+                        assigned.push((topic.clone(), p));
+                    }
+                }
+                kafka.assign(&tpl)?;
+                kafka.context().lock().on_assign(kafka, &assigned);
+                Ok((!watched.is_empty()).then(|| MetadataWatcher::new(watched)))
+            }
+        }
+    }
+}
+
+/// Steers a running listener; cheap to share by reference.
+pub struct ListenerHandle {
+    name: String,
+    tx: Sender<Event>,
+    stats: Arc<ListenerStats>,
+    shutdown_timeout: Duration,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ListenerHandle {
+    /// The listener's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RuntimeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Event::Command(make(reply)))
+            .map_err(|_| RuntimeError::NotRunning(self.name.clone()))?;
+        rx.await.map_err(|_| RuntimeError::NotRunning(self.name.clone()))
+    }
+
+    /// Pause `target`; resolves when every matching assigned partition is
+    /// drained and committed (DESIGN.md's acknowledgement).
+    pub async fn pause(&self, target: PauseTarget) -> Result<PauseAck, RuntimeError> {
+        self.ask(|r| Command::Pause(target, r)).await
+    }
+
+    /// Resume `target`; records continue at exactly the committed offset.
+    pub async fn resume(&self, target: PauseTarget) -> Result<(), RuntimeError> {
+        self.ask(|r| Command::Resume(target, false, r)).await
+    }
+
+    /// Resume partitions stopped by the failure policy, skipping the failed record.
+    pub async fn resume_skipping(&self, target: PauseTarget) -> Result<(), RuntimeError> {
+        self.ask(|r| Command::Resume(target, true, r)).await
+    }
+
+    /// Seek one assigned partition, or all of them with `None`.
+    pub async fn seek(&self, partition: Option<(String, i32)>, to: SeekTo) -> Result<Vec<(String, i32, i64)>, RuntimeError> {
+        self.ask(|r| Command::Seek(partition, to, r)).await?
+    }
+
+    /// Partitions, their states and the counters.
+    pub async fn snapshot(&self) -> Result<ListenerSnapshot, RuntimeError> {
+        self.ask(Command::Snapshot).await
+    }
+
+    /// Counters, without asking the poll thread.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Shut down within the configured deadline.
+    pub async fn shutdown(self) -> ShutdownReport {
+        let d = self.shutdown_timeout;
+        self.shutdown_within(d).await
+    }
+
+    /// Stop fetching, finish in-flight records, commit, leave the group, all
+    /// within `deadline`; past it, the report says what was abandoned.
+    pub async fn shutdown_within(mut self, deadline: Duration) -> ShutdownReport {
+        let started = std::time::Instant::now();
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Event::Command(Command::Shutdown(deadline, reply))).is_err() {
+            return ShutdownReport { closed: true, notes: vec!["already shut down".into()], ..Default::default() };
+        }
+        let grace = Duration::from_millis(250);
+        let report = match tokio::time::timeout(deadline + grace, rx).await {
+            Ok(Ok(r)) => r,
+            _ => ShutdownReport {
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                notes: vec!["the poll thread did not finish before the deadline (blocked in librdkafka); abandoned".into()],
+                ..Default::default()
+            },
+        };
+        if let Some(t) = self.thread.take() {
+            if report.closed {
+                let _ = t.join();
+            }
+        }
+        report
+    }
+}
+
+impl Drop for ListenerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            // Not shut down explicitly: ask for it and do not wait.
+            let (reply, _rx) = oneshot::channel();
+            let _ = self.tx.send(Event::Command(Command::Shutdown(self.shutdown_timeout, reply)));
+        }
+    }
+}

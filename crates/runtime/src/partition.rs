@@ -1,0 +1,93 @@
+//! One assigned partition as the runtime sees it: its life-cycle state, the
+//! jobs queue of records waiting for a worker, the offset tracker, and whether
+//! librdkafka is fetching it.
+//!
+//! A partition is created on assignment (with a fresh *slot* number, so that
+//! late reports about an earlier assignment of the same partition are
+//! ignored) and dropped on revoke. See docs/architecture.md for the states.
+
+use crate::command::{PartitionState, PartitionStatus};
+use crate::jobs_queue::{JobsQueue, Ordering};
+use crate::offset_tracker::OffsetTracker;
+
+/// Runtime state of one assigned partition.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    pub slot: u64,
+    pub topic: String,
+    pub partition: i32,
+    pub state: PartitionState,
+    pub queue: JobsQueue,
+    pub tracker: OffsetTracker,
+    pub in_flight_jobs: usize,
+    /// Last next-offset known to be committed.
+    pub committed: Option<i64>,
+    /// Last next-offset sent in an async commit not yet confirmed.
+    pub commit_sent: Option<i64>,
+    /// Waiting records were dropped: seek to `tracker.next()` before fetching again.
+    pub needs_seek: bool,
+    /// Fetching is paused in librdkafka.
+    pub fetch_paused: bool,
+    /// Fetching is paused because the buffer is full.
+    pub backpressured: bool,
+    /// The record the failure policy stopped at, with the reason.
+    pub stopped_at: Option<(i64, String)>,
+}
+
+impl Partition {
+    pub fn new(slot: u64, topic: String, partition: i32, ordering: Ordering) -> Self {
+        Partition {
+            slot,
+            topic,
+            partition,
+            state: PartitionState::Running,
+            queue: JobsQueue::new(ordering),
+            tracker: OffsetTracker::new(),
+            in_flight_jobs: 0,
+            committed: None,
+            commit_sent: None,
+            needs_seek: false,
+            fetch_paused: false,
+            backpressured: false,
+            stopped_at: None,
+        }
+    }
+
+    pub fn key(&self) -> (String, i32) {
+        (self.topic.clone(), self.partition)
+    }
+
+    /// Drop the records waiting for a worker; fetching must start again at the first of them.
+    pub fn drop_waiting(&mut self) {
+        let dropped = self.queue.drain_all();
+        if !dropped.is_empty() {
+            self.tracker.drop_waiting(dropped);
+            self.needs_seek = true;
+        }
+    }
+
+    /// The next offset to commit, if it moved since the last commit.
+    pub fn commit_candidate(&self) -> Option<i64> {
+        let w = self.tracker.low_watermark()?;
+        match self.committed {
+            Some(c) if c >= w => None,
+            _ => Some(w),
+        }
+    }
+
+    pub fn in_flight_records(&self) -> usize {
+        self.tracker.pending().saturating_sub(self.queue.len())
+    }
+
+    pub fn status(&self) -> PartitionStatus {
+        PartitionStatus {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            state: self.state,
+            in_flight: self.in_flight_records(),
+            buffered: self.queue.len(),
+            committed: self.committed,
+            reason: self.stopped_at.as_ref().map(|(_, r)| r.clone()),
+        }
+    }
+}

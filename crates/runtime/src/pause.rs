@@ -1,0 +1,157 @@
+//! Pause and resume of partitions, with the exact semantics of DESIGN.md:
+//!
+//! 1. dispatch nothing more from the partition;
+//! 2. pause fetching in librdkafka and keep polling (no rebalance, however long);
+//! 3. drop fetched records that no worker took yet; fetching restarts at the
+//!    first of them (seek before resume);
+//! 4. when the partition's in-flight records are finished, commit synchronously;
+//! 5. only then acknowledge, with the committed offset.
+//!
+//! Resume is the reverse: seek to where the partition stopped, resume fetching.
+//! The wanted pauses are kept as a set of [`PauseTarget`]s, not as partition
+//! flags, so they follow partitions across rebalances: a newly assigned
+//! partition that a target covers starts paused (see [`crate::rebalance`]).
+
+use std::collections::BTreeSet;
+
+use rdkafka::consumer::CommitMode;
+use tokio::sync::oneshot;
+
+use crate::command::{PartitionAck, PartitionState, PauseAck, PauseTarget};
+use crate::coordinator::{Coordinator, Kafka, Tp};
+
+impl Coordinator {
+    /// Is `tp` covered by a wanted pause?
+    pub fn is_desired_paused(&self, tp: &Tp) -> bool {
+        self.desired.iter().any(|t| t.matches(&tp.0, tp.1))
+    }
+
+    /// Pause `target`; `ack` is answered once every matching assigned
+    /// partition is drained and committed.
+    pub fn pause(&mut self, kafka: &Kafka, target: PauseTarget, ack: oneshot::Sender<PauseAck>) {
+        let matching: BTreeSet<Tp> = self
+            .parts
+            .keys()
+            .filter(|tp| target.matches(&tp.0, tp.1))
+            .cloned()
+            .collect();
+        self.desired.insert(target);
+        for tp in &matching {
+            self.start_pause(kafka, tp);
+        }
+        self.pause_waiters.push((matching, ack));
+        self.answer_pause_waiters();
+    }
+
+    /// Steps 1-3 for one partition, then 4-5 at once if nothing is in flight.
+    pub fn start_pause(&mut self, kafka: &Kafka, tp: &Tp) {
+        let Some(part) = self.parts.get_mut(tp) else { return };
+        if part.state != PartitionState::Running {
+            return;
+        }
+        part.state = PartitionState::Draining;
+        part.drop_waiting();
+        let idle = part.in_flight_jobs == 0;
+        self.apply_fetch(kafka, tp);
+        tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, "pausing partition");
+        if idle {
+            self.complete_pause(kafka, tp);
+        }
+    }
+
+    /// Steps 4 and 5: the partition is drained; commit and acknowledge.
+    pub fn complete_pause(&mut self, kafka: &Kafka, tp: &Tp) {
+        if let Err(e) = self.commit(kafka, CommitMode::Sync, Some(std::slice::from_ref(tp))) {
+            tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, error = %e, "commit on pause failed");
+        }
+        if let Some(part) = self.parts.get_mut(tp) {
+            part.state = PartitionState::Paused;
+            tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, committed = ?part.committed, "partition paused");
+        }
+        self.answer_pause_waiters();
+    }
+
+    /// Answer every waiter whose partitions are all paused (or gone).
+    pub fn answer_pause_waiters(&mut self) {
+        let parts = &self.parts;
+        let done = |tp: &Tp| {
+            parts
+                .get(tp)
+                .is_none_or(|p| matches!(p.state, PartitionState::Paused | PartitionState::Stopped))
+        };
+        let waiters = std::mem::take(&mut self.pause_waiters);
+        for (set, ack) in waiters {
+            if set.iter().all(done) {
+                let partitions = set
+                    .iter()
+                    .filter_map(|tp| parts.get(tp))
+                    .map(|p| PartitionAck {
+                        topic: p.topic.clone(),
+                        partition: p.partition,
+                        committed: p.committed,
+                    })
+                    .collect();
+                let _ = ack.send(PauseAck { partitions });
+            } else {
+                self.pause_waiters.push((set, ack));
+            }
+        }
+    }
+
+    /// Remove `target` (and narrower targets it covers) from the wanted pauses
+    /// and resume every partition no longer covered. A partition stopped by the
+    /// failure policy is resumed at the failed record, or after it with `skip`.
+    pub fn resume(&mut self, kafka: &Kafka, target: &PauseTarget, skip: bool) {
+        self.desired.retain(|t| !covers(target, t));
+        let tps: Vec<Tp> = self
+            .parts
+            .iter()
+            .filter(|(tp, p)| p.state != PartitionState::Running && target.matches(&tp.0, tp.1))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in tps {
+            if self.is_desired_paused(&tp) {
+                continue;
+            }
+            let part = self.parts.get_mut(&tp).expect("listed above");
+            if let Some((offset, _)) = part.stopped_at.take() {
+                if skip {
+                    tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, offset, "skipping stopped record");
+                    // finish the failed record without processing it
+                    part.tracker.ingest(offset);
+                    part.tracker.complete(offset);
+                    part.needs_seek = true;
+                    self.stats.skipped.inc();
+                    self.dirty = true;
+                }
+            }
+            part.state = PartitionState::Running;
+            tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, next = ?part.tracker.next(), "resuming partition");
+            self.apply_fetch(kafka, &tp);
+        }
+    }
+}
+
+/// Does resuming `outer` also lift `inner`?
+fn covers(outer: &PauseTarget, inner: &PauseTarget) -> bool {
+    match (outer, inner) {
+        (PauseTarget::Listener, _) => true,
+        (PauseTarget::Topic(a), PauseTarget::Topic(b)) => a == b,
+        (PauseTarget::Topic(a), PauseTarget::Partition(b, _)) => a == b,
+        (a, b) => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resuming_a_topic_lifts_its_partitions_but_not_the_listener() {
+        let topic = PauseTarget::Topic("t".into());
+        assert!(covers(&topic, &PauseTarget::Partition("t".into(), 1)));
+        assert!(!covers(&topic, &PauseTarget::Listener));
+        assert!(!covers(&topic, &PauseTarget::Topic("u".into())));
+        assert!(covers(&PauseTarget::Listener, &topic));
+    }
+}

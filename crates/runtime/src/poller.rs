@@ -1,0 +1,127 @@
+//! The poll thread: the only thread that touches the Kafka consumer.
+//!
+//! Each turn it handles events (worker reports, commands), dispatches waiting
+//! records to workers, commits by policy, then takes what librdkafka has
+//! (without blocking) and hands it to the coordinator. When there is nothing
+//! to do it sleeps on the event channel, which is woken by workers, by
+//! commands and by librdkafka's "queue non-empty" callback, and at least every
+//! [`TICK`] so that `poll` is called often enough for `max.poll.interval.ms`
+//! however slow the handlers are (they run on other threads) and however long
+//! partitions stay paused.
+//!
+//! Shutdown ([`crate::shutdown`]) also runs on this thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::coordinator::Kafka;
+use crate::event::{Command, Event};
+use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
+
+/// Longest wait between two polls.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// What the poll thread needs besides the consumer.
+pub(crate) struct Poller {
+    pub kafka: Kafka,
+    pub events: Receiver<Event>,
+    pub wake: Arc<AtomicBool>,
+    pub max_poll_records: usize,
+    /// Standalone listeners that follow partitions added later.
+    pub watcher: Option<(MetadataWatcher, Duration)>,
+}
+
+struct BrokerMetadata<'a>(&'a Kafka, Duration);
+
+impl MetadataSource for BrokerMetadata<'_> {
+    fn partition_count(&self, topic: &str) -> Option<i32> {
+        let md = self.0.fetch_metadata(Some(topic), self.1).ok()?;
+        let t = md.topics().iter().find(|t| t.name() == topic)?;
+        (t.error().is_none()).then(|| t.partitions().len() as i32)
+    }
+}
+
+impl Poller {
+    /// Run until shutdown is requested (or every handle is gone).
+    pub fn run(mut self) {
+        let mut pending: Option<Event> = None;
+        let mut last_watch = Instant::now();
+        loop {
+            let shutdown = {
+                let mut c = self.kafka.context().lock();
+                let mut shutdown = None;
+                let deferred: Vec<Command> = std::mem::take(&mut c.deferred);
+                let incoming = pending.take().into_iter().chain(deferred.into_iter().map(Event::Command));
+                for ev in incoming.chain(self.events.try_iter()) {
+                    match ev {
+                        Event::Command(Command::Shutdown(d, tx)) => shutdown = Some((d, tx)),
+                        ev => c.on_event(&self.kafka, ev),
+                    }
+                }
+                if shutdown.is_none() {
+                    c.dispatch();
+                    c.maybe_commit(&self.kafka);
+                }
+                shutdown
+            };
+            if let Some((deadline, reply)) = shutdown {
+                let report = crate::shutdown::run(self.kafka, &self.events, deadline);
+                let _ = reply.send(report);
+                return;
+            }
+            if let Some((watcher, every)) = &mut self.watcher {
+                if last_watch.elapsed() >= *every {
+                    last_watch = Instant::now();
+                    let new = watcher.poll(&BrokerMetadata(&self.kafka, Duration::from_secs(2)));
+                    if !new.is_empty() {
+                        assign_new(&self.kafka, &new);
+                    }
+                }
+            }
+            self.wake.store(false, Ordering::SeqCst);
+            let mut batch = Vec::new();
+            let mut misses = 0;
+            while batch.len() < self.max_poll_records && misses < 2 {
+                match self.kafka.poll(Duration::ZERO) {
+                    Some(Ok(m)) => batch.push(m.detach()),
+                    Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                    None => misses += 1,
+                }
+            }
+            let got = !batch.is_empty();
+            if got {
+                let mut c = self.kafka.context().lock();
+                c.ingest(&self.kafka, batch);
+                c.dispatch();
+            }
+            if !got && !self.wake.load(Ordering::SeqCst) {
+                match self.events.recv_timeout(TICK) {
+                    Ok(ev) => pending = Some(ev),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Assign partitions found by the metadata watcher, from the beginning (a
+/// partition created after start holds only records nobody has seen).
+fn assign_new(kafka: &Kafka, new: &[(String, i32)]) {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in new {
+        let _ = tpl.add_partition_offset(t, *p, Offset::Beginning);
+    }
+    match kafka.incremental_assign(&tpl) {
+        Ok(()) => {
+            tracing::info!(partitions = ?new, "new partitions assigned by the metadata watcher");
+            kafka.context().lock().on_assign(kafka, new);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot assign new partitions"),
+    }
+}

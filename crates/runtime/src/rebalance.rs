@@ -1,0 +1,164 @@
+//! The consumer context: librdkafka's callbacks into the runtime. It owns the
+//! [`Coordinator`] so that the rebalance and commit callbacks, which run
+//! inside `poll` on the poll thread, work on the same state as the loop.
+//!
+//! **Revoke** (eager: everything; cooperative: the revoked subset): stop
+//! dispatching the partitions and drop their waiting records, wait for their
+//! in-flight records up to the revoke timeout, commit synchronously, call
+//! `on_revoked`, forget them. A *lost* assignment skips the commit and calls
+//! `on_lost`.
+//!
+//! **Assign**: track the new partitions, read their committed offsets, and
+//! apply the wanted pauses *before* any of their records can reach a handler
+//! (a pause follows the partition, not the pod); then call `on_assigned`.
+//! Every rebalance is logged with the partitions that moved and how long
+//! processing stood still.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::command::PartitionState;
+use crate::coordinator::{Coordinator, Kafka, Tp};
+use crate::event::Event;
+
+/// librdkafka context of a listener's consumer.
+pub struct RuntimeContext {
+    pub(crate) coord: Mutex<Coordinator>,
+}
+
+impl RuntimeContext {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Coordinator> {
+        self.coord.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ClientContext for RuntimeContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for RuntimeContext {
+    fn pre_rebalance(&self, kafka: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let lost = kafka.assignment_lost();
+            self.lock().on_revoke(kafka, &tps(tpl), lost);
+        }
+    }
+
+    fn post_rebalance(&self, kafka: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => self.lock().on_assign(kafka, &tps(tpl)),
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "commit failed");
+        }
+        self.lock().on_commit_result(result.is_ok(), offsets);
+    }
+}
+
+fn tps(tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
+impl Coordinator {
+    /// Partitions are going away (see the module docs).
+    pub fn on_revoke(&mut self, kafka: &Kafka, revoked: &[Tp], lost: bool) {
+        let started = Instant::now();
+        self.revoked_at = Some(started);
+        self.stats.rebalances.inc();
+        for tp in revoked {
+            if let Some(part) = self.parts.get_mut(tp) {
+                part.drop_waiting();
+                if part.state == PartitionState::Running {
+                    part.state = PartitionState::Draining;
+                }
+            }
+        }
+        let in_flight = |c: &Coordinator| -> usize {
+            revoked
+                .iter()
+                .filter_map(|tp| c.parts.get(tp))
+                .map(|p| p.in_flight_jobs)
+                .sum()
+        };
+        let mut committed = Vec::new();
+        if !lost {
+            let deadline = started + self.settings.revoke_timeout;
+            while in_flight(self) > 0 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    tracing::warn!(listener = %self.name, in_flight = in_flight(self), "revoke timeout: in-flight records abandoned");
+                    break;
+                }
+                match self.events.recv_timeout(left.min(Duration::from_millis(50))) {
+                    Ok(Event::Command(cmd)) => self.deferred.push(cmd),
+                    Ok(ev) => self.on_event(kafka, ev),
+                    Err(_) => {}
+                }
+            }
+            match self.commit(kafka, CommitMode::Sync, Some(revoked)) {
+                Ok(c) => committed = c,
+                Err(e) => tracing::warn!(listener = %self.name, error = %e, "commit on revoke failed"),
+            }
+            self.hooks.on_revoked(revoked);
+        } else {
+            self.hooks.on_lost(revoked);
+        }
+        for tp in revoked {
+            self.remove_partition(tp);
+        }
+        self.answer_pause_waiters();
+        tracing::info!(listener = %self.name, revoked = ?revoked, lost, committed = ?committed,
+            drain_ms = started.elapsed().as_millis() as u64, "partitions revoked");
+    }
+
+    /// Partitions arrived (see the module docs).
+    pub fn on_assign(&mut self, kafka: &Kafka, assigned: &[Tp]) {
+        self.stats.rebalances.inc();
+        let mut tpl = TopicPartitionList::new();
+        for tp in assigned {
+            tpl.add_partition(&tp.0, tp.1);
+        }
+        let committed = kafka.committed_offsets(tpl, self.settings.api_timeout).ok();
+        let mut paused = Vec::new();
+        for tp in assigned {
+            let want_pause = self.is_desired_paused(tp);
+            let part = self.add_partition(tp.clone());
+            if let Some(Offset::Offset(o)) = committed
+                .as_ref()
+                .and_then(|c| c.find_partition(&tp.0, tp.1))
+                .map(|e| e.offset())
+            {
+                part.committed = Some(o);
+            }
+            if want_pause {
+                part.state = PartitionState::Paused;
+                paused.push(tp.clone());
+            }
+        }
+        for tp in &paused {
+            self.apply_fetch(kafka, tp);
+        }
+        let stood_still = self.revoked_at.take().map(|t| t.elapsed());
+        if let Some(d) = stood_still {
+            self.stats.rebalance_stall_ms.add(d.as_millis() as u64);
+        }
+        self.hooks.on_assigned(assigned);
+        tracing::info!(listener = %self.name, assigned = ?assigned, paused = ?paused,
+            stood_still_ms = stood_still.map(|d| d.as_millis() as u64), "partitions assigned");
+    }
+}

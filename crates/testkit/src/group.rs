@@ -1,0 +1,84 @@
+//! Consumer group state as the broker sees it.
+//!
+//! [`committed_offsets`] reads what a group committed (to check that a consumer committed what it processed, and
+//! to compute where a restarted consumer resumes); [`group_members`] reads membership and state (to wait until a
+//! rebalance settled). Both open a short-lived client of their own, which never joins the group.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::client::{client_config, REQUEST_TIMEOUT};
+use crate::topics::partition_count;
+use crate::wait::poll_until;
+
+/// How long the helpers of this module retry failing requests.
+pub const GROUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The committed offset of `group` for every partition of `topic`: `Offset(n)` gives `n`, no commit gives -1.
+///
+/// Partitions are taken from the topic's metadata and always named in the OffsetFetch request: nisshi's
+/// all-partitions OffsetFetch returns nothing. Retries for up to 20 s, then panics.
+pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let partitions = partition_count(bootstrap, topic);
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create offset-fetch client");
+    let mut request = TopicPartitionList::new();
+    for partition in 0..partitions {
+        request.add_partition(topic, partition);
+    }
+    let mut last_error = String::new();
+    let result = poll_until(GROUP_TIMEOUT, || {
+        match consumer.committed_offsets(request.clone(), REQUEST_TIMEOUT) {
+            Ok(list) => Some(
+                (0..partitions)
+                    .map(|partition| {
+                        let offset = match list.find_partition(topic, partition).map(|e| e.offset())
+                        {
+                            Some(Offset::Offset(n)) => n,
+                            _ => -1,
+                        };
+                        (partition, offset)
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                last_error = e.to_string();
+                None
+            }
+        }
+    });
+    result.unwrap_or_else(|elapsed| {
+        panic!("committed offsets of {group} on {topic} after {elapsed:.1?}: {last_error}")
+    })
+}
+
+/// The member count and state (e.g. `"Stable"`, `"Empty"`, `"PreparingRebalance"`) of `group`, from the broker's
+/// group listing (`fetch_group_list`). A group the broker does not list gives `(0, "Dead")`. Retries failing
+/// requests for up to 20 s, then panics.
+pub fn group_members(bootstrap: &str, group: &str) -> (usize, String) {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .create()
+        .expect("create group-list client");
+    let mut last_error = String::new();
+    let result = poll_until(GROUP_TIMEOUT, || {
+        match consumer.fetch_group_list(Some(group), REQUEST_TIMEOUT) {
+            Ok(list) => Some(match list.groups().iter().find(|g| g.name() == group) {
+                Some(info) => (info.members().len(), info.state().to_string()),
+                None => (0, "Dead".to_string()),
+            }),
+            Err(e) => {
+                last_error = e.to_string();
+                None
+            }
+        }
+    });
+    result.unwrap_or_else(|elapsed| {
+        panic!("group list for {group} after {elapsed:.1?}: {last_error}")
+    })
+}
