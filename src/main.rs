@@ -1,1 +1,63 @@
-fn main() {}
+//! `switchyard`: the command-line front of the Switchyard runtime.
+//!
+//! A thin binary over the workspace crates: each subcommand lives in its own
+//! module (`demo`, `bench`, `offsets`, `probe`) and calls the libraries.
+//! Exit codes: 0 success, 1 failure, 2 usage or configuration error, 3
+//! refused (e.g. a reset while the group has members).
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod demo;
+mod offsets;
+mod probe;
+
+/// Runtime and operations toolkit for Kafka consumer fleets.
+///
+/// Start with `switchyard demo` (no broker needed), then see
+/// `switchyard <command> --help`.
+#[derive(Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a self-contained demo on an embedded broker (librdkafka's mock cluster).
+    Demo(demo::Args),
+    /// Measure throughput and memory beside a baseline in the same run.
+    #[command(subcommand)]
+    Bench(bench::Cmd),
+    /// Group offset operations (reset), like kafka-consumer-groups.
+    #[command(subcommand)]
+    Offsets(offsets::Cmd),
+    /// A listener that logs every record it processes (used by the end-to-end tests).
+    #[command(hide = true)]
+    Probe(probe::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match cli.command {
+        Cmd::Demo(a) => demo::run(a),
+        Cmd::Bench(c) => bench::run(c),
+        Cmd::Offsets(c) => offsets::run(c),
+        Cmd::Probe(a) => probe::run(a),
+    };
+    std::process::exit(code);
+}
+
+/// Print an error chain and return exit code 1.
+pub(crate) fn fail(e: anyhow::Error) -> i32 {
+    eprintln!("error: {e:#}");
+    1
+}

@@ -10,12 +10,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::assignment::AssignmentStrategy;
 use crate::error::ConfigError;
+use crate::offset_reset::OffsetReset;
 
 /// Default `bootstrap.servers`.
 pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "127.0.0.1:9092";
@@ -318,7 +319,11 @@ impl ConsumerConfig {
         }
         let optional_numbers = [
             ("fetch.min.bytes", "fetch.min.bytes", self.fetch_min_bytes),
-            ("fetch.max.wait.ms", "fetch.wait.max.ms", self.fetch_max_wait_ms),
+            (
+                "fetch.max.wait.ms",
+                "fetch.wait.max.ms",
+                self.fetch_max_wait_ms,
+            ),
             ("fetch.max.bytes", "fetch.max.bytes", self.fetch_max_bytes),
             (
                 "max.partition.fetch.bytes",
@@ -381,7 +386,11 @@ impl ConsumerConfig {
             ));
         }
         if let Some(bytes) = self.send_buffer_bytes {
-            out.push(("send.buffer.bytes", "socket.send.buffer.bytes", buffer(bytes)));
+            out.push((
+                "send.buffer.bytes",
+                "socket.send.buffer.bytes",
+                buffer(bytes),
+            ));
         }
         out
     }
@@ -398,160 +407,6 @@ impl ConsumerConfig {
             client.set(key, value);
         }
         client
-    }
-}
-
-/// What to do when a partition has no committed offset (or it is out of
-/// range): Kafka's `auto.offset.reset`.
-///
-/// Parses from the Kafka spellings and librdkafka's aliases (`smallest`,
-/// `beginning`, `largest`, `end`, and Java's `none` for `error`).
-///
-/// ```
-/// use switchyard_config::OffsetReset;
-///
-/// assert_eq!("earliest".parse::<OffsetReset>().unwrap(), OffsetReset::Earliest);
-/// assert_eq!("none".parse::<OffsetReset>().unwrap(), OffsetReset::Error);
-/// assert_eq!(OffsetReset::Latest.to_string(), "latest");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OffsetReset {
-    /// Start from the oldest retained record.
-    #[serde(alias = "smallest", alias = "beginning")]
-    Earliest,
-    /// Start after the newest record.
-    #[serde(alias = "largest", alias = "end")]
-    Latest,
-    /// Report an error instead of resetting (Java's `none`).
-    #[serde(alias = "none")]
-    Error,
-}
-
-impl OffsetReset {
-    /// The Kafka / librdkafka spelling.
-    ///
-    /// ```
-    /// # use switchyard_config::OffsetReset;
-    /// assert_eq!(OffsetReset::Error.as_str(), "error");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OffsetReset::Earliest => "earliest",
-            OffsetReset::Latest => "latest",
-            OffsetReset::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for OffsetReset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OffsetReset {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "earliest" | "smallest" | "beginning" => Ok(OffsetReset::Earliest),
-            "latest" | "largest" | "end" => Ok(OffsetReset::Latest),
-            "error" | "none" => Ok(OffsetReset::Error),
-            _ => Err(ConfigError::invalid(
-                "auto.offset.reset",
-                s,
-                "expected `earliest`, `latest` or `error`",
-            )),
-        }
-    }
-}
-
-/// The partition assignment strategy (`partition.assignment.strategy`).
-///
-/// Parses from the librdkafka spellings and from the Java assignor class
-/// names (`org.apache.kafka.clients.consumer.CooperativeStickyAssignor`, ...).
-/// Only one strategy can be configured.
-///
-/// ```
-/// use switchyard_config::AssignmentStrategy;
-///
-/// let s: AssignmentStrategy = "cooperative-sticky".parse().unwrap();
-/// assert!(s.is_cooperative());
-/// assert_eq!(AssignmentStrategy::Roundrobin.to_string(), "roundrobin");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AssignmentStrategy {
-    /// Eager range assignor (`range`).
-    Range,
-    /// Eager round-robin assignor (`roundrobin`).
-    Roundrobin,
-    /// Incremental cooperative sticky assignor (`cooperative-sticky`).
-    CooperativeSticky,
-}
-
-impl AssignmentStrategy {
-    /// The librdkafka spelling.
-    ///
-    /// ```
-    /// # use switchyard_config::AssignmentStrategy;
-    /// assert_eq!(AssignmentStrategy::CooperativeSticky.as_str(), "cooperative-sticky");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AssignmentStrategy::Range => "range",
-            AssignmentStrategy::Roundrobin => "roundrobin",
-            AssignmentStrategy::CooperativeSticky => "cooperative-sticky",
-        }
-    }
-
-    /// Whether rebalances are incremental (only moved partitions are revoked
-    /// and assigned), which changes how the runtime handles rebalance events.
-    ///
-    /// ```
-    /// # use switchyard_config::AssignmentStrategy;
-    /// assert!(AssignmentStrategy::CooperativeSticky.is_cooperative());
-    /// assert!(!AssignmentStrategy::Range.is_cooperative());
-    /// ```
-    pub fn is_cooperative(self) -> bool {
-        matches!(self, AssignmentStrategy::CooperativeSticky)
-    }
-}
-
-impl fmt::Display for AssignmentStrategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AssignmentStrategy {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let name = s.trim();
-        let short = name.rsplit('.').next().unwrap_or(name);
-        match short.to_ascii_lowercase().as_str() {
-            "range" | "rangeassignor" => Ok(AssignmentStrategy::Range),
-            "roundrobin" | "round-robin" | "roundrobinassignor" => {
-                Ok(AssignmentStrategy::Roundrobin)
-            }
-            "cooperative-sticky" | "cooperativestickyassignor" => {
-                Ok(AssignmentStrategy::CooperativeSticky)
-            }
-            _ => {
-                let reason = if name.contains(',') {
-                    "only one strategy can be configured: `range`, `roundrobin` or `cooperative-sticky`"
-                } else {
-                    "expected `range`, `roundrobin` or `cooperative-sticky`"
-                };
-                Err(ConfigError::invalid(
-                    "partition.assignment.strategy",
-                    s,
-                    reason,
-                ))
-            }
-        }
     }
 }
 

@@ -1,1 +1,56 @@
-//! placeholder
+//! Typed, validated configuration for Switchyard Kafka consumers.
+//!
+//! - [`ConsumerConfig`]: the consumer settings, with Java's names and
+//!   defaults, mapped onto librdkafka by [`ConsumerConfig::to_client_config`]
+//!   and buildable from Kafka dotted properties with
+//!   [`ConsumerConfig::from_properties`];
+//! - [`ListenerConfig`]: what one listener consumes and its commit,
+//!   decode-error and shutdown policies;
+//! - [`AppConfig`]: the TOML file holding both;
+//! - [`ConfigError`] / [`ConfigWarning`]: what validation reports, always
+//!   naming the key in its Kafka dotted spelling.
+//!
+//! ```
+//! use switchyard_config::AppConfig;
+//!
+//! let app = AppConfig::from_toml_str(r#"
+//!     [consumer]
+//!     bootstrap_servers = "127.0.0.1:9092"
+//!     group_id = "orders"
+//!     session_timeout_ms = 6000
+//!     heartbeat_interval_ms = 1000
+//!     partition_assignment_strategy = "cooperative-sticky"
+//!     [consumer.librdkafka]
+//!     "statistics.interval.ms" = "1000"
+//!     [[listener]]
+//!     name = "orders"
+//!     topics = ["orders"]
+//!     commit = { mode = "every-n", records = 100 }
+//! "#)?;
+//! let client = app.consumer.to_client_config()?;
+//! assert_eq!(client.get("session.timeout.ms"), Some("6000"));
+//! # Ok::<(), switchyard_config::ConfigError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod assignment;
+mod consumer;
+mod error;
+mod file;
+mod listener;
+mod offset_reset;
+mod policy;
+mod properties;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use assignment::AssignmentStrategy;
+pub use consumer::{ConsumerConfig, DEFAULT_BOOTSTRAP_SERVERS};
+pub use error::{ConfigError, ConfigWarning};
+pub use file::AppConfig;
+pub use listener::{ListenerConfig, ListenerSource, TopicPartitions, DEFAULT_SHUTDOWN_TIMEOUT_MS};
+pub use offset_reset::OffsetReset;
+pub use policy::{CommitPolicy, DecodeErrorPolicy};

@@ -49,7 +49,11 @@ pub(crate) const TYPED_KEYS: &[TypedKey] = &[
     key("client.id", "client_id", &[]),
     key("client.rack", "client_rack", &[]),
     key("fetch.min.bytes", "fetch_min_bytes", &[]),
-    key("fetch.max.wait.ms", "fetch_max_wait_ms", &["fetch.wait.max.ms"]),
+    key(
+        "fetch.max.wait.ms",
+        "fetch_max_wait_ms",
+        &["fetch.wait.max.ms"],
+    ),
     key("fetch.max.bytes", "fetch_max_bytes", &[]),
     key(
         "max.partition.fetch.bytes",
@@ -61,7 +65,11 @@ pub(crate) const TYPED_KEYS: &[TypedKey] = &[
     key("heartbeat.interval.ms", "heartbeat_interval_ms", &[]),
     key("max.poll.interval.ms", "max_poll_interval_ms", &[]),
     key("default.api.timeout.ms", "default_api_timeout_ms", &[]),
-    key("request.timeout.ms", "request_timeout_ms", &["socket.timeout.ms"]),
+    key(
+        "request.timeout.ms",
+        "request_timeout_ms",
+        &["socket.timeout.ms"],
+    ),
     key("auto.offset.reset", "auto_offset_reset", &[]),
     key(
         "enable.auto.commit",
@@ -144,7 +152,7 @@ pub(crate) fn check_librdkafka_property(key: &str, value: &str) -> Result<(), Co
         Err(KafkaError::ClientConfig(_, description, ..)) => Err(ConfigError::invalid(
             key,
             shown(key, value),
-            format!("rejected by librdkafka: {description}"),
+            format!("rejected by librdkafka: {}", description.trim()),
         )),
         Err(other) => Err(ConfigError::invalid(
             key,
@@ -290,9 +298,7 @@ impl ConsumerConfig {
                 self.max_poll_records = parse_number(key, value, "a positive integer")?
             }
             "session_timeout_ms" => self.session_timeout_ms = parse_number(key, value, U32)?,
-            "heartbeat_interval_ms" => {
-                self.heartbeat_interval_ms = parse_number(key, value, U32)?
-            }
+            "heartbeat_interval_ms" => self.heartbeat_interval_ms = parse_number(key, value, U32)?,
             "max_poll_interval_ms" => self.max_poll_interval_ms = parse_number(key, value, U32)?,
             "default_api_timeout_ms" => {
                 self.default_api_timeout_ms = parse_number(key, value, U32)?

@@ -155,7 +155,9 @@ impl ConsumerConfig {
                 return Err(ConfigError::constraint(
                     "fetch.max.bytes",
                     max,
-                    format!("librdkafka requires it to be at least `message.max.bytes` ({message_max})"),
+                    format!(
+                        "librdkafka requires it to be at least `message.max.bytes` ({message_max})"
+                    ),
                 ));
             }
         }
@@ -222,7 +224,10 @@ impl ConsumerConfig {
                     return Err(ConfigError::constraint(
                         key,
                         shown_value,
-                        format!("librdkafka requires it to be at least `fetch.max.bytes` + 512 ({})", fetch_max + 512),
+                        format!(
+                            "librdkafka requires it to be at least `fetch.max.bytes` + 512 ({})",
+                            fetch_max + 512
+                        ),
                     ));
                 }
             }
@@ -266,9 +271,9 @@ impl ConsumerConfig {
                 }
                 let shown_value = shown(&key, &value);
                 let reason = if kafka_key == key {
-                    format!("rejected by librdkafka: {description}")
+                    format!("rejected by librdkafka: {}", description.trim())
                 } else {
-                    format!("rejected by librdkafka as `{key}`: {description}")
+                    format!("rejected by librdkafka as `{key}`: {}", description.trim())
                 };
                 Err(ConfigError::invalid(kafka_key, shown_value, reason))
             }

@@ -53,10 +53,6 @@ impl Partition {
         }
     }
 
-    pub fn key(&self) -> (String, i32) {
-        (self.topic.clone(), self.partition)
-    }
-
     /// Drop the records waiting for a worker; fetching must start again at the first of them.
     pub fn drop_waiting(&mut self) {
         let dropped = self.queue.drain_all();

@@ -1,0 +1,21 @@
+//! Unit tests, one file per module under test. All pure: no broker needed.
+
+mod consumer;
+mod file;
+mod listener;
+mod properties;
+mod validate;
+
+use crate::ConfigError;
+
+/// Asserts that the error's message mentions every one of `parts`.
+#[track_caller]
+fn assert_mentions(err: &ConfigError, parts: &[&str]) {
+    let message = err.to_string();
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "expected `{part}` in error message: {message}"
+        );
+    }
+}

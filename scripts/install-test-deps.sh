@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the test peers when missing: nisshi (the Kafka-compatible test
+# broker, from crates.io; about 11 minutes to build the first time).
+set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
+NISSHI_VERSION=0.8.1
+
+if ! nisshi --version 2>/dev/null | grep -qF "$NISSHI_VERSION"; then
+  echo "installing nisshi $NISSHI_VERSION (test broker)..."
+  cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version \
+    --no-default-features --features dynostore
+fi
+nisshi --version

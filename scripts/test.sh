@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need when it is missing (the
+# nisshi test broker from crates.io), then runs the whole suite: unit tests,
+# doc tests, and the end-to-end tests against a real broker that the test
+# harness starts on free ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+scripts/install-test-deps.sh
+
+# e2e tests share one broker per test binary and run in parallel; several
+# consumer processes share the machine's cores, so keep the thread count sane.
+threads="${SWITCHYARD_TEST_THREADS:-4}"
+cargo build --workspace --all-targets
+cargo test --workspace -- --test-threads="$threads"

@@ -1,0 +1,179 @@
+//! `switchyard bench`: throughput and memory beside a baseline measured in the
+//! same run.
+//!
+//! `bench consume`: a listener with an empty handler against a raw rdkafka
+//! `BaseConsumer` loop over the same topic.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+use switchyard_config::{ConsumerConfig, OffsetReset};
+use switchyard_runtime::deserializer::Bytes;
+use switchyard_runtime::record::Record;
+use switchyard_runtime::Listener;
+
+/// Benchmarks.
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// Listener with an empty handler vs a raw BaseConsumer loop.
+    Consume {
+        /// Bootstrap servers; default: an embedded mock cluster.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        #[arg(long, default_value_t = 500_000)]
+        records: u64,
+        #[arg(long, default_value_t = 100)]
+        value_bytes: usize,
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// Repetitions of each measurement (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+    },
+}
+
+pub fn run(cmd: Cmd) -> i32 {
+    let Cmd::Consume { bootstrap, records, value_bytes, partitions, runs } = cmd;
+    match consume(bootstrap, records, value_bytes, partitions, runs) {
+        Ok(()) => 0,
+        Err(e) => crate::fail(e),
+    }
+}
+
+fn consume(bootstrap: Option<String>, records: u64, value_bytes: usize, partitions: i32, runs: u32) -> anyhow::Result<()> {
+    let cluster;
+    let bootstrap = match bootstrap {
+        Some(b) => b,
+        None => {
+            cluster = MockCluster::new(1)?;
+            cluster.bootstrap_servers()
+        }
+    };
+    let topic = format!("bench-consume-{}", std::process::id());
+    let admin_producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .create()?;
+    create_topic(&bootstrap, &topic, partitions)?;
+    let payload = vec![b'x'; value_bytes];
+    for i in 0..records {
+        let key = (i % 1024).to_string();
+        while admin_producer
+            .send(BaseRecord::to(&topic).key(&key).payload(&payload).partition((i % partitions as u64) as i32))
+            .is_err()
+        {
+            admin_producer.poll(Duration::from_millis(5));
+        }
+    }
+    admin_producer.flush(Duration::from_secs(60))?;
+    let mb = (records as f64 * value_bytes as f64) / 1e6;
+    println!("topic {topic}: {records} records of {value_bytes} B over {partitions} partitions");
+    let mut raw_best = f64::MAX;
+    let mut lis_best = f64::MAX;
+    let rt = tokio::runtime::Runtime::new()?;
+    for run in 0..runs {
+        raw_best = raw_best.min(raw_loop(&bootstrap, &topic, records, run)?);
+        lis_best = lis_best.min(rt.block_on(listener_loop(&bootstrap, &topic, records, run))?);
+    }
+    let rss = peak_rss_mb();
+    println!();
+    println!("{:<34} {:>12} {:>10} {:>8}", "consumer", "records/s", "MB/s", "vs raw");
+    for (name, secs) in [("raw rdkafka BaseConsumer loop", raw_best), ("switchyard listener, empty handler", lis_best)] {
+        println!(
+            "{:<34} {:>12.0} {:>10.1} {:>8.2}",
+            name,
+            records as f64 / secs,
+            mb / secs,
+            raw_best / secs
+        );
+    }
+    println!("peak RSS of the process: {rss:.1} MB");
+    Ok(())
+}
+
+fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let res = rt.block_on(admin.create_topics(
+        [&NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+        &AdminOptions::new(),
+    ))?;
+    for r in res {
+        r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn raw_loop(bootstrap: &str, topic: &str, records: u64, run: u32) -> anyhow::Result<f64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("bench-raw-{}-{run}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    c.subscribe(&[topic])?;
+    let mut n = 0u64;
+    let mut bytes = 0usize;
+    let mut started = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while n < records {
+        anyhow::ensure!(Instant::now() < deadline, "raw loop timed out at {n}");
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            started.get_or_insert_with(Instant::now);
+            bytes += m.payload().map_or(0, |p| p.len());
+            n += 1;
+        }
+    }
+    std::hint::black_box(bytes);
+    Ok(started.context("no record")?.elapsed().as_secs_f64())
+}
+
+async fn listener_loop(bootstrap: &str, topic: &str, records: u64, run: u32) -> anyhow::Result<f64> {
+    let n = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let (n2, f2) = (n.clone(), first.clone());
+    let listener = Listener::builder("bench")
+        .config(
+            ConsumerConfig::new(bootstrap)
+                .with_group(format!("bench-listener-{}-{run}", std::process::id()))
+                .with_offset_reset(OffsetReset::Earliest),
+        )
+        .topics([topic])
+        .workers(4)
+        .handler(Bytes, Bytes, move |r: Record<Vec<u8>, Vec<u8>>| {
+            f2.get_or_init(Instant::now);
+            std::hint::black_box(r.value.len());
+            n2.fetch_add(1, Ordering::Relaxed);
+            async { Ok(()) }
+        })
+        .start()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while n.load(Ordering::Relaxed) < records {
+        anyhow::ensure!(Instant::now() < deadline, "listener timed out at {}", n.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let secs = first.get().context("no record")?.elapsed().as_secs_f64();
+    listener.shutdown().await;
+    Ok(secs)
+}
+
+/// Peak resident set size of this process (VmHWM), in MB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

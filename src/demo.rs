@@ -1,0 +1,171 @@
+//! `switchyard demo`: the whole path on an embedded broker (librdkafka's mock
+//! cluster, nothing to install): produce sample records, consume them with a
+//! listener while showing progress, pause and resume the topic half-way, shut
+//! down cleanly, and print a summary (records, rate, commits, lag).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use switchyard_config::{ConsumerConfig, OffsetReset};
+use switchyard_runtime::deserializer::{Json, Utf8};
+use switchyard_runtime::record::Record;
+use switchyard_runtime::{Listener, PauseTarget};
+
+/// Options of the demo.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Records to produce and consume.
+    #[arg(long, default_value_t = 200_000)]
+    records: u64,
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+}
+
+#[derive(serde::Deserialize)]
+struct Order {
+    id: u64,
+    amount: u64,
+}
+
+pub fn run(a: Args) -> i32 {
+    match tokio::runtime::Runtime::new()
+        .context("tokio")
+        .and_then(|rt| rt.block_on(demo(a)))
+    {
+        Ok(()) => 0,
+        Err(e) => crate::fail(e),
+    }
+}
+
+async fn demo(a: Args) -> anyhow::Result<()> {
+    let cluster = MockCluster::new(1).context("cannot start the embedded broker")?;
+    let bootstrap = cluster.bootstrap_servers();
+    let topic = "demo.orders";
+    cluster.create_topic(topic, a.partitions, 1)?;
+    println!("embedded broker at {bootstrap}; topic {topic} with {} partitions", a.partitions);
+
+    let bar = |len: u64, what: &str| {
+        let pb = ProgressBar::new(len);
+        pb.set_style(
+            ProgressStyle::with_template(&format!("{what:>9} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}}"))
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        pb
+    };
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "5")
+        .create()?;
+    let pb = bar(a.records, "produce");
+    for i in 0..a.records {
+        let key = format!("customer-{}", i % 1000);
+        let value = format!(r#"{{"id":{i},"amount":{}}}"#, i % 97);
+        loop {
+            match producer.send(BaseRecord::to(topic).key(&key).payload(&value)) {
+                Ok(()) => break,
+                Err((_, _)) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        if i % 1000 == 0 {
+            producer.poll(Duration::ZERO);
+            pb.set_position(i);
+        }
+    }
+    producer.flush(Duration::from_secs(30))?;
+    pb.finish();
+
+    let processed = Arc::new(AtomicU64::new(0));
+    let amount = Arc::new(AtomicU64::new(0));
+    let config = ConsumerConfig::new(&bootstrap)
+        .with_group("demo")
+        .with_offset_reset(OffsetReset::Earliest);
+    let (p, s) = (processed.clone(), amount.clone());
+    let listener = Listener::builder("orders")
+        .config(config)
+        .topics([topic])
+        .workers(a.partitions as usize)
+        .handler(Utf8, Json::<Order>::new(), move |r: Record<String, Order>| {
+            let (p, s) = (p.clone(), s.clone());
+            async move {
+                debug_assert!(r.value.id < u64::MAX);
+                s.fetch_add(r.value.amount, Ordering::Relaxed);
+                p.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        })
+        .start()?;
+    let pb = bar(a.records, "consume");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(45);
+    let mut paused_once = false;
+    while processed.load(Ordering::Relaxed) < a.records && Instant::now() < deadline {
+        let n = processed.load(Ordering::Relaxed);
+        pb.set_position(n);
+        if !paused_once && n >= a.records / 2 {
+            paused_once = true;
+            let ack = listener.pause(PauseTarget::Topic(topic.into())).await?;
+            let at = processed.load(Ordering::Relaxed);
+            pb.println(format!(
+                "paused {topic}: {} partitions drained and committed at {:?}",
+                ack.partitions.len(),
+                ack.partitions.iter().map(|p| p.committed.unwrap_or(-1)).collect::<Vec<_>>()
+            ));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            anyhow::ensure!(processed.load(Ordering::Relaxed) == at, "records were processed while paused");
+            pb.println("nothing processed while paused for 500 ms; resuming");
+            listener.resume(PauseTarget::Topic(topic.into())).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    pb.finish();
+    let stats = listener.stats();
+    let report = listener.shutdown().await;
+    let lag = group_lag(&bootstrap, "demo", topic, a.partitions)?;
+    let n = processed.load(Ordering::Relaxed);
+    println!();
+    println!("{:<22} {}", "records processed", n);
+    println!("{:<22} {:.0} records/s", "rate", n as f64 / elapsed.as_secs_f64());
+    println!("{:<22} {}", "commits", stats.commits);
+    println!("{:<22} {}", "rebalances", stats.rebalances);
+    println!("{:<22} {}", "sum of amounts", amount.load(Ordering::Relaxed));
+    println!("{:<22} {} ms, closed: {}", "shutdown", report.elapsed_ms, report.closed);
+    println!("{:<22} {}", "lag at the end", lag);
+    anyhow::ensure!(n == a.records, "only {n} of {} records processed", a.records);
+    anyhow::ensure!(lag == 0, "lag is {lag} after shutdown");
+    Ok(())
+}
+
+/// Sum over partitions of (log end - committed).
+pub fn group_lag(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> anyhow::Result<i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = c.committed_offsets(tpl, Duration::from_secs(10))?;
+    let mut lag = 0;
+    for p in 0..partitions {
+        let (_, high) = c.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        let done = match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => 0,
+        };
+        lag += high - done;
+    }
+    Ok(lag)
+}

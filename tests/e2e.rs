@@ -1,0 +1,17 @@
+//! End-to-end tests of Switchyard against a real broker (nisshi, started once
+//! for this test binary on a free port by `switchyard-testkit`).
+//!
+//! One binary with one module per area, so the broker and the build are
+//! shared; tests run in parallel with topics and groups named per test.
+
+mod e2e {
+    pub mod common;
+    mod commit_policies;
+    mod decode_errors;
+    mod delivery;
+    mod pause;
+    mod seek_reset;
+    mod shutdown;
+    mod static_membership;
+    mod subscriptions;
+}

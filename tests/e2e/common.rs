@@ -1,0 +1,105 @@
+//! Helpers shared by the end-to-end tests: the broker, short-timeout consumer
+//! configuration, an in-process collecting listener, probe processes, and an
+//! async wait with a deadline.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchyard_config::{AssignmentStrategy, ConsumerConfig, OffsetReset};
+use switchyard_runtime::deserializer::Utf8;
+use switchyard_runtime::record::Record;
+use switchyard_runtime::ListenerBuilder;
+pub use switchyard_testkit::*;
+
+/// The broker of this test binary.
+pub fn broker() -> &'static Broker {
+    Broker::shared()
+}
+
+pub fn bootstrap() -> String {
+    broker().bootstrap()
+}
+
+/// Consumer settings with short timeouts so that tests stay fast.
+pub fn config(group: &str) -> ConsumerConfig {
+    ConsumerConfig::new(bootstrap())
+        .with_group(group)
+        .with_offset_reset(OffsetReset::Earliest)
+        .with_session_timeout_ms(6000)
+        .with_heartbeat_interval_ms(1000)
+        .with_max_poll_interval_ms(10000)
+        .with_strategy(AssignmentStrategy::Range)
+}
+
+/// (partition, offset, key, value) of every record a collecting handler saw, in order.
+pub type Seen = Arc<Mutex<Vec<(i32, i64, String, String)>>>;
+
+/// Attach a handler that records every record into the returned list.
+pub fn collecting(b: ListenerBuilder) -> (ListenerBuilder, Seen) {
+    let seen: Seen = Arc::default();
+    let s = seen.clone();
+    let b = b.handler(Utf8, Utf8, move |r: Record<String, String>| {
+        s.lock()
+            .unwrap()
+            .push((r.partition, r.offset, r.key.unwrap_or_default(), r.value));
+        async { Ok(()) }
+    });
+    (b, seen)
+}
+
+pub fn count(seen: &Seen) -> usize {
+    seen.lock().unwrap().len()
+}
+
+/// Wait (asynchronously) until `cond` holds; panics with `what` after `timeout`.
+pub async fn eventually(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {:?} waiting for: {what}", start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A fresh temp file path for a processed log.
+pub fn log_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{}.log", unique_name(name)))
+}
+
+/// Start `switchyard probe` as a separate consumer process.
+pub fn probe(name: &str, group: &str, topic: &str, log: &PathBuf, extra: &[&str]) -> Child {
+    let mut args: Vec<String> = vec![
+        "probe".into(),
+        "--bootstrap".into(),
+        bootstrap(),
+        "--group".into(),
+        group.into(),
+        "--topics".into(),
+        topic.into(),
+        "--log".into(),
+        log.display().to_string(),
+        "--instance".into(),
+        name.into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let child = Child::spawn(
+        name,
+        std::path::Path::new(env!("CARGO_BIN_EXE_switchyard")),
+        &args,
+        &[("SWITCHYARD_LOG".into(), "info".into())],
+    );
+    child
+        .wait_for_line(|l| l == "STARTED", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{name} did not start: {e}"));
+    child
+}
+
+/// Offsets 0..end of every partition, for [`ProcessedLog::check_no_gaps`].
+pub fn zeros(end: &std::collections::BTreeMap<i32, i64>) -> std::collections::BTreeMap<i32, i64> {
+    end.keys().map(|p| (*p, 0)).collect()
+}
