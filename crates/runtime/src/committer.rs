@@ -9,7 +9,8 @@
 //! | `EveryN { records }` | asynchronous commit whenever `records` more records finished (also inside a large batch), and at the interval | synchronous commit |
 //!
 //! Only the low watermark of a partition is ever committed or stored, so no
-//! policy commits a record that was not processed. A failed async commit is
+//! policy commits a record that was not processed. Records finished above it
+//! travel in the commit metadata ([`crate::offset_metadata`]). A failed async commit is
 //! retried (with the then-current offsets) only when the sequence guard
 //! ([`crate::commit_sequence`]) says no newer commit was sent since.
 
@@ -20,6 +21,7 @@ use switchyard_config::CommitPolicy;
 
 use crate::commit_sequence::{CommitOffsets, Verdict};
 use crate::coordinator::{Coordinator, Kafka, Tp};
+use crate::offset_metadata::{encode, MAX_METADATA_BYTES};
 
 impl Coordinator {
     /// Commit now if the policy says so.
@@ -71,6 +73,11 @@ impl Coordinator {
                 continue; // already on its way
             }
             tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(w))?;
+            if let Some(meta) = encode(w, part.tracker.done_above(), MAX_METADATA_BYTES) {
+                if let Some(mut e) = tpl.find_partition(&tp.0, tp.1) {
+                    e.set_metadata(meta);
+                }
+            }
             sent.push((tp.0.clone(), tp.1, w));
         }
         if sent.is_empty() {

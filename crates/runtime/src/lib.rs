@@ -8,7 +8,7 @@
 //!
 //! How the parts fit (one file per concept; the path of a record):
 //!
-//! - [`listener`]: the builder and the handle users see;
+//! - [`listener`]: the builder and the handle users see; [`concurrent`]: N of them in one group;
 //! - `poller`: the poll thread, sole owner of the consumer;
 //! - `coordinator`: per-partition state and dispatch decisions, with
 //!   `committer`, `pause`, `rebalance`, `seek`, `shutdown` adding
@@ -18,13 +18,14 @@
 //! - `executor`: runs jobs on tokio with retries ([`failure`]) and dead
 //!   letters ([`dead_letter`]);
 //! - [`handler`], [`deserializer`], [`record`]: what the user writes and gets;
-//! - [`commit_sequence`], [`metadata_watcher`]: pure helpers;
+//! - [`commit_sequence`], [`metadata_watcher`], [`offset_metadata`]: pure helpers;
 //! - [`command`], [`hooks`], [`stats`], [`error`]: vocabulary.
 //!
 //! See docs/architecture.md in the repository for the long form.
 
 pub mod command;
 pub mod commit_sequence;
+pub mod concurrent;
 mod committer;
 mod coordinator;
 pub mod dead_letter;
@@ -38,6 +39,7 @@ pub mod hooks;
 pub mod jobs_queue;
 pub mod listener;
 pub mod metadata_watcher;
+pub mod offset_metadata;
 pub mod offset_tracker;
 mod partition;
 mod pause;
@@ -52,5 +54,6 @@ pub use command::{PauseAck, PauseTarget, SeekTo, ShutdownReport};
 pub use error::RuntimeError;
 pub use failure::{FailurePolicy, RetryPolicy};
 pub use jobs_queue::Ordering;
+pub use concurrent::ConcurrentListener;
 pub use listener::{Listener, ListenerBuilder, ListenerHandle, Subscription};
 pub use switchyard_config as config;

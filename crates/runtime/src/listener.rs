@@ -81,6 +81,7 @@ impl Listener {
 }
 
 /// Definition of a listener; see the [module docs](self).
+#[derive(Clone)]
 pub struct ListenerBuilder {
     name: String,
     config: ConsumerConfig,
@@ -271,6 +272,16 @@ impl ListenerBuilder {
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
         self.processor = Some(Arc::new(Typed { key, value, handler: PerBatch(f) }));
+        self
+    }
+
+    /// The listener's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn renamed(mut self, name: String) -> Self {
+        self.name = name;
         self
     }
 

@@ -90,6 +90,12 @@ impl OffsetTracker {
         }
     }
 
+    /// Offsets known to be finished already (from the commit metadata of a
+    /// previous owner): they are skipped when fetched.
+    pub fn seed_done(&mut self, done: impl IntoIterator<Item = i64>) {
+        self.done_above.extend(done);
+    }
+
     /// The partition was moved to `offset` (seek): forget everything else.
     pub fn reset(&mut self, offset: i64) {
         self.pending.clear();

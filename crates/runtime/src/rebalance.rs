@@ -25,6 +25,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::command::PartitionState;
 use crate::coordinator::{Coordinator, Kafka, Tp};
 use crate::event::Event;
+use crate::offset_metadata::decode;
 
 /// librdkafka context of a listener's consumer.
 pub struct RuntimeContext {
@@ -138,12 +139,12 @@ impl Coordinator {
         for tp in assigned {
             let want_pause = self.is_desired_paused(tp);
             let part = self.add_partition(tp.clone());
-            if let Some(Offset::Offset(o)) = committed
-                .as_ref()
-                .and_then(|c| c.find_partition(&tp.0, tp.1))
-                .map(|e| e.offset())
-            {
-                part.committed = Some(o);
+            let elem = committed.as_ref().and_then(|c| c.find_partition(&tp.0, tp.1));
+            if let Some(e) = elem {
+                if let Offset::Offset(o) = e.offset() {
+                    part.committed = Some(o);
+                    part.tracker.seed_done(decode(o, e.metadata()));
+                }
             }
             if want_pause {
                 part.state = PartitionState::Paused;
@@ -158,6 +159,9 @@ impl Coordinator {
             self.stats.rebalance_stall_ms.add(d.as_millis() as u64);
         }
         self.hooks.on_assigned(assigned);
+        if self.parts.is_empty() {
+            tracing::warn!(listener = %self.name, "idle member: no partitions assigned (more members than partitions?)");
+        }
         tracing::info!(listener = %self.name, assigned = ?assigned, paused = ?paused,
             stood_still_ms = stood_still.map(|d| d.as_millis() as u64), "partitions assigned");
     }
