@@ -97,7 +97,9 @@ fn consumer_group_commit_is_visible_and_log_checks_pass() {
     let bootstrap = broker.bootstrap();
     let topic = new_topic(broker, "grouped", 2);
     let group = unique_name("grp");
-    SeqProducer::new(&bootstrap).send(&topic, None, 40, |seq| format!("k{}", seq % 4));
+    let mut producer = SeqProducer::new(&bootstrap);
+    producer.send(&topic, Some(0), 25, |seq| format!("k{}", seq % 4));
+    producer.send(&topic, Some(1), 15, |seq| format!("k{}", seq % 4));
     let end = end_offsets(&bootstrap, &topic);
 
     let consumer: BaseConsumer = client_config(&bootstrap)
@@ -156,6 +158,20 @@ fn consumer_group_commit_is_visible_and_log_checks_pass() {
     assert!(processed.duplicates(&topic).is_empty());
     processed.check_key_order(&topic).unwrap();
     drop(consumer);
+    let state = wait_for(
+        "group empty after the consumer left",
+        Duration::from_secs(10),
+        || {
+            let (members, state) = group_members(&bootstrap, &group);
+            (members == 0).then_some(state)
+        },
+    );
+    assert_eq!(state, "Empty");
+    assert_eq!(
+        committed_offsets(&bootstrap, &group, &topic),
+        end,
+        "commits outlive the member"
+    );
     std::fs::remove_file(&log_path).unwrap();
 }
 
