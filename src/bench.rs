@@ -37,43 +37,94 @@ pub enum Cmd {
         #[arg(long, default_value_t = 3)]
         runs: u32,
     },
+    /// The worker pool: sequential vs key-ordered vs unordered, IO- and CPU-bound handlers.
+    Parallel(crate::bench_parallel::Args),
+    /// Lag of 200 groups x 50 partitions from outside vs one request per partition.
+    Lag(crate::bench_lag::Args),
 }
 
 pub fn run(cmd: Cmd) -> i32 {
-    let Cmd::Consume { bootstrap, records, value_bytes, partitions, runs } = cmd;
-    match consume(bootstrap, records, value_bytes, partitions, runs) {
+    let result = match cmd {
+        Cmd::Consume {
+            bootstrap,
+            records,
+            value_bytes,
+            partitions,
+            runs,
+        } => consume(bootstrap, records, value_bytes, partitions, runs),
+        Cmd::Parallel(a) => crate::bench_parallel::run(a),
+        Cmd::Lag(a) => crate::bench_lag::run(a),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => crate::fail(e),
     }
 }
 
-fn consume(bootstrap: Option<String>, records: u64, value_bytes: usize, partitions: i32, runs: u32) -> anyhow::Result<()> {
-    let cluster;
-    let bootstrap = match bootstrap {
-        Some(b) => b,
+/// A broker to benchmark against: the given one, or an embedded mock cluster
+/// (kept alive by the returned guard).
+pub fn broker(
+    bootstrap: Option<String>,
+) -> anyhow::Result<(
+    String,
+    Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+)> {
+    Ok(match bootstrap {
+        Some(b) => (b, None),
         None => {
-            cluster = MockCluster::new(1)?;
-            cluster.bootstrap_servers()
+            let cluster = MockCluster::new(1)?;
+            (cluster.bootstrap_servers(), Some(cluster))
         }
-    };
-    let topic = format!("bench-consume-{}", std::process::id());
-    let admin_producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+    })
+}
+
+/// Create `topic` and fill it with `records` records of `value_bytes` bytes,
+/// keys `key_of(i)`, spread round robin over the partitions.
+pub fn fill_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    records: u64,
+    value_bytes: usize,
+    key_of: impl Fn(u64) -> String,
+) -> anyhow::Result<()> {
+    create_topic(bootstrap, topic, partitions)?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .create()?;
-    create_topic(&bootstrap, &topic, partitions)?;
     let payload = vec![b'x'; value_bytes];
     for i in 0..records {
-        let key = (i % 1024).to_string();
-        while admin_producer
-            .send(BaseRecord::to(&topic).key(&key).payload(&payload).partition((i % partitions as u64) as i32))
+        let key = key_of(i);
+        while producer
+            .send(
+                BaseRecord::to(topic)
+                    .key(&key)
+                    .payload(&payload)
+                    .partition((i % partitions as u64) as i32),
+            )
             .is_err()
         {
-            admin_producer.poll(Duration::from_millis(5));
+            producer.poll(Duration::from_millis(5));
         }
     }
-    admin_producer.flush(Duration::from_secs(60))?;
+    producer.flush(Duration::from_secs(120))?;
+    Ok(())
+}
+
+fn consume(
+    bootstrap: Option<String>,
+    records: u64,
+    value_bytes: usize,
+    partitions: i32,
+    runs: u32,
+) -> anyhow::Result<()> {
+    let (bootstrap, _cluster) = broker(bootstrap)?;
+    let topic = format!("bench-consume-{}", std::process::id());
+    fill_topic(&bootstrap, &topic, partitions, records, value_bytes, |i| {
+        (i % 1024).to_string()
+    })?;
     let mb = (records as f64 * value_bytes as f64) / 1e6;
     println!("topic {topic}: {records} records of {value_bytes} B over {partitions} partitions");
     let mut raw_best = f64::MAX;
@@ -85,8 +136,14 @@ fn consume(bootstrap: Option<String>, records: u64, value_bytes: usize, partitio
     }
     let rss = peak_rss_mb();
     println!();
-    println!("{:<34} {:>12} {:>10} {:>8}", "consumer", "records/s", "MB/s", "vs raw");
-    for (name, secs) in [("raw rdkafka BaseConsumer loop", raw_best), ("switchyard listener, empty handler", lis_best)] {
+    println!(
+        "{:<34} {:>12} {:>10} {:>8}",
+        "consumer", "records/s", "MB/s", "vs raw"
+    );
+    for (name, secs) in [
+        ("raw rdkafka BaseConsumer loop", raw_best),
+        ("switchyard listener, empty handler", lis_best),
+    ] {
         println!(
             "{:<34} {:>12.0} {:>10.1} {:>8.2}",
             name,
@@ -101,10 +158,18 @@ fn consume(bootstrap: Option<String>, records: u64, value_bytes: usize, partitio
 
 fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let admin: AdminClient<_> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let res = rt.block_on(admin.create_topics(
-        [&NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+        [&NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(1),
+        )],
         &AdminOptions::new(),
     ))?;
     for r in res {
@@ -116,7 +181,10 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
 fn raw_loop(bootstrap: &str, topic: &str, records: u64, run: u32) -> anyhow::Result<f64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("bench-raw-{}-{run}", std::process::id()))
+        .set(
+            "group.id",
+            format!("bench-raw-{}-{run}", std::process::id()),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()?;
@@ -137,7 +205,12 @@ fn raw_loop(bootstrap: &str, topic: &str, records: u64, run: u32) -> anyhow::Res
     Ok(started.context("no record")?.elapsed().as_secs_f64())
 }
 
-async fn listener_loop(bootstrap: &str, topic: &str, records: u64, run: u32) -> anyhow::Result<f64> {
+async fn listener_loop(
+    bootstrap: &str,
+    topic: &str,
+    records: u64,
+    run: u32,
+) -> anyhow::Result<f64> {
     let n = Arc::new(AtomicU64::new(0));
     let first = Arc::new(std::sync::OnceLock::<Instant>::new());
     let (n2, f2) = (n.clone(), first.clone());
@@ -158,7 +231,11 @@ async fn listener_loop(bootstrap: &str, topic: &str, records: u64, run: u32) -> 
         .start()?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while n.load(Ordering::Relaxed) < records {
-        anyhow::ensure!(Instant::now() < deadline, "listener timed out at {}", n.load(Ordering::Relaxed));
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "listener timed out at {}",
+            n.load(Ordering::Relaxed)
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let secs = first.get().context("no record")?.elapsed().as_secs_f64();

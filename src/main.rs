@@ -8,7 +8,10 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_lag;
+mod bench_parallel;
 mod demo;
+mod lag;
 mod offsets;
 mod probe;
 
@@ -33,6 +36,8 @@ enum Cmd {
     /// Group offset operations (reset), like kafka-consumer-groups.
     #[command(subcommand)]
     Offsets(offsets::Cmd),
+    /// Consumer lag and its health per partition and group, from outside; `lag serve`: a Prometheus exporter.
+    Lag(lag::Args),
     /// A listener that logs every record it processes (used by the end-to-end tests).
     #[command(hide = true)]
     Probe(probe::Args),
@@ -51,6 +56,7 @@ fn main() {
         Cmd::Demo(a) => demo::run(a),
         Cmd::Bench(c) => bench::run(c),
         Cmd::Offsets(c) => offsets::run(c),
+        Cmd::Lag(a) => lag::run(a),
         Cmd::Probe(a) => probe::run(a),
     };
     std::process::exit(code);

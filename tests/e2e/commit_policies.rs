@@ -60,7 +60,10 @@ async fn never_commits_unprocessed(policy: CommitPolicy) {
     let watch_until = Instant::now() + Duration::from_millis(800);
     while Instant::now() < watch_until {
         let c = committed_offsets(&b, &group, &topic)[&0];
-        assert!(c <= STUCK_AT, "{policy:?} committed {c} while offset {STUCK_AT} was still in its handler");
+        assert!(
+            c <= STUCK_AT,
+            "{policy:?} committed {c} while offset {STUCK_AT} was still in its handler"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     release.store(true, Ordering::SeqCst);
@@ -121,9 +124,16 @@ async fn every_n_commits_inside_a_large_batch() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let inside: Vec<i64> = seen.iter().copied().filter(|c| *c > 0 && *c < 1000).collect();
+    let inside: Vec<i64> = seen
+        .iter()
+        .copied()
+        .filter(|c| *c > 0 && *c < 1000)
+        .collect();
     assert!(inside.len() >= 3, "commits inside the batch: {inside:?}");
-    assert!(seen.contains(&1000), "everything committed at the end: {seen:?}");
+    assert!(
+        seen.contains(&1000),
+        "everything committed at the end: {seen:?}"
+    );
     listener.shutdown().await;
 }
 
@@ -136,17 +146,26 @@ async fn stale_async_commit_failure_is_ignored() {
     let cluster = MockCluster::new(1).unwrap();
     let bs = cluster.bootstrap_servers();
     cluster.create_topic("guard", 1, 1).unwrap();
-    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &bs).create().unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
     for i in 0..3000 {
         let v = i.to_string();
-        producer.send(BaseRecord::<str, str>::to("guard").payload(&v)).unwrap();
+        producer
+            .send(BaseRecord::<str, str>::to("guard").payload(&v))
+            .unwrap();
         if i % 500 == 0 {
             producer.flush(Duration::from_secs(10)).unwrap();
         }
     }
     producer.flush(Duration::from_secs(10)).unwrap();
     let listener = Listener::builder("guard")
-        .config(ConsumerConfig::new(&bs).with_group("guard-g").with_offset_reset(OffsetReset::Earliest))
+        .config(
+            ConsumerConfig::new(&bs)
+                .with_group("guard-g")
+                .with_offset_reset(OffsetReset::Earliest),
+        )
         .topics(["guard"])
         .commit(CommitPolicy::Async)
         .commit_interval(Duration::from_millis(5))
@@ -156,18 +175,42 @@ async fn stale_async_commit_failure_is_ignored() {
         })
         .start()
         .unwrap();
-    eventually("first records processed", Duration::from_secs(20), || listener.stats().processed > 10).await;
-    cluster.broker_round_trip_time(1, Duration::from_millis(100)).unwrap();
-    cluster.request_errors(RDKafkaApiKey::OffsetCommit, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS]);
-    eventually("all processed", Duration::from_secs(60), || listener.stats().processed >= 3000).await;
+    eventually("first records processed", Duration::from_secs(20), || {
+        listener.stats().processed > 10
+    })
+    .await;
+    cluster
+        .broker_round_trip_time(1, Duration::from_millis(100))
+        .unwrap();
+    cluster.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE],
+    );
+    eventually("all processed", Duration::from_secs(60), || {
+        listener.stats().processed >= 3000
+    })
+    .await;
     cluster.broker_round_trip_time(1, Duration::ZERO).unwrap();
     let stats = listener.stats();
     let report = listener.shutdown().await;
-    assert!(stats.commit_failures >= 1, "the injected failure happened: {stats:?}");
-    assert!(stats.stale_commit_failures >= 1, "it was recognised as stale: {stats:?}");
-    assert_eq!(report.committed.last().map(|c| c.2).or(Some(3000)), Some(3000), "{report:?}");
+    assert!(
+        stats.commit_failures >= 1,
+        "the injected failure happened: {stats:?}"
+    );
+    assert!(
+        stats.stale_commit_failures >= 1,
+        "it was recognised as stale: {stats:?}"
+    );
+    assert_eq!(
+        report.committed.last().map(|c| c.2).or(Some(3000)),
+        Some(3000),
+        "{report:?}"
+    );
     let lag = committed_on_mock(&bs);
-    assert_eq!(lag, 3000, "final committed offset is the end, not an older one");
+    assert_eq!(
+        lag, 3000,
+        "final committed offset is the end, not an older one"
+    );
 }
 
 fn committed_on_mock(bs: &str) -> i64 {

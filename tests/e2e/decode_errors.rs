@@ -23,10 +23,18 @@ struct Order {
 }
 
 /// Records of a dead-letter topic: (value, header map).
-fn read_dlt(b: &str, topic: &str, n: usize) -> Vec<(String, std::collections::BTreeMap<String, String>)> {
-    let c: BaseConsumer = client_config(b).create().unwrap();
+fn read_dlt(
+    b: &str,
+    topic: &str,
+    n: usize,
+) -> Vec<(String, std::collections::BTreeMap<String, String>)> {
+    let c: BaseConsumer = client_config(b)
+        .set("group.id", unique_name("dlt-reader"))
+        .create()
+        .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
     c.assign(&tpl).unwrap();
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -36,11 +44,19 @@ fn read_dlt(b: &str, topic: &str, n: usize) -> Vec<(String, std::collections::BT
                 .headers()
                 .map(|h| {
                     h.iter()
-                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
-            out.push((String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(), hs));
+            out.push((
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                hs,
+            ));
         }
     }
     out
@@ -51,7 +67,13 @@ async fn decode_policy(policy: DecodeErrorPolicy) {
     let topic = new_topic(broker(), "decode", 1);
     let group = unique_name("decode-g");
     let p = SeqProducer::new(&b);
-    for v in [r#"{"id":1}"#, "not json", r#"{"id":2}"#, r#"{"id":"#, r#"{"id":3}"#] {
+    for v in [
+        r#"{"id":1}"#,
+        "not json",
+        r#"{"id":2}"#,
+        r#"{"id":"#,
+        r#"{"id":3}"#,
+    ] {
         p.send_raw(&topic, Some(0), Some(b"k"), v.as_bytes(), None);
     }
     let ids: Seen = Default::default();
@@ -60,14 +82,29 @@ async fn decode_policy(policy: DecodeErrorPolicy) {
         .config(config(&group))
         .topics([topic.clone()])
         .on_decode_error(policy)
-        .handler(Utf8, Json::<Order>::new(), move |r: Record<String, Order>| {
-            ids2.lock().unwrap().push((r.partition, r.offset, String::new(), r.value.id.to_string()));
-            async { Ok(()) }
-        })
+        .handler(
+            Utf8,
+            Json::<Order>::new(),
+            move |r: Record<String, Order>| {
+                ids2.lock().unwrap().push((
+                    r.partition,
+                    r.offset,
+                    String::new(),
+                    r.value.id.to_string(),
+                ));
+                async { Ok(()) }
+            },
+        )
         .start()
         .unwrap();
-    eventually("valid records processed", Duration::from_secs(20), || count(&ids) == 3).await;
-    eventually("all committed", Duration::from_secs(20), || committed_offsets(&b, &group, &topic)[&0] == 5).await;
+    eventually("valid records processed", Duration::from_secs(20), || {
+        count(&ids) == 3
+    })
+    .await;
+    eventually("all committed", Duration::from_secs(20), || {
+        committed_offsets(&b, &group, &topic)[&0] == 5
+    })
+    .await;
     let stats = l.stats();
     assert_eq!(stats.decode_errors, 2);
     let got: Vec<i64> = ids.lock().unwrap().iter().map(|r| r.1).collect();
@@ -81,7 +118,11 @@ async fn decode_policy(policy: DecodeErrorPolicy) {
             assert_eq!(dlt[0].1[headers::TOPIC], topic);
             assert_eq!(dlt[0].1[headers::PARTITION], "0");
             assert_eq!(dlt[0].1[headers::OFFSET], "1");
-            assert!(dlt[0].1[headers::ERROR].contains("invalid JSON"), "{:?}", dlt[0].1);
+            assert!(
+                dlt[0].1[headers::ERROR].contains("invalid JSON"),
+                "{:?}",
+                dlt[0].1
+            );
             assert_eq!(dlt[1].1[headers::OFFSET], "3");
         }
         DecodeErrorPolicy::Skip => assert_eq!(stats.skipped, 2),
@@ -99,12 +140,21 @@ async fn undecodable_records_are_skipped_by_policy() {
     decode_policy(DecodeErrorPolicy::Skip).await;
 }
 
-fn failing_listener(topic: &str, group: &str, policy: FailurePolicy, seen: Seen) -> switchyard_runtime::ListenerHandle {
+fn failing_listener(
+    topic: &str,
+    group: &str,
+    policy: FailurePolicy,
+    seen: Seen,
+) -> switchyard_runtime::ListenerHandle {
     Listener::builder("failing")
         .config(config(group))
         .topics([topic.to_string()])
         .workers(2)
-        .retry(RetryPolicy { max_attempts: 3, initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(50) })
+        .retry(RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        })
         .on_failure(policy)
         .handler(Utf8, Utf8, move |r: Record<String, String>| {
             let seen = seen.clone();
@@ -112,7 +162,9 @@ fn failing_listener(topic: &str, group: &str, policy: FailurePolicy, seen: Seen)
                 if r.value == "poison" {
                     return Err("poison record".into());
                 }
-                seen.lock().unwrap().push((r.partition, r.offset, String::new(), r.value));
+                seen.lock()
+                    .unwrap()
+                    .push((r.partition, r.offset, String::new(), r.value));
                 Ok(())
             }
         })
@@ -131,7 +183,10 @@ async fn failing_record_is_retried_then_dead_lettered_while_neighbours_go_on() {
     }
     let seen: Seen = Default::default();
     let l = failing_listener(&topic, &group, FailurePolicy::DeadLetter, seen.clone());
-    eventually("neighbours processed", Duration::from_secs(20), || count(&seen) == 4).await;
+    eventually("neighbours processed", Duration::from_secs(20), || {
+        count(&seen) == 4
+    })
+    .await;
     let dlt = read_dlt(&b, &format!("{topic}.DLT"), 1);
     assert_eq!(dlt[0].0, "poison");
     assert_eq!(dlt[0].1[headers::ATTEMPTS], "3");
@@ -139,7 +194,10 @@ async fn failing_record_is_retried_then_dead_lettered_while_neighbours_go_on() {
     assert!(dlt[0].1[headers::ERROR].contains("poison record"));
     let stats = l.stats();
     assert_eq!((stats.retries, stats.dead_lettered), (2, 1));
-    eventually("committed past it", Duration::from_secs(20), || committed_offsets(&b, &group, &topic)[&0] == 5).await;
+    eventually("committed past it", Duration::from_secs(20), || {
+        committed_offsets(&b, &group, &topic)[&0] == 5
+    })
+    .await;
     l.shutdown().await;
 }
 
@@ -164,17 +222,37 @@ async fn stop_policy_stops_only_the_failing_partition_until_skipped() {
     .await;
     let snap = l.snapshot().await.unwrap();
     let p0 = snap.partitions.iter().find(|s| s.partition == 0).unwrap();
-    assert!(p0.reason.as_deref().unwrap_or("").contains("offset 1"), "{p0:?}");
+    assert!(
+        p0.reason.as_deref().unwrap_or("").contains("offset 1"),
+        "{p0:?}"
+    );
     // the other partition keeps flowing
     p.send_raw(&topic, Some(1), Some(b"k"), b"x", None);
-    eventually("p1 flows", Duration::from_secs(20), || seen.lock().unwrap().iter().any(|r| r.0 == 1)).await;
-    assert_eq!(committed_offsets(&b, &group, &topic)[&0], 1, "p0 committed up to the failed record");
-    assert!(!seen.lock().unwrap().iter().any(|r| r.3 == "b"), "nothing after the failed record");
-    l.resume_skipping(PauseTarget::Partition(topic.clone(), 0)).await.unwrap();
-    eventually("p0 continues after the skipped record", Duration::from_secs(20), || {
-        seen.lock().unwrap().iter().any(|r| r.3 == "b")
+    eventually("p1 flows", Duration::from_secs(20), || {
+        seen.lock().unwrap().iter().any(|r| r.0 == 1)
     })
     .await;
-    eventually("committed past it", Duration::from_secs(20), || committed_offsets(&b, &group, &topic)[&0] == 3).await;
+    assert_eq!(
+        committed_offsets(&b, &group, &topic)[&0],
+        1,
+        "p0 committed up to the failed record"
+    );
+    assert!(
+        !seen.lock().unwrap().iter().any(|r| r.3 == "b"),
+        "nothing after the failed record"
+    );
+    l.resume_skipping(PauseTarget::Partition(topic.clone(), 0))
+        .await
+        .unwrap();
+    eventually(
+        "p0 continues after the skipped record",
+        Duration::from_secs(20),
+        || seen.lock().unwrap().iter().any(|r| r.3 == "b"),
+    )
+    .await;
+    eventually("committed past it", Duration::from_secs(20), || {
+        committed_offsets(&b, &group, &topic)[&0] == 3
+    })
+    .await;
     l.shutdown().await;
 }

@@ -68,7 +68,9 @@ impl Coordinator {
             if only.is_some_and(|o| !o.contains(tp)) {
                 continue;
             }
-            let Some(w) = part.commit_candidate() else { continue };
+            let Some(w) = part.commit_candidate() else {
+                continue;
+            };
             if matches!(mode, CommitMode::Async) && part.commit_sent == Some(w) {
                 continue; // already on its way
             }
@@ -90,10 +92,13 @@ impl Coordinator {
                 CommitMode::Async => Ok(()),
             })
         } else {
-            if matches!(mode, CommitMode::Async) {
-                self.seq.issued(to_commit_offsets(&sent));
+            match mode {
+                CommitMode::Async => {
+                    self.seq.issued(to_commit_offsets(&sent));
+                    commit_async(kafka, &tpl)
+                }
+                CommitMode::Sync => kafka.commit(&tpl, mode),
             }
-            kafka.commit(&tpl, mode)
         };
         match (&result, mode) {
             (Err(_), _) => self.stats.commit_failures.inc(),
@@ -154,6 +159,30 @@ impl Coordinator {
             }
             Verdict::Unknown => {}
         }
+    }
+}
+
+/// An async commit whose result comes back through the consumer queue (and
+/// so to [`Coordinator::on_commit_result`]); `rd_kafka_commit` in async mode
+/// reports nothing unless a global callback is set.
+fn commit_async(kafka: &Kafka, tpl: &TopicPartitionList) -> KafkaResult<()> {
+    use rdkafka::bindings as rdsys;
+    // SAFETY: the queue handle is a new reference released right after the
+    // call; the offsets are copied by librdkafka.
+    let err = unsafe {
+        let rk = kafka.client().native_ptr();
+        let queue = rdsys::rd_kafka_queue_get_consumer(rk);
+        if queue.is_null() {
+            return kafka.commit(tpl, CommitMode::Async);
+        }
+        let err = rdsys::rd_kafka_commit_queue(rk, tpl.ptr(), queue, None, std::ptr::null_mut());
+        rdsys::rd_kafka_queue_destroy(queue);
+        err
+    };
+    if err == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+        Ok(())
+    } else {
+        Err(rdkafka::error::KafkaError::ConsumerCommit(err.into()))
     }
 }
 

@@ -49,7 +49,10 @@ impl ConcurrentListener {
 
     /// Snapshots of every member.
     pub async fn snapshots(&self) -> Result<Vec<ListenerSnapshot>, RuntimeError> {
-        join_all(self.members.iter().map(|m| m.snapshot())).await.into_iter().collect()
+        join_all(self.members.iter().map(|m| m.snapshot()))
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Names of members with no partition assigned.

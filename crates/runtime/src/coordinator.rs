@@ -202,7 +202,10 @@ impl Coordinator {
             .parts
             .values()
             .fold((0, 0), |(r, b), p| (r + p.queue.len(), b + p.queue.bytes()));
-        let (max_r, max_b) = (self.settings.max_buffered_records, self.settings.max_buffered_bytes);
+        let (max_r, max_b) = (
+            self.settings.max_buffered_records,
+            self.settings.max_buffered_bytes,
+        );
         let over = records >= max_r || bytes >= max_b;
         let under = records <= max_r / 2 && bytes <= max_b / 2;
         let mut changed = Vec::new();
@@ -226,7 +229,9 @@ impl Coordinator {
     pub fn apply_fetch(&mut self, kafka: &Kafka, tp: &Tp) {
         let shutting_down = self.shutting_down;
         let api_timeout = self.settings.api_timeout;
-        let Some(part) = self.parts.get_mut(tp) else { return };
+        let Some(part) = self.parts.get_mut(tp) else {
+            return;
+        };
         let want = part.state == PartitionState::Running && !part.backpressured && !shutting_down;
         if want == !part.fetch_paused {
             return;
@@ -236,7 +241,12 @@ impl Coordinator {
         if want {
             if part.needs_seek {
                 if let Some(next) = part.tracker.next() {
-                    if let Err(e) = kafka.seek(&part.topic, part.partition, Offset::Offset(next), api_timeout) {
+                    if let Err(e) = kafka.seek(
+                        &part.topic,
+                        part.partition,
+                        Offset::Offset(next),
+                        api_timeout,
+                    ) {
                         tracing::warn!(topic = %part.topic, partition = part.partition, next, error = %e, "seek before resume failed");
                     }
                 }
@@ -254,7 +264,9 @@ impl Coordinator {
     pub fn on_event(&mut self, kafka: &Kafka, event: Event) {
         match event {
             Event::Progress { slot, offsets } => {
-                let Some(part) = self.part_of_slot(slot) else { return };
+                let Some(part) = self.part_of_slot(slot) else {
+                    return;
+                };
                 let mut n = 0;
                 for o in offsets {
                     n += part.tracker.complete(o) as u64;
@@ -265,7 +277,9 @@ impl Coordinator {
             Event::JobEnd { id, slot, lane } => {
                 self.executor.finished(id);
                 self.job_ended = true;
-                let Some(tp) = self.slots.get(&slot).cloned() else { return };
+                let Some(tp) = self.slots.get(&slot).cloned() else {
+                    return;
+                };
                 let part = self.parts.get_mut(&tp).expect("slot maps to a partition");
                 part.in_flight_jobs -= 1;
                 part.queue.finish(&lane);
@@ -273,8 +287,14 @@ impl Coordinator {
                     self.complete_pause(kafka, &tp);
                 }
             }
-            Event::Stopped { slot, offset, reason } => {
-                let Some(tp) = self.slots.get(&slot).cloned() else { return };
+            Event::Stopped {
+                slot,
+                offset,
+                reason,
+            } => {
+                let Some(tp) = self.slots.get(&slot).cloned() else {
+                    return;
+                };
                 self.stop_partition(kafka, &tp, offset, reason);
             }
             Event::Command(cmd) => self.handle_command(kafka, cmd),

@@ -5,7 +5,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::command::{PauseAck, PauseTarget, SeekTo, ShutdownReport, ListenerSnapshot};
+use crate::command::{ListenerSnapshot, PauseAck, PauseTarget, SeekTo, ShutdownReport};
 use crate::error::RuntimeError;
 use crate::jobs_queue::Lane;
 
@@ -14,7 +14,11 @@ pub(crate) enum Event {
     /// Records finished (processed, dead-lettered or skipped).
     Progress { slot: u64, offsets: Vec<i64> },
     /// A record failed for good under the stop policy.
-    Stopped { slot: u64, offset: i64, reason: String },
+    Stopped {
+        slot: u64,
+        offset: i64,
+        reason: String,
+    },
     /// A job is over; its lane may run again.
     JobEnd { id: u64, slot: u64, lane: Lane },
     /// An operator or application request.
@@ -27,7 +31,11 @@ pub(crate) enum Event {
 pub(crate) enum Command {
     Pause(PauseTarget, oneshot::Sender<PauseAck>),
     Resume(PauseTarget, bool, oneshot::Sender<()>),
-    Seek(Option<(String, i32)>, SeekTo, oneshot::Sender<Result<Vec<(String, i32, i64)>, RuntimeError>>),
+    Seek(
+        Option<(String, i32)>,
+        SeekTo,
+        oneshot::Sender<Result<Vec<(String, i32, i64)>, RuntimeError>>,
+    ),
     Snapshot(oneshot::Sender<ListenerSnapshot>),
     Shutdown(std::time::Duration, oneshot::Sender<ShutdownReport>),
 }

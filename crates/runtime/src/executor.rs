@@ -192,13 +192,23 @@ async fn run_batch(ctx: &WorkerContext, job: &Job) {
                         match on_exhausted(ctx, m, &reason, attempt).await {
                             Outcome::Done => done.push(m.offset()),
                             Outcome::Stop(r) => {
-                                let _ = ctx.events.send(Event::Progress { slot: job.slot, offsets: done });
-                                let _ = ctx.events.send(Event::Stopped { slot: job.slot, offset: m.offset(), reason: r });
+                                let _ = ctx.events.send(Event::Progress {
+                                    slot: job.slot,
+                                    offsets: done,
+                                });
+                                let _ = ctx.events.send(Event::Stopped {
+                                    slot: job.slot,
+                                    offset: m.offset(),
+                                    reason: r,
+                                });
                                 return;
                             }
                         }
                     }
-                    let _ = ctx.events.send(Event::Progress { slot: job.slot, offsets: done });
+                    let _ = ctx.events.send(Event::Progress {
+                        slot: job.slot,
+                        offsets: done,
+                    });
                     return;
                 }
                 tokio::time::sleep(ctx.retry.backoff(attempt)).await;
@@ -223,7 +233,12 @@ async fn on_decode_error(ctx: &WorkerContext, msg: &OwnedMessage, e: &DecodeErro
     Outcome::Done
 }
 
-async fn on_exhausted(ctx: &WorkerContext, msg: &OwnedMessage, error: &str, attempts: u32) -> Outcome {
+async fn on_exhausted(
+    ctx: &WorkerContext,
+    msg: &OwnedMessage,
+    error: &str,
+    attempts: u32,
+) -> Outcome {
     tracing::warn!(listener = %ctx.listener, topic = msg.topic(), partition = msg.partition(),
         offset = msg.offset(), attempts, error, policy = ?ctx.failure, "handler failed on every attempt");
     match (ctx.failure, &ctx.dead_letters) {

@@ -44,13 +44,19 @@ pub enum HandlerKind {
 pub(crate) trait Processor: Send + Sync + 'static {
     fn kind(&self) -> HandlerKind;
     /// Decode one message and start the handler on it.
-    fn call_one(&self, msg: &OwnedMessage) -> Result<BoxFuture<'static, HandlerResult>, DecodeError>;
+    fn call_one(
+        &self,
+        msg: &OwnedMessage,
+    ) -> Result<BoxFuture<'static, HandlerResult>, DecodeError>;
     /// Decode messages and start the batch handler on the decodable ones
     /// (`None` when none decodes); undecodable ones are returned by index.
     fn call_batch(
         &self,
         msgs: &[OwnedMessage],
-    ) -> (Option<BoxFuture<'static, HandlerResult>>, Vec<(usize, DecodeError)>);
+    ) -> (
+        Option<BoxFuture<'static, HandlerResult>>,
+        Vec<(usize, DecodeError)>,
+    );
 }
 
 pub(crate) struct Typed<KD, VD, F> {
@@ -69,10 +75,13 @@ impl<KD: Deserializer, VD: Deserializer, F> Typed<KD, VD, F> {
                 e
             })?),
         };
-        let value = self.value.deserialize(topic, msg.payload()).map_err(|mut e| {
-            e.what = "value".into();
-            e
-        })?;
+        let value = self
+            .value
+            .deserialize(topic, msg.payload())
+            .map_err(|mut e| {
+                e.what = "value".into();
+                e
+            })?;
         Ok(Record {
             topic: topic.to_string(),
             partition: msg.partition(),
@@ -100,14 +109,20 @@ where
     fn kind(&self) -> HandlerKind {
         HandlerKind::Record
     }
-    fn call_one(&self, msg: &OwnedMessage) -> Result<BoxFuture<'static, HandlerResult>, DecodeError> {
+    fn call_one(
+        &self,
+        msg: &OwnedMessage,
+    ) -> Result<BoxFuture<'static, HandlerResult>, DecodeError> {
         let record = self.decode(msg)?;
         Ok((self.handler.0)(record).boxed())
     }
     fn call_batch(
         &self,
         msgs: &[OwnedMessage],
-    ) -> (Option<BoxFuture<'static, HandlerResult>>, Vec<(usize, DecodeError)>) {
+    ) -> (
+        Option<BoxFuture<'static, HandlerResult>>,
+        Vec<(usize, DecodeError)>,
+    ) {
         // Not used for record handlers; run them one after the other.
         let mut futs = Vec::new();
         let mut bad = Vec::new();
@@ -137,14 +152,20 @@ where
     fn kind(&self) -> HandlerKind {
         HandlerKind::Batch
     }
-    fn call_one(&self, msg: &OwnedMessage) -> Result<BoxFuture<'static, HandlerResult>, DecodeError> {
+    fn call_one(
+        &self,
+        msg: &OwnedMessage,
+    ) -> Result<BoxFuture<'static, HandlerResult>, DecodeError> {
         let record = self.decode(msg)?;
         Ok((self.handler.0)(vec![record]).boxed())
     }
     fn call_batch(
         &self,
         msgs: &[OwnedMessage],
-    ) -> (Option<BoxFuture<'static, HandlerResult>>, Vec<(usize, DecodeError)>) {
+    ) -> (
+        Option<BoxFuture<'static, HandlerResult>>,
+        Vec<(usize, DecodeError)>,
+    ) {
         let mut records = Vec::with_capacity(msgs.len());
         let mut bad = Vec::new();
         for (i, m) in msgs.iter().enumerate() {

@@ -184,7 +184,10 @@ mod tests {
             q.push(msg(o, &format!("k{o}")));
         }
         let (lane, job) = q.next_job(3).unwrap();
-        assert_eq!(job.iter().map(|m| m.offset()).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(
+            job.iter().map(|m| m.offset()).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
         assert!(q.next_job(3).is_none());
         q.finish(&lane);
         let (_, job) = q.next_job(3).unwrap();

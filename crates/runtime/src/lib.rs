@@ -25,8 +25,8 @@
 
 pub mod command;
 pub mod commit_sequence;
-pub mod concurrent;
 mod committer;
+pub mod concurrent;
 mod coordinator;
 pub mod dead_letter;
 pub mod deserializer;
@@ -51,9 +51,9 @@ mod shutdown;
 pub mod stats;
 
 pub use command::{PauseAck, PauseTarget, SeekTo, ShutdownReport};
+pub use concurrent::ConcurrentListener;
 pub use error::RuntimeError;
 pub use failure::{FailurePolicy, RetryPolicy};
 pub use jobs_queue::Ordering;
-pub use concurrent::ConcurrentListener;
 pub use listener::{Listener, ListenerBuilder, ListenerHandle, Subscription};
 pub use switchyard_config as config;

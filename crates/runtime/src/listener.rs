@@ -50,8 +50,8 @@ use crate::failure::{FailurePolicy, RetryPolicy};
 use crate::handler::{HandlerResult, PerBatch, PerRecord, SharedProcessor, Typed};
 use crate::hooks::{NoHooks, RebalanceHooks};
 use crate::jobs_queue::Ordering;
-use crate::metadata_watcher::MetadataWatcher;
-use crate::poller::Poller;
+use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
+use crate::poller::{BrokerMetadata, Poller};
 use crate::rebalance::RuntimeContext;
 use crate::record::Record;
 use crate::stats::{ListenerStats, StatsSnapshot};
@@ -101,6 +101,7 @@ pub struct ListenerBuilder {
     max_buffered_records: usize,
     max_buffered_bytes: usize,
     metadata_refresh: Duration,
+    metadata_source: Option<Arc<dyn MetadataSource>>,
     processor: Option<SharedProcessor>,
 }
 
@@ -125,12 +126,16 @@ impl ListenerBuilder {
             max_buffered_records: 10_000,
             max_buffered_bytes: 64 << 20,
             metadata_refresh: Duration::from_secs(5),
+            metadata_source: None,
             processor: None,
         }
     }
 
     /// A builder from the `[[listener]]` entry of a TOML file and the `[consumer]` section.
-    pub fn from_config(listener: &ListenerConfig, consumer: &ConsumerConfig) -> Result<Self, RuntimeError> {
+    pub fn from_config(
+        listener: &ListenerConfig,
+        consumer: &ConsumerConfig,
+    ) -> Result<Self, RuntimeError> {
         listener.validate()?;
         let mut b = Listener::builder(&listener.name)
             .config(consumer.clone())
@@ -162,7 +167,9 @@ impl ListenerBuilder {
     }
     /// Subscribe to these topics.
     pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
-        self.subscription = Some(Subscription::Topics(topics.into_iter().map(Into::into).collect()));
+        self.subscription = Some(Subscription::Topics(
+            topics.into_iter().map(Into::into).collect(),
+        ));
         self
     }
     /// Subscribe to every topic matching `regex` (e.g. `"test.*"`).
@@ -171,7 +178,11 @@ impl ListenerBuilder {
         self
     }
     /// Standalone assignment of `partitions` of `topic` (empty: all, including later ones).
-    pub fn assign(mut self, topic: impl Into<String>, partitions: impl IntoIterator<Item = i32>) -> Self {
+    pub fn assign(
+        mut self,
+        topic: impl Into<String>,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> Self {
         let entry = (topic.into(), partitions.into_iter().collect());
         match &mut self.subscription {
             Some(Subscription::Assign(v)) => v.push(entry),
@@ -251,6 +262,13 @@ impl ListenerBuilder {
         self
     }
 
+    /// Where a standalone listener reads partition counts (default: the
+    /// broker's metadata).
+    pub fn metadata_source(mut self, source: impl MetadataSource + 'static) -> Self {
+        self.metadata_source = Some(Arc::new(source));
+        self
+    }
+
     /// The per-record handler, with key and value deserializers.
     pub fn handler<KD, VD, F, Fut>(mut self, key: KD, value: VD, f: F) -> Self
     where
@@ -259,7 +277,11 @@ impl ListenerBuilder {
         F: Fn(Record<KD::Output, VD::Output>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        self.processor = Some(Arc::new(Typed { key, value, handler: PerRecord(f) }));
+        self.processor = Some(Arc::new(Typed {
+            key,
+            value,
+            handler: PerRecord(f),
+        }));
         self
     }
 
@@ -271,7 +293,11 @@ impl ListenerBuilder {
         F: Fn(Vec<Record<KD::Output, VD::Output>>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        self.processor = Some(Arc::new(Typed { key, value, handler: PerBatch(f) }));
+        self.processor = Some(Arc::new(Typed {
+            key,
+            value,
+            handler: PerBatch(f),
+        }));
         self
     }
 
@@ -286,7 +312,10 @@ impl ListenerBuilder {
     }
 
     fn fail(&self, reason: impl Into<String>) -> RuntimeError {
-        RuntimeError::Listener { listener: self.name.clone(), reason: reason.into() }
+        RuntimeError::Listener {
+            listener: self.name.clone(),
+            reason: reason.into(),
+        }
     }
 
     /// Create the consumer, subscribe or assign, and start the poll thread.
@@ -297,8 +326,14 @@ impl ListenerBuilder {
         }
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|_| self.fail("start() must be called within a tokio runtime"))?;
-        let processor = self.processor.clone().ok_or_else(|| self.fail("no handler was given"))?;
-        let subscription = self.subscription.clone().ok_or_else(|| self.fail("no topics, pattern or assignment was given"))?;
+        let processor = self
+            .processor
+            .clone()
+            .ok_or_else(|| self.fail("no handler was given"))?;
+        let subscription = self
+            .subscription
+            .clone()
+            .ok_or_else(|| self.fail("no topics, pattern or assignment was given"))?;
         let mut config = self.config.clone();
         if let Some(g) = &self.group_id {
             config.group_id = Some(g.clone());
@@ -306,7 +341,8 @@ impl ListenerBuilder {
         match &subscription {
             Subscription::Topics(t) if t.is_empty() => return Err(self.fail("empty topic list")),
             Subscription::Pattern(p) => {
-                regex::Regex::new(p).map_err(|e| self.fail(format!("invalid pattern `{p}`: {e}")))?;
+                regex::Regex::new(p)
+                    .map_err(|e| self.fail(format!("invalid pattern `{p}`: {e}")))?;
             }
             Subscription::Assign(_) if config.group_id.is_none() => {
                 // commits of a standalone listener need a group id, which is never joined
@@ -319,7 +355,10 @@ impl ListenerBuilder {
         }
         config.enable_auto_commit = self.commit == CommitPolicy::Auto;
         let mut client = config.to_client_config()?;
-        client.set("topic.metadata.refresh.interval.ms", self.metadata_refresh.as_millis().to_string());
+        client.set(
+            "topic.metadata.refresh.interval.ms",
+            self.metadata_refresh.as_millis().to_string(),
+        );
 
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(ListenerStats::default());
@@ -353,8 +392,17 @@ impl ListenerBuilder {
             api_timeout: Duration::from_millis(config.default_api_timeout_ms.into()),
             revoke_timeout: self.revoke_timeout,
         };
-        let coord = Coordinator::new(self.name.clone(), settings, executor, stats.clone(), self.hooks.clone(), rx.clone());
-        let ctx = RuntimeContext { coord: Mutex::new(coord) };
+        let coord = Coordinator::new(
+            self.name.clone(),
+            settings,
+            executor,
+            stats.clone(),
+            self.hooks.clone(),
+            rx.clone(),
+        );
+        let ctx = RuntimeContext {
+            coord: Mutex::new(coord),
+        };
         let mut kafka: Kafka = client.create_with_context(ctx)?;
         let wake = Arc::new(AtomicBool::new(false));
         {
@@ -371,7 +419,7 @@ impl ListenerBuilder {
             events: rx,
             wake,
             max_poll_records: config.max_poll_records,
-            watcher: watcher.map(|w| (w, self.metadata_refresh)),
+            watcher: watcher.map(|w| (w, self.metadata_refresh, self.metadata_source.clone())),
         };
         let thread = std::thread::Builder::new()
             .name(format!("sy-poll-{}", self.name))
@@ -400,7 +448,11 @@ impl ListenerBuilder {
                 Ok(None)
             }
             Subscription::Pattern(p) => {
-                let p = if p.starts_with('^') { p.clone() } else { format!("^{p}") };
+                let p = if p.starts_with('^') {
+                    p.clone()
+                } else {
+                    format!("^{p}")
+                };
                 kafka.subscribe(&[&p])?;
                 Ok(None)
             }
@@ -411,14 +463,13 @@ impl ListenerBuilder {
                 let mut assigned = Vec::new();
                 for (topic, parts) in entries {
                     let parts = if parts.is_empty() {
-                        let md = kafka.fetch_metadata(Some(topic), timeout)?;
-                        let count = md
-                            .topics()
-                            .iter()
-                            .find(|t| t.name() == topic)
-                            .map_or(0, |t| t.partitions().len() as i32);
+                        let broker = BrokerMetadata(kafka, timeout);
+                        let source = self.metadata_source.as_deref().unwrap_or(&broker);
+                        let count = source.partition_count(topic).unwrap_or(0);
                         if count == 0 {
-                            return Err(self.fail(format!("topic `{topic}` has no partitions (does it exist?)")));
+                            return Err(self.fail(format!(
+                                "topic `{topic}` has no partitions (does it exist?)"
+                            )));
                         }
                         watched.push((topic.clone(), count));
                         (0..count).collect()
@@ -453,12 +504,16 @@ impl ListenerHandle {
         &self.name
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, RuntimeError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, RuntimeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Event::Command(make(reply)))
             .map_err(|_| RuntimeError::NotRunning(self.name.clone()))?;
-        rx.await.map_err(|_| RuntimeError::NotRunning(self.name.clone()))
+        rx.await
+            .map_err(|_| RuntimeError::NotRunning(self.name.clone()))
     }
 
     /// Pause `target`; resolves when every matching assigned partition is
@@ -478,7 +533,11 @@ impl ListenerHandle {
     }
 
     /// Seek one assigned partition, or all of them with `None`.
-    pub async fn seek(&self, partition: Option<(String, i32)>, to: SeekTo) -> Result<Vec<(String, i32, i64)>, RuntimeError> {
+    pub async fn seek(
+        &self,
+        partition: Option<(String, i32)>,
+        to: SeekTo,
+    ) -> Result<Vec<(String, i32, i64)>, RuntimeError> {
         self.ask(|r| Command::Seek(partition, to, r)).await?
     }
 
@@ -503,8 +562,16 @@ impl ListenerHandle {
     pub async fn shutdown_within(mut self, deadline: Duration) -> ShutdownReport {
         let started = std::time::Instant::now();
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Event::Command(Command::Shutdown(deadline, reply))).is_err() {
-            return ShutdownReport { closed: true, notes: vec!["already shut down".into()], ..Default::default() };
+        if self
+            .tx
+            .send(Event::Command(Command::Shutdown(deadline, reply)))
+            .is_err()
+        {
+            return ShutdownReport {
+                closed: true,
+                notes: vec!["already shut down".into()],
+                ..Default::default()
+            };
         }
         let grace = Duration::from_millis(250);
         let report = match tokio::time::timeout(deadline + grace, rx).await {
@@ -529,7 +596,10 @@ impl Drop for ListenerHandle {
         if self.thread.is_some() {
             // Not shut down explicitly: ask for it and do not wait.
             let (reply, _rx) = oneshot::channel();
-            let _ = self.tx.send(Event::Command(Command::Shutdown(self.shutdown_timeout, reply)));
+            let _ = self.tx.send(Event::Command(Command::Shutdown(
+                self.shutdown_timeout,
+                reply,
+            )));
         }
     }
 }

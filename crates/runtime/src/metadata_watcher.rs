@@ -17,8 +17,9 @@
 
 use std::collections::BTreeMap;
 
-/// Where partition counts come from.
-pub trait MetadataSource {
+/// Where partition counts come from: the broker by default; a listener can be
+/// given another source (a registry, or a scripted one in tests).
+pub trait MetadataSource: Send + Sync {
     /// Current partition count of `topic`, or `None` if it cannot be read now.
     fn partition_count(&self, topic: &str) -> Option<i32>;
 }
@@ -49,7 +50,7 @@ impl MetadataWatcher {
     }
 
     /// Ask `source` about every watched topic; returns the new (topic, partition)s.
-    pub fn poll(&mut self, source: &impl MetadataSource) -> Vec<(String, i32)> {
+    pub fn poll(&mut self, source: &dyn MetadataSource) -> Vec<(String, i32)> {
         let topics: Vec<String> = self.known.keys().cloned().collect();
         let mut new = Vec::new();
         for t in topics {
@@ -69,24 +70,26 @@ impl MetadataWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
 
-    struct Scripted(Cell<i32>);
+    struct Scripted(std::sync::atomic::AtomicI32);
     impl MetadataSource for Scripted {
         fn partition_count(&self, _: &str) -> Option<i32> {
-            Some(self.0.get())
+            Some(self.0.load(std::sync::atomic::Ordering::SeqCst))
         }
     }
 
     #[test]
     fn new_partitions_are_reported_once() {
-        let src = Scripted(Cell::new(1));
+        let src = Scripted(1.into());
         let mut w = MetadataWatcher::new([("a".to_string(), 1)]);
         assert!(w.poll(&src).is_empty());
-        src.0.set(3);
-        assert_eq!(w.poll(&src), vec![("a".to_string(), 1), ("a".to_string(), 2)]);
+        src.0.store(3, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            w.poll(&src),
+            vec![("a".to_string(), 1), ("a".to_string(), 2)]
+        );
         assert!(w.poll(&src).is_empty());
-        src.0.set(2); // a shrinking count (metadata glitch) is ignored
+        src.0.store(2, std::sync::atomic::Ordering::SeqCst); // a shrinking count (metadata glitch) is ignored
         assert!(w.poll(&src).is_empty());
     }
 }

@@ -31,7 +31,11 @@ const PREFIX: &str = "sy1:";
 
 /// Encode the finished offsets above `committed`; `None` when there are none
 /// or they do not fit in `max_len` characters.
-pub fn encode(committed: i64, done_above: impl IntoIterator<Item = i64>, max_len: usize) -> Option<String> {
+pub fn encode(
+    committed: i64,
+    done_above: impl IntoIterator<Item = i64>,
+    max_len: usize,
+) -> Option<String> {
     let rel: Vec<u64> = done_above
         .into_iter()
         .filter(|o| *o > committed)

@@ -45,7 +45,9 @@ impl Coordinator {
 
     /// Steps 1-3 for one partition, then 4-5 at once if nothing is in flight.
     pub fn start_pause(&mut self, kafka: &Kafka, tp: &Tp) {
-        let Some(part) = self.parts.get_mut(tp) else { return };
+        let Some(part) = self.parts.get_mut(tp) else {
+            return;
+        };
         if part.state != PartitionState::Running {
             return;
         }

@@ -32,11 +32,13 @@ pub(crate) struct Poller {
     pub events: Receiver<Event>,
     pub wake: Arc<AtomicBool>,
     pub max_poll_records: usize,
-    /// Standalone listeners that follow partitions added later.
-    pub watcher: Option<(MetadataWatcher, Duration)>,
+    /// Standalone listeners that follow partitions added later: the watcher,
+    /// its interval, and a source other than the broker, if one was given.
+    pub watcher: Option<(MetadataWatcher, Duration, Option<Arc<dyn MetadataSource>>)>,
 }
 
-struct BrokerMetadata<'a>(&'a Kafka, Duration);
+/// Partition counts read from the broker's metadata.
+pub(crate) struct BrokerMetadata<'a>(pub &'a Kafka, pub Duration);
 
 impl MetadataSource for BrokerMetadata<'_> {
     fn partition_count(&self, topic: &str) -> Option<i32> {
@@ -56,7 +58,10 @@ impl Poller {
                 let mut c = self.kafka.context().lock();
                 let mut shutdown = None;
                 let deferred: Vec<Command> = std::mem::take(&mut c.deferred);
-                let incoming = pending.take().into_iter().chain(deferred.into_iter().map(Event::Command));
+                let incoming = pending
+                    .take()
+                    .into_iter()
+                    .chain(deferred.into_iter().map(Event::Command));
                 for ev in incoming.chain(self.events.try_iter()) {
                     match ev {
                         Event::Command(Command::Shutdown(d, tx)) => shutdown = Some((d, tx)),
@@ -74,10 +79,11 @@ impl Poller {
                 let _ = reply.send(report);
                 return;
             }
-            if let Some((watcher, every)) = &mut self.watcher {
+            if let Some((watcher, every, source)) = &mut self.watcher {
                 if last_watch.elapsed() >= *every {
                     last_watch = Instant::now();
-                    let new = watcher.poll(&BrokerMetadata(&self.kafka, Duration::from_secs(2)));
+                    let broker = BrokerMetadata(&self.kafka, Duration::from_secs(2));
+                    let new = watcher.poll(source.as_deref().unwrap_or(&broker));
                     if !new.is_empty() {
                         assign_new(&self.kafka, &new);
                     }

@@ -105,7 +105,10 @@ impl Coordinator {
                     tracing::warn!(listener = %self.name, in_flight = in_flight(self), "revoke timeout: in-flight records abandoned");
                     break;
                 }
-                match self.events.recv_timeout(left.min(Duration::from_millis(50))) {
+                match self
+                    .events
+                    .recv_timeout(left.min(Duration::from_millis(50)))
+                {
                     Ok(Event::Command(cmd)) => self.deferred.push(cmd),
                     Ok(ev) => self.on_event(kafka, ev),
                     Err(_) => {}
@@ -113,7 +116,9 @@ impl Coordinator {
             }
             match self.commit(kafka, CommitMode::Sync, Some(revoked)) {
                 Ok(c) => committed = c,
-                Err(e) => tracing::warn!(listener = %self.name, error = %e, "commit on revoke failed"),
+                Err(e) => {
+                    tracing::warn!(listener = %self.name, error = %e, "commit on revoke failed")
+                }
             }
             self.hooks.on_revoked(revoked);
         } else {
@@ -139,7 +144,9 @@ impl Coordinator {
         for tp in assigned {
             let want_pause = self.is_desired_paused(tp);
             let part = self.add_partition(tp.clone());
-            let elem = committed.as_ref().and_then(|c| c.find_partition(&tp.0, tp.1));
+            let elem = committed
+                .as_ref()
+                .and_then(|c| c.find_partition(&tp.0, tp.1));
             if let Some(e) = elem {
                 if let Offset::Offset(o) = e.offset() {
                     part.committed = Some(o);

@@ -48,7 +48,12 @@ impl Coordinator {
 }
 
 /// The absolute offset `to` means for `tp`.
-fn resolve(kafka: &Kafka, tp: &Tp, to: SeekTo, timeout: std::time::Duration) -> Result<i64, RuntimeError> {
+fn resolve(
+    kafka: &Kafka,
+    tp: &Tp,
+    to: SeekTo,
+    timeout: std::time::Duration,
+) -> Result<i64, RuntimeError> {
     Ok(match to {
         SeekTo::Offset(o) => o,
         SeekTo::Beginning => kafka.fetch_watermarks(&tp.0, tp.1, timeout)?.0,

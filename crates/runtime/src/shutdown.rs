@@ -50,7 +50,9 @@ pub(crate) fn run(kafka: Kafka, events: &Receiver<Event>, deadline: Duration) ->
             break;
         }
         let _ = kafka.poll(Duration::ZERO);
-        let wait = drain_end.saturating_duration_since(Instant::now()).min(Duration::from_millis(20));
+        let wait = drain_end
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(20));
         if let Ok(ev) = events.recv_timeout(wait) {
             let mut c = kafka.context().lock();
             for ev in std::iter::once(ev).chain(events.try_iter()) {
@@ -93,9 +95,10 @@ pub(crate) fn run(kafka: Kafka, events: &Receiver<Event>, deadline: Duration) ->
     if report.closed {
         drop(kafka);
     } else {
-        report
-            .notes
-            .push("consumer did not close before the deadline; it was left to the operating system".into());
+        report.notes.push(
+            "consumer did not close before the deadline; it was left to the operating system"
+                .into(),
+        );
         std::mem::forget(kafka);
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;

@@ -1,0 +1,194 @@
+//! `switchyard bench parallel`: the worker pool against a sequential
+//! listener, in one run. One partition, 10,000 distinct keys; an IO-bound
+//! handler (2 ms sleep) for sequential, key-ordered (16, 64, 256 workers) and
+//! unordered (256); a CPU-bound handler sequential and unordered; and the
+//! pool's overhead with an empty handler against the plain listener.
+//!
+//! The sequential IO-bound run would take 200 s for 100,000 records, so it
+//! processes the first `--sequential-sample` records; its rate is what is
+//! compared.
+
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use switchyard_config::{ConsumerConfig, OffsetReset};
+use switchyard_runtime::deserializer::Bytes;
+use switchyard_runtime::record::Record;
+use switchyard_runtime::{Listener, Ordering};
+
+use crate::bench::{broker, fill_topic, peak_rss_mb};
+
+/// Options of `bench parallel`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Bootstrap servers; default: an embedded mock cluster.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Records the sequential IO-bound run processes.
+    #[arg(long, default_value_t = 1_000)]
+    sequential_sample: u64,
+    /// Handler latency of the IO-bound runs, in ms.
+    #[arg(long, default_value_t = 2)]
+    io_ms: u64,
+    /// Work of the CPU-bound handler (hash rounds per record).
+    #[arg(long, default_value_t = 20_000)]
+    cpu_rounds: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Work {
+    Empty,
+    Io(Duration),
+    Cpu(u64),
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let (bootstrap, _cluster) = broker(a.bootstrap.clone())?;
+    let topic = format!("bench-parallel-{}", std::process::id());
+    let keys = a.keys;
+    fill_topic(&bootstrap, &topic, 1, a.records, 16, |i| {
+        format!("key-{}", i % keys)
+    })?;
+    println!(
+        "topic {topic}: {} records, 1 partition, {} keys",
+        a.records, a.keys
+    );
+    let rt = tokio::runtime::Runtime::new()?;
+    let io = Work::Io(Duration::from_millis(a.io_ms));
+    let cpu = Work::Cpu(a.cpu_rounds);
+    let all = a.records;
+    let runs: Vec<(&str, Ordering, usize, Work, u64)> = vec![
+        (
+            "empty: plain listener (sequential)",
+            Ordering::Partition,
+            1,
+            Work::Empty,
+            all,
+        ),
+        (
+            "empty: pool, key-ordered, 256",
+            Ordering::Key,
+            256,
+            Work::Empty,
+            all,
+        ),
+        (
+            "io: sequential",
+            Ordering::Partition,
+            1,
+            io,
+            a.sequential_sample,
+        ),
+        ("io: key-ordered, 16 workers", Ordering::Key, 16, io, all),
+        ("io: key-ordered, 64 workers", Ordering::Key, 64, io, all),
+        ("io: key-ordered, 256 workers", Ordering::Key, 256, io, all),
+        (
+            "io: unordered, 256 workers",
+            Ordering::Unordered,
+            256,
+            io,
+            all,
+        ),
+        ("cpu: sequential", Ordering::Partition, 1, cpu, all / 10),
+        (
+            "cpu: unordered, 256 workers",
+            Ordering::Unordered,
+            256,
+            cpu,
+            all / 10,
+        ),
+    ];
+    let mut results = Vec::new();
+    for (i, (name, ordering, workers, work, n)) in runs.iter().enumerate() {
+        let secs = rt.block_on(measure(
+            &bootstrap, &topic, i, *ordering, *workers, *work, *n,
+        ))?;
+        let rate = *n as f64 / secs;
+        eprintln!("{name}: {rate:.0} records/s");
+        results.push((*name, rate));
+    }
+    let rate_of = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.0 == name)
+            .map_or(f64::NAN, |r| r.1)
+    };
+    let seq_io = rate_of("io: sequential");
+    let seq_cpu = rate_of("cpu: sequential");
+    let plain = rate_of("empty: plain listener (sequential)");
+    println!();
+    println!(
+        "{:<38} {:>12} {:>14}",
+        "configuration", "records/s", "vs baseline"
+    );
+    for (name, rate) in &results {
+        let base = if name.starts_with("io") {
+            seq_io
+        } else if name.starts_with("cpu") {
+            seq_cpu
+        } else {
+            plain
+        };
+        println!("{name:<38} {rate:>12.0} {:>13.2}x", rate / base);
+    }
+    println!("baselines: io/cpu rows vs their sequential row; empty rows vs the plain listener");
+    println!("peak RSS of the process: {:.1} MB", peak_rss_mb());
+    Ok(())
+}
+
+async fn measure(
+    bootstrap: &str,
+    topic: &str,
+    run: usize,
+    ordering: Ordering,
+    workers: usize,
+    work: Work,
+    n: u64,
+) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(OnceLock::<Instant>::new());
+    let (d, f) = (done.clone(), first.clone());
+    let listener = Listener::builder(format!("bench-{run}"))
+        .config(
+            ConsumerConfig::new(bootstrap)
+                .with_group(format!("bench-parallel-{}-{run}", std::process::id()))
+                .with_offset_reset(OffsetReset::Earliest),
+        )
+        .topics([topic])
+        .ordering(ordering)
+        .workers(workers)
+        .handler(Bytes, Bytes, move |r: Record<Vec<u8>, Vec<u8>>| {
+            f.get_or_init(Instant::now);
+            let d = d.clone();
+            async move {
+                match work {
+                    Work::Empty => {}
+                    Work::Io(t) => tokio::time::sleep(t).await,
+                    Work::Cpu(rounds) => {
+                        let mut h = r.offset as u64;
+                        for i in 0..rounds {
+                            h = h.rotate_left(5) ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                        }
+                        std::hint::black_box(h);
+                    }
+                }
+                d.fetch_add(1, AtomicOrdering::Relaxed);
+                Ok(())
+            }
+        })
+        .start()?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while done.load(AtomicOrdering::Relaxed) < n {
+        anyhow::ensure!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let secs = first.get().context("no record")?.elapsed().as_secs_f64();
+    listener.shutdown_within(Duration::from_secs(5)).await;
+    Ok(secs)
+}
