@@ -5,10 +5,11 @@
 //! shared; tests run in parallel with topics and groups named per test.
 
 mod e2e {
-    pub mod common;
     mod commit_policies;
+    pub mod common;
     mod decode_errors;
     mod delivery;
+    mod lag;
     mod pause;
     mod seek_reset;
     mod shutdown;
