@@ -61,26 +61,56 @@ pub fn run(cmd: Cmd) -> i32 {
     }
 }
 
-/// A broker to benchmark against: the given one, or an embedded mock cluster
-/// (kept alive by the returned guard).
-pub fn broker(
-    bootstrap: Option<String>,
-) -> anyhow::Result<(
-    String,
-    Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
-)> {
+/// The given broker, or an embedded mock cluster when `None`.
+pub fn broker(bootstrap: Option<String>) -> anyhow::Result<BenchBroker> {
     Ok(match bootstrap {
-        Some(b) => (b, None),
+        Some(bootstrap) => BenchBroker {
+            bootstrap,
+            mock: None,
+        },
         None => {
             let cluster = MockCluster::new(1)?;
-            (cluster.bootstrap_servers(), Some(cluster))
+            BenchBroker {
+                bootstrap: cluster.bootstrap_servers(),
+                mock: Some(cluster),
+            }
         }
     })
 }
 
-/// Create `topic` and fill it with `records` records of `value_bytes` bytes,
-/// keys `key_of(i)`, spread round robin over the partitions.
-pub fn fill_topic(
+/// A broker to benchmark against: a given one, or an embedded mock cluster.
+pub struct BenchBroker {
+    pub bootstrap: String,
+    mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+}
+
+impl BenchBroker {
+    /// Create `topic` and fill it with `records` records of `value_bytes`
+    /// bytes, keys `key_of(i)`, spread round robin over the partitions.
+    pub fn fill_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        records: u64,
+        value_bytes: usize,
+        key_of: impl Fn(u64) -> String,
+    ) -> anyhow::Result<()> {
+        match &self.mock {
+            Some(m) => m.create_topic(topic, partitions, 1)?,
+            None => create_topic(&self.bootstrap, topic, partitions)?,
+        }
+        fill(
+            &self.bootstrap,
+            topic,
+            partitions,
+            records,
+            value_bytes,
+            key_of,
+        )
+    }
+}
+
+fn fill(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
@@ -88,7 +118,6 @@ pub fn fill_topic(
     value_bytes: usize,
     key_of: impl Fn(u64) -> String,
 ) -> anyhow::Result<()> {
-    create_topic(bootstrap, topic, partitions)?;
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
@@ -120,9 +149,10 @@ fn consume(
     partitions: i32,
     runs: u32,
 ) -> anyhow::Result<()> {
-    let (bootstrap, _cluster) = broker(bootstrap)?;
+    let broker = broker(bootstrap)?;
+    let bootstrap = broker.bootstrap.clone();
     let topic = format!("bench-consume-{}", std::process::id());
-    fill_topic(&bootstrap, &topic, partitions, records, value_bytes, |i| {
+    broker.fill_topic(&topic, partitions, records, value_bytes, |i| {
         (i % 1024).to_string()
     })?;
     let mb = (records as f64 * value_bytes as f64) / 1e6;
@@ -178,6 +208,11 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
     Ok(())
 }
 
+/// librdkafka backs off fetching for `fetch.queue.backoff.ms` (1 s) whenever
+/// its prefetch queue passed its threshold; both loops use the same short
+/// value so that the comparison measures the consumers, not that back-off.
+const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
 fn raw_loop(bootstrap: &str, topic: &str, records: u64, run: u32) -> anyhow::Result<f64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -187,6 +222,7 @@ fn raw_loop(bootstrap: &str, topic: &str, records: u64, run: u32) -> anyhow::Res
         )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
         .create()?;
     c.subscribe(&[topic])?;
     let mut n = 0u64;
@@ -218,7 +254,8 @@ async fn listener_loop(
         .config(
             ConsumerConfig::new(bootstrap)
                 .with_group(format!("bench-listener-{}-{run}", std::process::id()))
-                .with_offset_reset(OffsetReset::Earliest),
+                .with_offset_reset(OffsetReset::Earliest)
+                .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)?,
         )
         .topics([topic])
         .workers(4)
@@ -230,7 +267,15 @@ async fn listener_loop(
         })
         .start()?;
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last_print = Instant::now();
     while n.load(Ordering::Relaxed) < records {
+        if std::env::var_os("SWITCHYARD_BENCH_TRACE").is_some()
+            && last_print.elapsed() > Duration::from_millis(100)
+        {
+            last_print = Instant::now();
+            let s = listener.stats();
+            eprintln!("fetched {} processed {}", s.fetched, s.processed);
+        }
         anyhow::ensure!(
             Instant::now() < deadline,
             "listener timed out at {}",
@@ -239,6 +284,7 @@ async fn listener_loop(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let secs = first.get().context("no record")?.elapsed().as_secs_f64();
+    eprintln!("listener counters: {:?}", listener.stats());
     listener.shutdown().await;
     Ok(secs)
 }

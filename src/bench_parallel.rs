@@ -18,7 +18,7 @@ use switchyard_runtime::deserializer::Bytes;
 use switchyard_runtime::record::Record;
 use switchyard_runtime::{Listener, Ordering};
 
-use crate::bench::{broker, fill_topic, peak_rss_mb};
+use crate::bench::{broker, peak_rss_mb};
 
 /// Options of `bench parallel`.
 #[derive(clap::Args)]
@@ -49,12 +49,11 @@ enum Work {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let (bootstrap, _cluster) = broker(a.bootstrap.clone())?;
+    let broker = broker(a.bootstrap.clone())?;
+    let bootstrap = broker.bootstrap.clone();
     let topic = format!("bench-parallel-{}", std::process::id());
     let keys = a.keys;
-    fill_topic(&bootstrap, &topic, 1, a.records, 16, |i| {
-        format!("key-{}", i % keys)
-    })?;
+    broker.fill_topic(&topic, 1, a.records, 16, |i| format!("key-{}", i % keys))?;
     println!(
         "topic {topic}: {} records, 1 partition, {} keys",
         a.records, a.keys

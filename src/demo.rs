@@ -50,14 +50,19 @@ async fn demo(a: Args) -> anyhow::Result<()> {
     let bootstrap = cluster.bootstrap_servers();
     let topic = "demo.orders";
     cluster.create_topic(topic, a.partitions, 1)?;
-    println!("embedded broker at {bootstrap}; topic {topic} with {} partitions", a.partitions);
+    println!(
+        "embedded broker at {bootstrap}; topic {topic} with {} partitions",
+        a.partitions
+    );
 
     let bar = |len: u64, what: &str| {
         let pb = ProgressBar::new(len);
         pb.set_style(
-            ProgressStyle::with_template(&format!("{what:>9} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}}"))
-                .expect("template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(&format!(
+                "{what:>9} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}}"
+            ))
+            .expect("template")
+            .progress_chars("=> "),
         );
         pb
     };
@@ -95,15 +100,19 @@ async fn demo(a: Args) -> anyhow::Result<()> {
         .config(config)
         .topics([topic])
         .workers(a.partitions as usize)
-        .handler(Utf8, Json::<Order>::new(), move |r: Record<String, Order>| {
-            let (p, s) = (p.clone(), s.clone());
-            async move {
-                debug_assert!(r.value.id < u64::MAX);
-                s.fetch_add(r.value.amount, Ordering::Relaxed);
-                p.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-        })
+        .handler(
+            Utf8,
+            Json::<Order>::new(),
+            move |r: Record<String, Order>| {
+                let (p, s) = (p.clone(), s.clone());
+                async move {
+                    debug_assert!(r.value.id < u64::MAX);
+                    s.fetch_add(r.value.amount, Ordering::Relaxed);
+                    p.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+            },
+        )
         .start()?;
     let pb = bar(a.records, "consume");
     let started = Instant::now();
@@ -119,10 +128,16 @@ async fn demo(a: Args) -> anyhow::Result<()> {
             pb.println(format!(
                 "paused {topic}: {} partitions drained and committed at {:?}",
                 ack.partitions.len(),
-                ack.partitions.iter().map(|p| p.committed.unwrap_or(-1)).collect::<Vec<_>>()
+                ack.partitions
+                    .iter()
+                    .map(|p| p.committed.unwrap_or(-1))
+                    .collect::<Vec<_>>()
             ));
             tokio::time::sleep(Duration::from_millis(500)).await;
-            anyhow::ensure!(processed.load(Ordering::Relaxed) == at, "records were processed while paused");
+            anyhow::ensure!(
+                processed.load(Ordering::Relaxed) == at,
+                "records were processed while paused"
+            );
             pb.println("nothing processed while paused for 500 ms; resuming");
             listener.resume(PauseTarget::Topic(topic.into())).await?;
         }
@@ -136,19 +151,39 @@ async fn demo(a: Args) -> anyhow::Result<()> {
     let n = processed.load(Ordering::Relaxed);
     println!();
     println!("{:<22} {}", "records processed", n);
-    println!("{:<22} {:.0} records/s", "rate", n as f64 / elapsed.as_secs_f64());
+    println!(
+        "{:<22} {:.0} records/s",
+        "rate",
+        n as f64 / elapsed.as_secs_f64()
+    );
     println!("{:<22} {}", "commits", stats.commits);
     println!("{:<22} {}", "rebalances", stats.rebalances);
-    println!("{:<22} {}", "sum of amounts", amount.load(Ordering::Relaxed));
-    println!("{:<22} {} ms, closed: {}", "shutdown", report.elapsed_ms, report.closed);
+    println!(
+        "{:<22} {}",
+        "sum of amounts",
+        amount.load(Ordering::Relaxed)
+    );
+    println!(
+        "{:<22} {} ms, closed: {}",
+        "shutdown", report.elapsed_ms, report.closed
+    );
     println!("{:<22} {}", "lag at the end", lag);
-    anyhow::ensure!(n == a.records, "only {n} of {} records processed", a.records);
+    anyhow::ensure!(
+        n == a.records,
+        "only {n} of {} records processed",
+        a.records
+    );
     anyhow::ensure!(lag == 0, "lag is {lag} after shutdown");
     Ok(())
 }
 
 /// Sum over partitions of (log end - committed).
-pub fn group_lag(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> anyhow::Result<i64> {
+pub fn group_lag(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<i64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)

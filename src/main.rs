@@ -7,6 +7,11 @@
 
 use clap::{Parser, Subcommand};
 
+/// Records are allocated on the poll thread and freed on worker threads;
+/// glibc's allocator serialises that on an arena lock, mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod bench_lag;
 mod bench_parallel;

@@ -29,7 +29,13 @@ pub enum Cmd {
 }
 
 pub fn run(cmd: Cmd) -> i32 {
-    let Cmd::Reset { bootstrap, group, topic, to, json } = cmd;
+    let Cmd::Reset {
+        bootstrap,
+        group,
+        topic,
+        to,
+        json,
+    } = cmd;
     match reset_offsets(&bootstrap, &group, &topic, to, Duration::from_secs(10)) {
         Ok(rows) => {
             if json {
@@ -39,9 +45,15 @@ pub fn run(cmd: Cmd) -> i32 {
                     .collect();
                 println!("{}", serde_json::Value::Array(v));
             } else {
-                println!("{:<30} {:>9} {:>12} {:>12}", "TOPIC", "PARTITION", "BEFORE", "AFTER");
+                println!(
+                    "{:<30} {:>9} {:>12} {:>12}",
+                    "TOPIC", "PARTITION", "BEFORE", "AFTER"
+                );
                 for r in rows {
-                    println!("{:<30} {:>9} {:>12} {:>12}", topic, r.partition, r.before, r.after);
+                    println!(
+                        "{:<30} {:>9} {:>12} {:>12}",
+                        topic, r.partition, r.before, r.after
+                    );
                 }
             }
             0

@@ -72,7 +72,10 @@ impl RebalanceHooks for PrintHooks {
 }
 
 fn fmt(p: &[(String, i32)]) -> String {
-    p.iter().map(|(t, p)| format!("{t}-{p}")).collect::<Vec<_>>().join(",")
+    p.iter()
+        .map(|(t, p)| format!("{t}-{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn say(line: &str) {
@@ -94,7 +97,9 @@ fn parse_commit(s: &str) -> anyhow::Result<CommitPolicy> {
         "sync" => CommitPolicy::SyncPerBatch,
         "async" => CommitPolicy::Async,
         s => match s.strip_prefix("every-") {
-            Some(n) => CommitPolicy::EveryN { records: n.parse()? },
+            Some(n) => CommitPolicy::EveryN {
+                records: n.parse()?,
+            },
             None => anyhow::bail!("unknown commit policy `{s}`"),
         },
     })

@@ -57,6 +57,12 @@ async fn never_commits_unprocessed(policy: CommitPolicy) {
         committed_offsets(&b, &group, &topic).get(&1) == Some(&300)
     })
     .await;
+    eventually(
+        "p0 committed up to the stuck record",
+        Duration::from_secs(20),
+        || committed_offsets(&b, &group, &topic).get(&0) == Some(&STUCK_AT),
+    )
+    .await;
     let watch_until = Instant::now() + Duration::from_millis(800);
     while Instant::now() < watch_until {
         let c = committed_offsets(&b, &group, &topic)[&0];

@@ -15,19 +15,30 @@ fn sigkill_mid_stream_loses_nothing_and_duplicates_only_uncommitted_records() {
     producer.send(&topic, None, 3000, |s| format!("k{}", s % 50));
     let log = log_path("kill");
 
-    let mut a = probe("a", &group, &topic, &log, &["--delay-ms", "2", "--workers", "4"]);
+    let mut a = probe(
+        "a",
+        &group,
+        &topic,
+        &log,
+        &["--delay-ms", "2", "--workers", "4"],
+    );
     wait_until("a processed 500 records", Duration::from_secs(60), || {
         ProcessedLog::read(&log).count(&topic) >= 500
     });
     a.kill();
     let committed_at_crash = committed_offsets(&b, &group, &topic);
     let processed_by_a = ProcessedLog::read(&log).count(&topic);
-    assert!(processed_by_a < 3000, "a finished before the kill; the test proves nothing");
+    assert!(
+        processed_by_a < 3000,
+        "a finished before the kill; the test proves nothing"
+    );
 
     let _b = probe("b", &group, &topic, &log, &["--workers", "4"]);
     let end = end_offsets(&b, &topic);
     wait_until("every offset processed", Duration::from_secs(90), || {
-        ProcessedLog::read(&log).check_no_gaps(&topic, &zeros(&end), &end).is_ok()
+        ProcessedLog::read(&log)
+            .check_no_gaps(&topic, &zeros(&end), &end)
+            .is_ok()
     });
     let all = ProcessedLog::read(&log);
     all.check_no_gaps(&topic, &zeros(&end), &end).unwrap();
@@ -57,11 +68,17 @@ fn rebalance_round_trip(strategy: &str) {
     };
     grows(300);
     let mut c3 = probe("c3", &group, &topic, &log, &args);
-    c3.wait_for_line(|l| l.starts_with("ASSIGNED") && l.len() > "ASSIGNED ".len(), Duration::from_secs(30))
-        .expect("c3 gets partitions");
+    c3.wait_for_line(
+        |l| l.starts_with("ASSIGNED") && l.len() > "ASSIGNED ".len(),
+        Duration::from_secs(30),
+    )
+    .expect("c3 gets partitions");
     grows(300);
     c3.terminate();
-    assert!(c3.wait_exit(Duration::from_secs(15)).is_some(), "c3 exits on SIGTERM");
+    assert!(
+        c3.wait_exit(Duration::from_secs(15)).is_some(),
+        "c3 exits on SIGTERM"
+    );
     grows(300);
     c1.terminate();
     assert!(c1.wait_exit(Duration::from_secs(15)).is_some());
@@ -70,12 +87,18 @@ fn rebalance_round_trip(strategy: &str) {
     assert!(sent > 1000);
     let end = end_offsets(&b, &topic);
     wait_until("all records processed", Duration::from_secs(60), || {
-        ProcessedLog::read(&log).check_no_gaps(&topic, &zeros(&end), &end).is_ok()
+        ProcessedLog::read(&log)
+            .check_no_gaps(&topic, &zeros(&end), &end)
+            .is_ok()
     });
     c2.terminate();
     c2.wait_exit(Duration::from_secs(15));
     let all = ProcessedLog::read(&log);
-    assert_eq!(all.duplicates(&topic), vec![], "a clean rebalance processes nothing twice");
+    assert_eq!(
+        all.duplicates(&topic),
+        vec![],
+        "a clean rebalance processes nothing twice"
+    );
     assert_eq!(all.count(&topic) as i64, end.values().sum::<i64>());
 }
 

@@ -20,15 +20,33 @@ async fn long_pause_keeps_the_group_and_resumes_at_the_committed_offset() {
     producer.send(&topic, Some(0), 50, |s| s.to_string());
     producer.send(&topic, Some(1), 50, |s| s.to_string());
     // session 6 s, max.poll.interval 10 s: the pause below lasts 14 s
-    let (builder, seen) = collecting(Listener::builder("pause").config(config(&group)).topics([topic.clone()]));
+    let (builder, seen) = collecting(
+        Listener::builder("pause")
+            .config(config(&group))
+            .topics([topic.clone()]),
+    );
     let listener = builder.workers(2).start().unwrap();
-    eventually("first 100 records", Duration::from_secs(30), || count(&seen) == 100).await;
+    eventually("first 100 records", Duration::from_secs(30), || {
+        count(&seen) == 100
+    })
+    .await;
     let before = listener.snapshot().await.unwrap();
 
-    let ack = listener.pause(PauseTarget::Partition(topic.clone(), 0)).await.unwrap();
+    let ack = listener
+        .pause(PauseTarget::Partition(topic.clone(), 0))
+        .await
+        .unwrap();
     assert_eq!(ack.partitions.len(), 1);
-    assert_eq!(ack.partitions[0].committed, Some(50), "acknowledged with the committed offset");
-    assert_eq!(committed_offsets(&b, &group, &topic)[&0], 50, "committed before the acknowledgement");
+    assert_eq!(
+        ack.partitions[0].committed,
+        Some(50),
+        "acknowledged with the committed offset"
+    );
+    assert_eq!(
+        committed_offsets(&b, &group, &topic)[&0],
+        50,
+        "committed before the acknowledgement"
+    );
     let acked_at = count(&seen);
 
     producer.send(&topic, Some(0), 30, |s| s.to_string());
@@ -37,21 +55,38 @@ async fn long_pause_keeps_the_group_and_resumes_at_the_committed_offset() {
         producer.send(&topic, Some(1), 5, |s| s.to_string());
         tokio::time::sleep(Duration::from_millis(500)).await;
         let snap = listener.snapshot().await.unwrap();
-        let p0 = snap.partitions.iter().find(|p| p.partition == 0).expect("p0 still assigned");
+        let p0 = snap
+            .partitions
+            .iter()
+            .find(|p| p.partition == 0)
+            .expect("p0 still assigned");
         assert_eq!(p0.state, PartitionState::Paused);
     }
     let during: Vec<_> = seen.lock().unwrap()[acked_at..].to_vec();
-    assert!(during.iter().all(|r| r.0 == 1), "nothing of p0 delivered while paused");
+    assert!(
+        during.iter().all(|r| r.0 == 1),
+        "nothing of p0 delivered while paused"
+    );
     assert!(!during.is_empty(), "p1 kept flowing during the pause");
 
     let after = listener.snapshot().await.unwrap();
-    assert_eq!(after.stats.rebalances, before.stats.rebalances, "no rebalance during a 14 s pause");
+    assert_eq!(
+        after.stats.rebalances, before.stats.rebalances,
+        "no rebalance during a 14 s pause"
+    );
     assert_eq!(after.member_id, before.member_id, "same group member");
 
     let resumed_at = count(&seen);
-    listener.resume(PauseTarget::Partition(topic.clone(), 0)).await.unwrap();
+    listener
+        .resume(PauseTarget::Partition(topic.clone(), 0))
+        .await
+        .unwrap();
     eventually("p0 records after resume", Duration::from_secs(20), || {
-        seen.lock().unwrap()[resumed_at..].iter().filter(|r| r.0 == 0).count() == 30
+        seen.lock().unwrap()[resumed_at..]
+            .iter()
+            .filter(|r| r.0 == 0)
+            .count()
+            == 30
     })
     .await;
     let p0_after: Vec<i64> = seen.lock().unwrap()[resumed_at..]
@@ -59,7 +94,11 @@ async fn long_pause_keeps_the_group_and_resumes_at_the_committed_offset() {
         .filter(|r| r.0 == 0)
         .map(|r| r.1)
         .collect();
-    assert_eq!(p0_after, (50..80).collect::<Vec<_>>(), "resume continues at exactly the committed offset");
+    assert_eq!(
+        p0_after,
+        (50..80).collect::<Vec<_>>(),
+        "resume continues at exactly the committed offset"
+    );
     let report = listener.shutdown().await;
     assert!(report.closed);
 }
@@ -85,22 +124,42 @@ async fn pause_with_a_full_buffer_loses_and_duplicates_nothing() {
                 let s = s.clone();
                 async move {
                     tokio::time::sleep(Duration::from_millis(2)).await;
-                    s.lock().unwrap().push((r.partition, r.offset, String::new(), r.value));
+                    s.lock()
+                        .unwrap()
+                        .push((r.partition, r.offset, String::new(), r.value));
                     Ok(())
                 }
             },
         )
         .start()
         .unwrap();
-    eventually("some processed", Duration::from_secs(20), || count(&seen) >= 50).await;
+    eventually("some processed", Duration::from_secs(20), || {
+        count(&seen) >= 50
+    })
+    .await;
     let ack = listener.pause(PauseTarget::Listener).await.unwrap();
     let n = count(&seen);
-    assert_eq!(ack.partitions[0].committed, Some(n as i64), "committed = processed at the ack");
+    assert_eq!(
+        ack.partitions[0].committed,
+        Some(n as i64),
+        "committed = processed at the ack"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(count(&seen), n, "nothing delivered after the acknowledgement");
+    assert_eq!(
+        count(&seen),
+        n,
+        "nothing delivered after the acknowledgement"
+    );
     listener.resume(PauseTarget::Listener).await.unwrap();
-    eventually("all processed", Duration::from_secs(30), || count(&seen) >= 400).await;
+    eventually("all processed", Duration::from_secs(30), || {
+        count(&seen) >= 400
+    })
+    .await;
     let offsets: Vec<i64> = seen.lock().unwrap().iter().map(|r| r.1).collect();
-    assert_eq!(offsets, (0..400).collect::<Vec<_>>(), "every offset once, in order");
+    assert_eq!(
+        offsets,
+        (0..400).collect::<Vec<_>>(),
+        "every offset once, in order"
+    );
     listener.shutdown().await;
 }

@@ -30,21 +30,37 @@ async fn auto_offset_reset_earliest_and_latest() {
     );
     let early = early.start().unwrap();
     let late = late.start().unwrap();
-    eventually("early reads the backlog", Duration::from_secs(20), || count(&seen_early) == 10).await;
+    eventually("early reads the backlog", Duration::from_secs(20), || {
+        count(&seen_early) == 10
+    })
+    .await;
     // `latest` resolves its position once assigned; keep producing until it sees something.
     let mut produced = 10;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while count(&seen_late) == 0 {
-        assert!(std::time::Instant::now() < deadline, "late never received a record");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "late never received a record"
+        );
         producer.send(&topic, Some(0), 1, |s| s.to_string());
         produced += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eventually("early sees everything", Duration::from_secs(20), || count(&seen_early) == produced).await;
+    eventually("early sees everything", Duration::from_secs(20), || {
+        count(&seen_early) == produced
+    })
+    .await;
     let late_offsets: Vec<i64> = seen_late.lock().unwrap().iter().map(|r| r.1).collect();
-    assert!(late_offsets.iter().all(|o| *o >= 10), "latest skips the backlog: {late_offsets:?}");
+    assert!(
+        late_offsets.iter().all(|o| *o >= 10),
+        "latest skips the backlog: {late_offsets:?}"
+    );
     let early_offsets: Vec<i64> = seen_early.lock().unwrap().iter().map(|r| r.1).collect();
-    assert_eq!(early_offsets, (0..produced as i64).collect::<Vec<_>>(), "earliest reads the backlog");
+    assert_eq!(
+        early_offsets,
+        (0..produced as i64).collect::<Vec<_>>(),
+        "earliest reads the backlog"
+    );
     early.shutdown().await;
     late.shutdown().await;
 }
@@ -56,39 +72,68 @@ async fn seek_to_beginning_end_offset_and_timestamp() {
     let producer = SeqProducer::new(&b);
     let base = 1_700_000_000_000i64;
     for i in 0..20i64 {
-        producer.send_raw(&topic, Some(0), Some(b"k"), i.to_string().as_bytes(), Some(base + i * 1000));
+        producer.send_raw(
+            &topic,
+            Some(0),
+            Some(b"k"),
+            i.to_string().as_bytes(),
+            Some(base + i * 1000),
+        );
     }
-    let (builder, seen) = collecting(Listener::builder("seek").config(config(&unique_name("seek-g"))).topics([topic.clone()]));
+    let (builder, seen) = collecting(
+        Listener::builder("seek")
+            .config(config(&unique_name("seek-g")))
+            .topics([topic.clone()]),
+    );
     let listener = builder.start().unwrap();
     eventually("all 20", Duration::from_secs(20), || count(&seen) == 20).await;
-    let offsets_from = |from: usize| -> Vec<i64> { seen.lock().unwrap()[from..].iter().map(|r| r.1).collect() };
+    let offsets_from =
+        |from: usize| -> Vec<i64> { seen.lock().unwrap()[from..].iter().map(|r| r.1).collect() };
     let tp = Some((topic.clone(), 0));
 
     let mark = count(&seen);
     let done = listener.seek(tp.clone(), SeekTo::Beginning).await.unwrap();
     assert_eq!(done, vec![(topic.clone(), 0, 0)]);
-    eventually("replay from the beginning", Duration::from_secs(20), || count(&seen) == mark + 20).await;
+    eventually("replay from the beginning", Duration::from_secs(20), || {
+        count(&seen) == mark + 20
+    })
+    .await;
     assert_eq!(offsets_from(mark), (0..20).collect::<Vec<_>>());
 
     let mark = count(&seen);
     listener.seek(tp.clone(), SeekTo::Offset(15)).await.unwrap();
-    eventually("replay from 15", Duration::from_secs(20), || count(&seen) == mark + 5).await;
+    eventually("replay from 15", Duration::from_secs(20), || {
+        count(&seen) == mark + 5
+    })
+    .await;
     assert_eq!(offsets_from(mark), (15..20).collect::<Vec<_>>());
 
     let mark = count(&seen);
-    let done = listener.seek(tp.clone(), SeekTo::Timestamp(base + 12_500)).await.unwrap();
+    let done = listener
+        .seek(tp.clone(), SeekTo::Timestamp(base + 12_500))
+        .await
+        .unwrap();
     assert_eq!(done[0].2, 13, "first record at or after the time");
-    eventually("replay from the time", Duration::from_secs(20), || count(&seen) == mark + 7).await;
+    eventually("replay from the time", Duration::from_secs(20), || {
+        count(&seen) == mark + 7
+    })
+    .await;
     assert_eq!(offsets_from(mark), (13..20).collect::<Vec<_>>());
 
     let mark = count(&seen);
     let done = listener.seek(tp.clone(), SeekTo::End).await.unwrap();
     assert_eq!(done[0].2, 20);
     producer.send_raw(&topic, Some(0), Some(b"k"), b"20", None);
-    eventually("only the new record", Duration::from_secs(20), || count(&seen) == mark + 1).await;
+    eventually("only the new record", Duration::from_secs(20), || {
+        count(&seen) == mark + 1
+    })
+    .await;
     assert_eq!(offsets_from(mark), vec![20]);
 
-    let err = listener.seek(Some((topic.clone(), 7)), SeekTo::Beginning).await.unwrap_err();
+    let err = listener
+        .seek(Some((topic.clone(), 7)), SeekTo::Beginning)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not assigned"), "{err}");
     listener.shutdown().await;
 }
@@ -99,27 +144,67 @@ async fn group_offset_reset_is_refused_while_active_and_done_when_empty() {
     let topic = new_topic(broker(), "greset", 2);
     let group = unique_name("greset-g");
     SeqProducer::new(&b).send(&topic, None, 40, |s| format!("k{s}"));
-    let (builder, seen) = collecting(Listener::builder("greset").config(config(&group)).topics([topic.clone()]));
+    let (builder, seen) = collecting(
+        Listener::builder("greset")
+            .config(config(&group))
+            .topics([topic.clone()]),
+    );
     let listener = builder.start().unwrap();
-    eventually("all consumed", Duration::from_secs(20), || count(&seen) == 40).await;
+    eventually("all consumed", Duration::from_secs(20), || {
+        count(&seen) == 40
+    })
+    .await;
     eventually("committed", Duration::from_secs(20), || {
         committed_offsets(&b, &group, &topic).values().sum::<i64>() == 40
     })
     .await;
     let (b2, g2, t2) = (b.clone(), group.clone(), topic.clone());
-    let refused = tokio::task::spawn_blocking(move || reset_offsets(&b2, &g2, &t2, ResetTo::Earliest, Duration::from_secs(10)))
-        .await
-        .unwrap();
-    assert!(matches!(refused, Err(ResetError::GroupActive { members: 1, .. })), "{refused:?}");
-    assert_eq!(committed_offsets(&b, &group, &topic).values().sum::<i64>(), 40, "nothing changed");
+    let refused = tokio::task::spawn_blocking(move || {
+        reset_offsets(&b2, &g2, &t2, ResetTo::Earliest, Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(refused, Err(ResetError::GroupActive { members: 1, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        committed_offsets(&b, &group, &topic).values().sum::<i64>(),
+        40,
+        "nothing changed"
+    );
     listener.shutdown().await;
-    wait_until("group empty", Duration::from_secs(20), || group_members(&b, &group).0 == 0);
-    let rows = reset_offsets(&b, &group, &topic, ResetTo::Earliest, Duration::from_secs(10)).unwrap();
+    wait_until("group empty", Duration::from_secs(20), || {
+        group_members(&b, &group).0 == 0
+    });
+    let rows = reset_offsets(
+        &b,
+        &group,
+        &topic,
+        ResetTo::Earliest,
+        Duration::from_secs(10),
+    )
+    .unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.after == 0));
-    assert_eq!(committed_offsets(&b, &group, &topic).values().sum::<i64>(), 0);
-    reset_offsets(&b, &group, &topic, ResetTo::Offset(3), Duration::from_secs(10)).unwrap();
-    assert!(committed_offsets(&b, &group, &topic).values().all(|o| *o == 3));
+    assert_eq!(
+        committed_offsets(&b, &group, &topic).values().sum::<i64>(),
+        0
+    );
+    reset_offsets(
+        &b,
+        &group,
+        &topic,
+        ResetTo::Offset(3),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(committed_offsets(&b, &group, &topic)
+        .values()
+        .all(|o| *o == 3));
     reset_offsets(&b, &group, &topic, ResetTo::Latest, Duration::from_secs(10)).unwrap();
-    assert_eq!(committed_offsets(&b, &group, &topic), end_offsets(&b, &topic));
+    assert_eq!(
+        committed_offsets(&b, &group, &topic),
+        end_offsets(&b, &topic)
+    );
 }

@@ -19,7 +19,9 @@ async fn shutdown_with_a_stuck_handler_meets_its_deadline_and_hands_over_at_once
     let topic = new_topic(broker(), "shut", 2);
     let group = unique_name("shut-g");
     // a long session: a takeover within a few seconds proves the member left
-    let cfg = config(&group).with_session_timeout_ms(20_000).with_max_poll_interval_ms(30_000);
+    let cfg = config(&group)
+        .with_session_timeout_ms(20_000)
+        .with_max_poll_interval_ms(30_000);
 
     let stuck_partition = Arc::new(AtomicI32::new(-1));
     let entered = Arc::new(AtomicBool::new(false));
@@ -39,7 +41,11 @@ async fn shutdown_with_a_stuck_handler_meets_its_deadline_and_hands_over_at_once
         })
         .start()
         .unwrap();
-    let (bb, seen_b) = collecting(Listener::builder("shut-b").config(cfg).topics([topic.clone()]));
+    let (bb, seen_b) = collecting(
+        Listener::builder("shut-b")
+            .config(cfg)
+            .topics([topic.clone()]),
+    );
     let bl = bb.start().unwrap();
     eventually("both members assigned", Duration::from_secs(30), || {
         let sa = futures::executor::block_on(a.snapshot()).unwrap();
@@ -50,33 +56,67 @@ async fn shutdown_with_a_stuck_handler_meets_its_deadline_and_hands_over_at_once
     let pa = a.snapshot().await.unwrap().partitions[0].partition;
     let mut producer = SeqProducer::new(&b);
     producer.send(&topic, Some(pa), 5, |s| s.to_string());
-    eventually("a processed the first records", Duration::from_secs(20), || {
-        committed_offsets(&b, &group, &topic)[&pa] == 5
-    })
+    eventually(
+        "a processed the first records",
+        Duration::from_secs(20),
+        || committed_offsets(&b, &group, &topic)[&pa] == 5,
+    )
     .await;
     stuck_partition.store(pa, Ordering::SeqCst);
     producer.send(&topic, Some(pa), 5, |s| s.to_string());
-    eventually("a is stuck in its handler", Duration::from_secs(20), || entered.load(Ordering::SeqCst)).await;
+    eventually("a is stuck in its handler", Duration::from_secs(20), || {
+        entered.load(Ordering::SeqCst)
+    })
+    .await;
 
     let t0 = Instant::now();
     let report = a.shutdown_within(Duration::from_secs(3)).await;
     let took = t0.elapsed();
-    assert!(took < Duration::from_millis(3500), "shutdown took {took:?}: {report:?}");
+    assert!(
+        took < Duration::from_millis(3500),
+        "shutdown took {took:?}: {report:?}"
+    );
     assert!(report.closed, "left the group: {report:?}");
-    assert!(report.abandoned_in_flight >= 1, "the stuck record is reported: {report:?}");
-    assert_eq!(committed_offsets(&b, &group, &topic)[&pa], 5, "finished records committed, the stuck one not");
+    assert!(
+        report.abandoned_in_flight >= 1,
+        "the stuck record is reported: {report:?}"
+    );
+    assert_eq!(
+        committed_offsets(&b, &group, &topic)[&pa],
+        5,
+        "finished records committed, the stuck one not"
+    );
 
-    eventually("b takes over the partition", Duration::from_secs(20), || {
-        futures::executor::block_on(bl.snapshot()).unwrap().partitions.len() == 2
-    })
+    eventually(
+        "b takes over the partition",
+        Duration::from_secs(20),
+        || {
+            futures::executor::block_on(bl.snapshot())
+                .unwrap()
+                .partitions
+                .len()
+                == 2
+        },
+    )
     .await;
     let takeover = t0.elapsed();
-    assert!(takeover < Duration::from_secs(8), "takeover after {takeover:?}: the session timeout is 20 s");
-    eventually("b processes the abandoned records", Duration::from_secs(20), || {
-        seen_b.lock().unwrap().iter().filter(|r| r.0 == pa).count() == 5
-    })
+    assert!(
+        takeover < Duration::from_secs(8),
+        "takeover after {takeover:?}: the session timeout is 20 s"
+    );
+    eventually(
+        "b processes the abandoned records",
+        Duration::from_secs(20),
+        || seen_b.lock().unwrap().iter().filter(|r| r.0 == pa).count() == 5,
+    )
     .await;
-    let redone: Vec<i64> = seen_b.lock().unwrap().iter().filter(|r| r.0 == pa).map(|r| r.1).collect();
+    let redone: Vec<i64> = seen_b
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.0 == pa)
+        .map(|r| r.1)
+        .collect();
     assert_eq!(redone, vec![5, 6, 7, 8, 9]);
     bl.shutdown().await;
 }
@@ -87,11 +127,30 @@ async fn clean_shutdown_commits_everything_processed() {
     let topic = new_topic(broker(), "shutok", 3);
     let group = unique_name("shutok-g");
     SeqProducer::new(&b).send(&topic, None, 300, |s| format!("k{s}"));
-    let (builder, seen) = collecting(Listener::builder("shutok").config(config(&group)).topics([topic.clone()]));
-    let l = builder.commit_interval(Duration::from_secs(3600)).start().unwrap();
-    eventually("all processed", Duration::from_secs(30), || count(&seen) == 300).await;
+    let (builder, seen) = collecting(
+        Listener::builder("shutok")
+            .config(config(&group))
+            .topics([topic.clone()]),
+    );
+    let l = builder
+        .commit_interval(Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    eventually("all processed", Duration::from_secs(30), || {
+        count(&seen) == 300
+    })
+    .await;
     let report = l.shutdown_within(Duration::from_secs(5)).await;
-    assert!(report.closed && report.abandoned_in_flight == 0, "{report:?}");
-    assert_eq!(committed_offsets(&b, &group, &topic), end_offsets(&b, &topic), "final commit on shutdown");
-    wait_until("group empty", Duration::from_secs(10), || group_members(&b, &group).0 == 0);
+    assert!(
+        report.closed && report.abandoned_in_flight == 0,
+        "{report:?}"
+    );
+    assert_eq!(
+        committed_offsets(&b, &group, &topic),
+        end_offsets(&b, &topic),
+        "final commit on shutdown"
+    );
+    wait_until("group empty", Duration::from_secs(10), || {
+        group_members(&b, &group).0 == 0
+    });
 }

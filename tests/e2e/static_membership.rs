@@ -15,32 +15,52 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
     let s1 = unique_name("s1");
     let s2 = unique_name("s2");
     let args = |id: &str| -> Vec<String> {
-        ["--instance-id", id, "--session-timeout-ms", "10000", "--heartbeat-ms", "1000"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "--instance-id",
+            id,
+            "--session-timeout-ms",
+            "10000",
+            "--heartbeat-ms",
+            "1000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     let a1: Vec<String> = args(&s1);
     let a2: Vec<String> = args(&s2);
     let mut m1 = probe("m1", &group, &topic, &log, &refs(&a1));
     let m2 = probe("m2", &group, &topic, &log, &refs(&a2));
     let assigned = |c: &Child| -> Vec<String> {
-        c.lines().into_iter().filter(|l| l.starts_with("ASSIGNED") || l.starts_with("REVOKED")).collect()
+        c.lines()
+            .into_iter()
+            .filter(|l| l.starts_with("ASSIGNED") || l.starts_with("REVOKED"))
+            .collect()
     };
-    wait_until("both members hold two partitions", Duration::from_secs(30), || {
-        let last = |c: &Child| {
-            assigned(c)
-                .iter()
-                .rev()
-                .find(|l| l.starts_with("ASSIGNED"))
-                .map(|l| l.split(',').count())
-        };
-        last(&m1) == Some(2) && last(&m2) == Some(2)
-    });
-    let m1_partitions = assigned(&m1).into_iter().rev().find(|l| l.starts_with("ASSIGNED")).unwrap();
+    wait_until(
+        "both members hold two partitions",
+        Duration::from_secs(30),
+        || {
+            let last = |c: &Child| {
+                assigned(c)
+                    .iter()
+                    .rev()
+                    .find(|l| l.starts_with("ASSIGNED"))
+                    .map(|l| l.split(',').count())
+            };
+            last(&m1) == Some(2) && last(&m2) == Some(2)
+        },
+    );
+    let m1_partitions = assigned(&m1)
+        .into_iter()
+        .rev()
+        .find(|l| l.starts_with("ASSIGNED"))
+        .unwrap();
     let m2_events = assigned(&m2).len();
     SeqProducer::new(&b).send(&topic, None, 200, |s| format!("k{s}"));
-    wait_until("records processed", Duration::from_secs(30), || ProcessedLog::read(&log).count(&topic) == 200);
+    wait_until("records processed", Duration::from_secs(30), || {
+        ProcessedLog::read(&log).count(&topic) == 200
+    });
 
     m1.kill();
     let m1b = probe("m1b", &group, &topic, &log, &refs(&a1));
@@ -49,12 +69,21 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
         .expect("the restarted member is assigned");
     assert_eq!(back, m1_partitions, "same partitions after the restart");
     SeqProducer::new(&b).send(&topic, None, 200, |s| format!("k{s}"));
-    wait_until("records processed after restart", Duration::from_secs(30), || {
-        ProcessedLog::read(&log).count(&topic) >= 400
-    });
-    assert_eq!(assigned(&m2).len(), m2_events, "the other member saw no rebalance: {:?}", assigned(&m2));
+    wait_until(
+        "records processed after restart",
+        Duration::from_secs(30),
+        || ProcessedLog::read(&log).count(&topic) >= 400,
+    );
+    assert_eq!(
+        assigned(&m2).len(),
+        m2_events,
+        "the other member saw no rebalance: {:?}",
+        assigned(&m2)
+    );
     let end = end_offsets(&b, &topic);
-    ProcessedLog::read(&log).check_no_gaps(&topic, &zeros(&end), &end).unwrap();
+    ProcessedLog::read(&log)
+        .check_no_gaps(&topic, &zeros(&end), &end)
+        .unwrap();
 }
 
 fn refs(v: &[String]) -> Vec<&str> {

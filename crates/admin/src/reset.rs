@@ -181,7 +181,10 @@ mod tests {
     fn parses_every_form() {
         assert_eq!("latest".parse::<ResetTo>(), Ok(ResetTo::Latest));
         assert_eq!("timestamp:5".parse::<ResetTo>(), Ok(ResetTo::Timestamp(5)));
-        assert!("offset:x".parse::<ResetTo>().unwrap_err().contains("not an offset"));
+        assert!("offset:x"
+            .parse::<ResetTo>()
+            .unwrap_err()
+            .contains("not an offset"));
         assert!("2026-13-01".parse::<ResetTo>().is_err());
     }
 }

@@ -155,8 +155,14 @@ impl Coordinator {
         self.apply_backpressure(kafka);
     }
 
-    /// Hand waiting records to free workers, round robin over partitions.
-    pub fn dispatch(&mut self) {
+    /// Hand waiting records to free workers, round robin over partitions,
+    /// then resume fetching if the buffer drained below its low mark.
+    pub fn dispatch(&mut self, kafka: &Kafka) {
+        self.dispatch_jobs();
+        self.apply_backpressure(kafka);
+    }
+
+    fn dispatch_jobs(&mut self) {
         if self.shutting_down {
             return;
         }
@@ -197,7 +203,7 @@ impl Coordinator {
     }
 
     /// Pause fetching of partitions feeding a full buffer; resume below half.
-    fn apply_backpressure(&mut self, kafka: &Kafka) {
+    pub fn apply_backpressure(&mut self, kafka: &Kafka) {
         let (records, bytes) = self
             .parts
             .values()
@@ -274,8 +280,14 @@ impl Coordinator {
                 self.records_since_commit += n;
                 self.dirty |= n > 0;
             }
-            Event::JobEnd { id, slot, lane } => {
+            Event::JobEnd {
+                id,
+                slot,
+                lane,
+                offsets,
+            } => {
                 self.executor.finished(id);
+                self.on_event(kafka, Event::Progress { slot, offsets });
                 self.job_ended = true;
                 let Some(tp) = self.slots.get(&slot).cloned() else {
                     return;
@@ -309,8 +321,9 @@ impl Coordinator {
         self.stats.partitions_stopped.inc();
         part.state = PartitionState::Stopped;
         part.drop_waiting();
-        // The failed record is pending: fetching starts at it again on resume.
-        part.tracker.drop_waiting([offset]);
+        // The failed record and the rest of its job were not processed:
+        // fetching starts at it again on resume.
+        part.tracker.drop_pending_from(offset);
         part.needs_seek = true;
         part.stopped_at = Some((offset, reason));
         self.apply_fetch(kafka, tp);

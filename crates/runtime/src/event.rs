@@ -19,8 +19,13 @@ pub(crate) enum Event {
         offset: i64,
         reason: String,
     },
-    /// A job is over; its lane may run again.
-    JobEnd { id: u64, slot: u64, lane: Lane },
+    /// A job is over (with its last finished records); its lane may run again.
+    JobEnd {
+        id: u64,
+        slot: u64,
+        lane: Lane,
+        offsets: Vec<i64>,
+    },
     /// An operator or application request.
     Command(Command),
     /// librdkafka's consumer queue became non-empty.

@@ -5,8 +5,9 @@
 //! For each record it decodes, calls the handler, retries failures with the
 //! [`RetryPolicy`], and applies the [`FailurePolicy`] or the decode-error
 //! policy; then it reports the record's offset as finished
-//! ([`Event::Progress`]). When the job is over it reports [`Event::JobEnd`] so
-//! the lane can run again. Nothing here touches the Kafka consumer: the poller
+//! (`Event::Progress`, batched per 64 records or 20 ms). When the job is over
+//! it reports `Event::JobEnd`, with the last offsets, so the lane can run
+//! again. Nothing here touches the Kafka consumer: the poller
 //! owns it.
 
 use std::collections::HashMap;
@@ -93,45 +94,111 @@ impl Executor {
     }
 }
 
+/// Reports finished records of one job to the poller in small batches, so
+/// the poll thread is woken per 64 records (or 20 ms), not per record.
+struct Reporter<'a> {
+    ctx: &'a WorkerContext,
+    slot: u64,
+    done: Vec<i64>,
+    last_flush: std::time::Instant,
+}
+
+impl<'a> Reporter<'a> {
+    const BATCH: usize = 64;
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+    fn new(ctx: &'a WorkerContext, slot: u64) -> Self {
+        Reporter {
+            ctx,
+            slot,
+            done: Vec::new(),
+            last_flush: std::time::Instant::now(),
+        }
+    }
+
+    fn done(&mut self, offset: i64) {
+        self.done.push(offset);
+        // the clock is read every 8 records only: it is not free
+        if self.done.len() >= Self::BATCH
+            || (self.done.len() % 8 == 0 && self.last_flush.elapsed() >= Self::EVERY)
+        {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.done.is_empty() {
+            let offsets = std::mem::take(&mut self.done);
+            let _ = self.ctx.events.send(Event::Progress {
+                slot: self.slot,
+                offsets,
+            });
+        }
+        self.last_flush = std::time::Instant::now();
+    }
+
+    fn stopped(&mut self, offset: i64, reason: String) {
+        self.flush();
+        let _ = self.ctx.events.send(Event::Stopped {
+            slot: self.slot,
+            offset,
+            reason,
+        });
+    }
+
+    /// The job is over: the remaining offsets travel with the job's end.
+    fn finish(self, id: u64, lane: crate::jobs_queue::Lane) {
+        let _ = self.ctx.events.send(Event::JobEnd {
+            id,
+            slot: self.slot,
+            lane,
+            offsets: self.done,
+        });
+    }
+}
+
 async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
+    let mut report = Reporter::new(&ctx, job.slot);
     match ctx.processor.kind() {
         HandlerKind::Record => {
             for msg in &job.msgs {
-                match run_record(&ctx, msg).await {
-                    Outcome::Done => {
-                        let _ = ctx.events.send(Event::Progress {
-                            slot: job.slot,
-                            offsets: vec![msg.offset()],
-                        });
-                    }
+                match run_record(&ctx, msg, &mut report).await {
+                    Outcome::Done => report.done(msg.offset()),
                     Outcome::Stop(reason) => {
-                        let _ = ctx.events.send(Event::Stopped {
-                            slot: job.slot,
-                            offset: msg.offset(),
-                            reason,
-                        });
+                        report.stopped(msg.offset(), reason);
                         break;
                     }
                 }
             }
         }
-        HandlerKind::Batch => run_batch(&ctx, &job).await,
+        HandlerKind::Batch => run_batch(&ctx, &job, &mut report).await,
     }
-    let _ = ctx.events.send(Event::JobEnd {
-        id: job.id,
-        slot: job.slot,
-        lane: job.lane,
-    });
+    report.finish(job.id, job.lane);
 }
 
-async fn run_record(ctx: &WorkerContext, msg: &OwnedMessage) -> Outcome {
+/// Await `fut`, but first report finished records if it does not complete at
+/// once: a handler that waits (IO, a stuck call) never holds back the commit
+/// of the records before it, while handlers that complete at once are
+/// reported in batches.
+async fn reporting<T>(fut: impl std::future::Future<Output = T>, report: &mut Reporter<'_>) -> T {
+    let mut fut = std::pin::pin!(fut);
+    match futures::poll!(fut.as_mut()) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => {
+            report.flush();
+            fut.await
+        }
+    }
+}
+
+async fn run_record(ctx: &WorkerContext, msg: &OwnedMessage, report: &mut Reporter<'_>) -> Outcome {
     let mut attempt = 1;
     loop {
         let fut = match ctx.processor.call_one(msg) {
             Ok(f) => f,
-            Err(e) => return on_decode_error(ctx, msg, &e).await,
+            Err(e) => return reporting(on_decode_error(ctx, msg, &e), report).await,
         };
-        match fut.await {
+        match reporting(fut, report).await {
             Ok(()) => {
                 ctx.stats.processed.inc();
                 return Outcome::Done;
@@ -139,6 +206,7 @@ async fn run_record(ctx: &WorkerContext, msg: &OwnedMessage) -> Outcome {
             Err(e) => {
                 ctx.stats.handler_errors.inc();
                 if attempt >= ctx.retry.max_attempts {
+                    report.flush();
                     return on_exhausted(ctx, msg, &e.to_string(), attempt).await;
                 }
                 tracing::debug!(listener = %ctx.listener, topic = msg.topic(), partition = msg.partition(),
@@ -151,66 +219,42 @@ async fn run_record(ctx: &WorkerContext, msg: &OwnedMessage) -> Outcome {
     }
 }
 
-async fn run_batch(ctx: &WorkerContext, job: &Job) {
+async fn run_batch(ctx: &WorkerContext, job: &Job, report: &mut Reporter<'_>) {
     let mut attempt = 1;
     loop {
         let (fut, bad) = ctx.processor.call_batch(&job.msgs);
         if attempt == 1 {
             for (i, e) in &bad {
-                // decode errors are final whatever the attempt: report once
-                if let Outcome::Stop(reason) = on_decode_error(ctx, &job.msgs[*i], e).await {
-                    let _ = ctx.events.send(Event::Stopped {
-                        slot: job.slot,
-                        offset: job.msgs[*i].offset(),
-                        reason,
-                    });
-                    return;
-                }
+                // decode errors are final whatever the attempt: handle them once
+                on_decode_error(ctx, &job.msgs[*i], e).await;
             }
         }
         let result = match fut {
-            Some(f) => f.await,
+            Some(f) => reporting(f, report).await,
             None => Ok(()),
         };
         match result {
             Ok(()) => {
-                let ok = job.msgs.len() - bad.len();
-                ctx.stats.processed.add(ok as u64);
-                let _ = ctx.events.send(Event::Progress {
-                    slot: job.slot,
-                    offsets: job.msgs.iter().map(|m| m.offset()).collect(),
-                });
+                ctx.stats.processed.add((job.msgs.len() - bad.len()) as u64);
+                for m in &job.msgs {
+                    report.done(m.offset());
+                }
                 return;
             }
-            Err(e) => {
+            Err(e) if attempt >= ctx.retry.max_attempts => {
                 ctx.stats.handler_errors.inc();
-                if attempt >= ctx.retry.max_attempts {
-                    // the batch as a whole is exhausted: apply the policy record by record
-                    let reason = e.to_string();
-                    let mut done = Vec::new();
-                    for m in &job.msgs {
-                        match on_exhausted(ctx, m, &reason, attempt).await {
-                            Outcome::Done => done.push(m.offset()),
-                            Outcome::Stop(r) => {
-                                let _ = ctx.events.send(Event::Progress {
-                                    slot: job.slot,
-                                    offsets: done,
-                                });
-                                let _ = ctx.events.send(Event::Stopped {
-                                    slot: job.slot,
-                                    offset: m.offset(),
-                                    reason: r,
-                                });
-                                return;
-                            }
-                        }
+                // the batch as a whole is exhausted: apply the policy record by record
+                let reason = e.to_string();
+                for m in &job.msgs {
+                    match on_exhausted(ctx, m, &reason, attempt).await {
+                        Outcome::Done => report.done(m.offset()),
+                        Outcome::Stop(r) => return report.stopped(m.offset(), r),
                     }
-                    let _ = ctx.events.send(Event::Progress {
-                        slot: job.slot,
-                        offsets: done,
-                    });
-                    return;
                 }
+                return;
+            }
+            Err(_) => {
+                ctx.stats.handler_errors.inc();
                 tokio::time::sleep(ctx.retry.backoff(attempt)).await;
                 ctx.stats.retries.inc();
                 attempt += 1;

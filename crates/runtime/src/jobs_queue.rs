@@ -81,8 +81,16 @@ impl JobsQueue {
     pub fn push(&mut self, msg: OwnedMessage) {
         self.len += 1;
         self.bytes += message_size(&msg);
-        if self.ordering == Ordering::Unordered {
-            self.lanes.entry(None).or_default().push_back(msg);
+        if self.ordering != Ordering::Key {
+            // one lane: no key hashing on the hot path
+            let queue = self.lanes.entry(None).or_default();
+            queue.push_back(msg);
+            if self.ordering == Ordering::Partition
+                && queue.len() == 1
+                && !self.busy.contains(&None)
+            {
+                self.ready.push_back(None);
+            }
             return;
         }
         let lane = self.lane_of(&msg);

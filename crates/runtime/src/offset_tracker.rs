@@ -25,16 +25,22 @@
 //! assert_eq!(t.low_watermark(), Some(12));
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 /// Pending offsets of one partition and the commit point derived from them.
+///
+/// Ingested offsets live in a deque in offset order with a *done* flag; done
+/// entries leave the front as soon as nothing unfinished (and no dropped
+/// offset) lies below them, so in partition mode the deque holds just the
+/// records in flight or waiting, and every operation is O(1) amortised.
 #[derive(Debug, Default, Clone)]
 pub struct OffsetTracker {
-    /// Ingested and not finished (in flight or waiting for a worker).
-    pending: BTreeSet<i64>,
-    /// Finished, but above the low watermark (out-of-order completion).
-    done_above: BTreeSet<i64>,
-    /// Offset after the last ingested record (or the rewind point).
+    /// (offset, done), increasing offsets.
+    entries: VecDeque<(i64, bool)>,
+    pending: usize,
+    /// Finished according to the commit metadata of an earlier owner.
+    preset_done: BTreeSet<i64>,
+    /// Offset after the last ingested record, or the rewind point.
     next: Option<i64>,
 }
 
@@ -44,35 +50,62 @@ impl OffsetTracker {
         Self::default()
     }
 
-    /// A record at `offset` was taken from the consumer. Returns false when the
-    /// record already finished earlier (it was re-fetched after a rewind): it
-    /// must not be processed again.
-    pub fn ingest(&mut self, offset: i64) -> bool {
-        self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
-        if self.done_above.remove(&offset) {
-            self.prune();
-            return false;
+    fn find(&self, offset: i64) -> Result<usize, usize> {
+        // fast paths: in partition mode records arrive at the back and finish at the front
+        match (self.entries.front(), self.entries.back()) {
+            (None, _) => Err(0),
+            (Some(f), _) if f.0 == offset => Ok(0),
+            (_, Some(b)) if b.0 < offset => Err(self.entries.len()),
+            _ => self.entries.binary_search_by_key(&offset, |e| e.0),
         }
-        self.pending.insert(offset);
-        true
+    }
+
+    /// Drop done entries from the front while no hole lies below them.
+    fn pop_done(&mut self) {
+        while let Some(&(o, true)) = self.entries.front() {
+            match self.next {
+                Some(n) if o <= n => {
+                    self.next = Some(n.max(o + 1));
+                    self.entries.pop_front();
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// A record at `offset` was taken from the consumer. Returns false when it
+    /// must not be processed: it finished already (fetched again after a
+    /// rewind, or finished by an earlier owner) or it is still in flight.
+    pub fn ingest(&mut self, offset: i64) -> bool {
+        let below_next = self.next.is_some_and(|n| offset < n);
+        self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
+        let fresh = match self.find(offset) {
+            Ok(_) => false,
+            Err(_) if below_next => false,
+            Err(i) => {
+                let done = self.preset_done.remove(&offset);
+                self.entries.insert(i, (offset, done));
+                if !done {
+                    self.pending += 1;
+                }
+                !done
+            }
+        };
+        self.pop_done();
+        fresh
     }
 
     /// The record at `offset` has finished; returns false if it was not pending
-    /// (a late completion after a seek, which is ignored).
+    /// (a late completion after a seek or a drop, which is ignored).
     pub fn complete(&mut self, offset: i64) -> bool {
-        if !self.pending.remove(&offset) {
-            return false;
-        }
-        if self.low_watermark().is_some_and(|w| offset > w) {
-            self.done_above.insert(offset);
-        }
-        self.prune();
-        true
-    }
-
-    fn prune(&mut self) {
-        if let Some(w) = self.low_watermark() {
-            self.done_above = self.done_above.split_off(&w);
+        match self.find(offset) {
+            Ok(i) if !self.entries[i].1 => {
+                self.entries[i].1 = true;
+                self.pending -= 1;
+                self.pop_done();
+                true
+            }
+            _ => false,
         }
     }
 
@@ -80,41 +113,56 @@ impl OffsetTracker {
     /// stop): they are no longer pending and fetching must resume at the
     /// smallest of them. Records in flight stay pending.
     pub fn drop_waiting(&mut self, dropped: impl IntoIterator<Item = i64>) {
-        let mut min = None::<i64>;
-        for o in dropped {
-            self.pending.remove(&o);
-            min = Some(min.map_or(o, |m| m.min(o)));
-        }
-        if let Some(m) = min {
-            self.next = Some(self.next.map_or(m, |n| n.min(m)));
-        }
+        let dropped: HashSet<i64> = dropped.into_iter().collect();
+        let Some(&min) = dropped.iter().min() else {
+            return;
+        };
+        let before = self.entries.len();
+        self.entries
+            .retain(|(o, done)| *done || !dropped.contains(o));
+        self.pending -= before - self.entries.len();
+        self.next = Some(self.next.map_or(min, |n| n.min(min)));
+    }
+
+    /// Every unfinished record at `offset` or above is given up (the failure
+    /// policy stopped the partition there): fetching resumes at `offset`.
+    pub fn drop_pending_from(&mut self, offset: i64) {
+        let dropped: Vec<i64> = self
+            .entries
+            .iter()
+            .filter(|e| !e.1 && e.0 >= offset)
+            .map(|e| e.0)
+            .collect();
+        self.drop_waiting(dropped);
+        self.next = Some(self.next.map_or(offset, |n| n.min(offset)));
     }
 
     /// Offsets known to be finished already (from the commit metadata of a
     /// previous owner): they are skipped when fetched.
     pub fn seed_done(&mut self, done: impl IntoIterator<Item = i64>) {
-        self.done_above.extend(done);
+        self.preset_done.extend(done);
     }
 
     /// The partition was moved to `offset` (seek): forget everything else.
     pub fn reset(&mut self, offset: i64) {
-        self.pending.clear();
-        self.done_above.clear();
+        self.entries.clear();
+        self.preset_done.clear();
+        self.pending = 0;
         self.next = Some(offset);
     }
 
     /// The offset to commit: every record below it has finished.
     pub fn low_watermark(&self) -> Option<i64> {
-        match (self.pending.first(), self.next) {
-            (Some(&p), Some(n)) => Some(p.min(n)),
-            (Some(&p), None) => Some(p),
-            (None, n) => n,
+        let first_pending = self.entries.iter().find(|e| !e.1).map(|e| e.0);
+        match (first_pending, self.next) {
+            (Some(p), Some(n)) => Some(p.min(n)),
+            (p, n) => p.or(n),
         }
     }
 
     /// Number of ingested records that have not finished.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending
     }
 
     /// Where fetching continues: the offset after the last ingested record, or
@@ -125,7 +173,13 @@ impl OffsetTracker {
 
     /// Finished offsets above the low watermark (what a restart would process again).
     pub fn done_above(&self) -> impl Iterator<Item = i64> + '_ {
-        self.done_above.iter().copied()
+        let w = self.low_watermark().unwrap_or(i64::MIN);
+        self.entries
+            .iter()
+            .filter(|e| e.1)
+            .map(|e| e.0)
+            .chain(self.preset_done.iter().copied())
+            .filter(move |o| *o > w)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::event::{Command, Event};
 use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
 
 /// Longest wait between two polls.
-pub const TICK: Duration = Duration::from_millis(50);
+pub const TICK: Duration = Duration::from_millis(1);
 
 /// What the poll thread needs besides the consumer.
 pub(crate) struct Poller {
@@ -69,7 +69,7 @@ impl Poller {
                     }
                 }
                 if shutdown.is_none() {
-                    c.dispatch();
+                    c.dispatch(&self.kafka);
                     c.maybe_commit(&self.kafka);
                 }
                 shutdown
@@ -103,7 +103,7 @@ impl Poller {
             if got {
                 let mut c = self.kafka.context().lock();
                 c.ingest(&self.kafka, batch);
-                c.dispatch();
+                c.dispatch(&self.kafka);
             }
             if !got && !self.wake.load(Ordering::SeqCst) {
                 match self.events.recv_timeout(TICK) {
