@@ -41,6 +41,8 @@ pub enum Cmd {
     Parallel(crate::bench_parallel::Args),
     /// Lag of 200 groups x 50 partitions from outside vs one request per partition.
     Lag(crate::bench_lag::Args),
+    /// Fleet-wide pause: command to last acknowledgement with 1, 4, 8 instances vs a 5 s-poll baseline.
+    Control(crate::bench_control::Args),
 }
 
 pub fn run(cmd: Cmd) -> i32 {
@@ -54,6 +56,7 @@ pub fn run(cmd: Cmd) -> i32 {
         } => consume(bootstrap, records, value_bytes, partitions, runs),
         Cmd::Parallel(a) => crate::bench_parallel::run(a),
         Cmd::Lag(a) => crate::bench_lag::run(a),
+        Cmd::Control(a) => crate::bench_control::run(a),
     };
     match result {
         Ok(()) => 0,

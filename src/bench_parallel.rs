@@ -39,6 +39,9 @@ pub struct Args {
     /// Work of the CPU-bound handler (hash rounds per record).
     #[arg(long, default_value_t = 20_000)]
     cpu_rounds: u64,
+    /// Run only the configurations whose name contains this text.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -105,6 +108,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     ];
     let mut results = Vec::new();
     for (i, (name, ordering, workers, work, n)) in runs.iter().enumerate() {
+        if a.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
         let secs = rt.block_on(measure(
             &bootstrap, &topic, i, *ordering, *workers, *work, *n,
         ))?;
@@ -183,11 +189,23 @@ async fn measure(
         })
         .start()?;
     let deadline = Instant::now() + Duration::from_secs(300);
+    let mut last_print = Instant::now();
     while done.load(AtomicOrdering::Relaxed) < n {
         anyhow::ensure!(Instant::now() < deadline, "timed out");
+        if std::env::var_os("SWITCHYARD_BENCH_TRACE").is_some()
+            && last_print.elapsed() > Duration::from_millis(100)
+        {
+            last_print = Instant::now();
+            let s = listener.stats();
+            eprintln!(
+                "fetched {} processed {} backpressure {}",
+                s.fetched, s.processed, s.backpressure_pauses
+            );
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let secs = first.get().context("no record")?.elapsed().as_secs_f64();
+    tracing::info!(counters = ?listener.stats(), "run {run} done");
     listener.shutdown_within(Duration::from_secs(5)).await;
     Ok(secs)
 }

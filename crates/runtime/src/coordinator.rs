@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use crate::command::{ListenerSnapshot, PartitionState, PauseAck, PauseTarget};
 use crate::commit_sequence::CommitSequence;
 use crate::event::{Command, Event};
-use crate::executor::{Executor, Job};
+use crate::executor::{Executor, Job, MAX_LANES_PER_JOB};
 use crate::hooks::RebalanceHooks;
 use crate::jobs_queue::Ordering;
 use crate::partition::Partition;
@@ -163,39 +163,63 @@ impl Coordinator {
     }
 
     fn dispatch_jobs(&mut self) {
-        if self.shutting_down {
+        if self.shutting_down || self.parts.is_empty() {
             return;
         }
-        let keys: Vec<Tp> = self.parts.keys().cloned().collect();
-        if keys.is_empty() {
-            return;
-        }
-        loop {
-            let mut progressed = false;
-            for i in 0..keys.len() {
-                if self.executor.running() >= self.settings.workers {
-                    return;
-                }
-                let tp = &keys[(self.rr + i) % keys.len()];
-                let part = self.parts.get_mut(tp).expect("key from map");
-                if part.state != PartitionState::Running {
-                    continue;
-                }
-                let Some((lane, msgs)) = part.queue.next_job(self.settings.max_poll_records) else {
-                    continue;
-                };
-                part.in_flight_jobs += 1;
-                self.next_job += 1;
-                let job = Job {
-                    id: self.next_job,
-                    slot: part.slot,
-                    lane,
-                    msgs,
-                };
-                self.executor.spawn(job);
-                progressed = true;
+        let Coordinator {
+            parts,
+            executor,
+            settings,
+            next_job,
+            rr,
+            ..
+        } = self;
+        let n = parts.len();
+        // One job from `part` if it can run one; None once every worker is busy.
+        let mut step = |part: &mut Partition| -> Option<bool> {
+            if executor.running() >= settings.workers {
+                return None;
             }
-            self.rr = self.rr.wrapping_add(1);
+            if part.state != PartitionState::Running {
+                return Some(false);
+            }
+            let free = settings.workers - executor.running();
+            let mut lanes = Vec::new();
+            while lanes.len() < free.min(MAX_LANES_PER_JOB) {
+                match part.queue.next_job(settings.max_poll_records) {
+                    Some(lane) => lanes.push(lane),
+                    None => break,
+                }
+            }
+            if lanes.is_empty() {
+                return Some(false);
+            }
+            part.in_flight_lanes += lanes.len();
+            *next_job += 1;
+            executor.spawn(Job {
+                id: *next_job,
+                slot: part.slot,
+                lanes,
+            });
+            Some(true)
+        };
+        loop {
+            // round robin: each pass starts one partition further
+            let start = *rr % n;
+            *rr = rr.wrapping_add(1);
+            let mut progressed = false;
+            for part in parts.values_mut().skip(start) {
+                match step(part) {
+                    None => return,
+                    Some(p) => progressed |= p,
+                }
+            }
+            for part in parts.values_mut().take(start) {
+                match step(part) {
+                    None => return,
+                    Some(p) => progressed |= p,
+                }
+            }
             if !progressed {
                 return;
             }
@@ -224,6 +248,9 @@ impl Coordinator {
                 part.backpressured = false;
                 changed.push(tp.clone());
             }
+        }
+        if !changed.is_empty() {
+            tracing::debug!(listener = %self.name, records, bytes, over, partitions = ?changed, "backpressure changed");
         }
         for tp in changed {
             self.apply_fetch(kafka, &tp);
@@ -260,6 +287,10 @@ impl Coordinator {
             if let Err(e) = kafka.resume(&tpl) {
                 tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "resume failed");
             }
+            // librdkafka handles a resume on its main thread and does not wake
+            // the partition leader's broker thread, which then sleeps up to
+            // 1 s before its next fetch; a watermark request wakes it now.
+            let _ = kafka.fetch_watermarks(&part.topic, part.partition, Duration::from_millis(200));
         } else if let Err(e) = kafka.pause(&tpl) {
             tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "pause failed");
         }
@@ -283,7 +314,7 @@ impl Coordinator {
             Event::JobEnd {
                 id,
                 slot,
-                lane,
+                lanes,
                 offsets,
             } => {
                 self.executor.finished(id);
@@ -293,9 +324,11 @@ impl Coordinator {
                     return;
                 };
                 let part = self.parts.get_mut(&tp).expect("slot maps to a partition");
-                part.in_flight_jobs -= 1;
-                part.queue.finish(&lane);
-                if part.state == PartitionState::Draining && part.in_flight_jobs == 0 {
+                part.in_flight_lanes -= lanes.len();
+                for lane in &lanes {
+                    part.queue.finish(lane);
+                }
+                if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
                     self.complete_pause(kafka, &tp);
                 }
             }

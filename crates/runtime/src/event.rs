@@ -19,11 +19,11 @@ pub(crate) enum Event {
         offset: i64,
         reason: String,
     },
-    /// A job is over (with its last finished records); its lane may run again.
+    /// A job is over (with its last finished records); its lanes may run again.
     JobEnd {
         id: u64,
         slot: u64,
-        lane: Lane,
+        lanes: Vec<Lane>,
         offsets: Vec<i64>,
     },
     /// An operator or application request.

@@ -10,7 +10,7 @@
 //! again. Nothing here touches the Kafka consumer: the poller
 //! owns it.
 
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
@@ -26,13 +26,18 @@ use crate::handler::{HandlerKind, SharedProcessor};
 use crate::jobs_queue::Lane;
 use crate::stats::ListenerStats;
 
-/// Records of one lane handed to a worker.
+/// Records of one or more lanes of one partition handed to a worker task.
+/// The lanes run concurrently in the task, each lane's records in order;
+/// several lanes per task keep the cost of a task off every record when
+/// lanes are short (key mode with many keys, unordered mode).
 pub(crate) struct Job {
     pub id: u64,
     pub slot: u64,
-    pub lane: Lane,
-    pub msgs: Vec<OwnedMessage>,
+    pub lanes: Vec<(Lane, Vec<OwnedMessage>)>,
 }
+
+/// Most lanes in one job.
+pub(crate) const MAX_LANES_PER_JOB: usize = 32;
 
 /// Everything a worker needs, shared by all jobs of a listener.
 pub(crate) struct WorkerContext {
@@ -50,7 +55,8 @@ pub(crate) struct WorkerContext {
 pub(crate) struct Executor {
     rt: tokio::runtime::Handle,
     ctx: Arc<WorkerContext>,
-    running: HashMap<u64, AbortHandle>,
+    running: HashMap<u64, (AbortHandle, usize)>,
+    busy_lanes: usize,
 }
 
 /// How one record ended.
@@ -65,31 +71,36 @@ impl Executor {
             rt,
             ctx: Arc::new(ctx),
             running: HashMap::new(),
+            busy_lanes: 0,
         }
     }
 
-    /// Jobs running now.
+    /// Lanes running now (the unit of the `workers` limit).
     pub fn running(&self) -> usize {
-        self.running.len()
+        self.busy_lanes
     }
 
     pub fn spawn(&mut self, job: Job) {
         let ctx = self.ctx.clone();
-        let id = job.id;
+        let (id, lanes) = (job.id, job.lanes.len());
         let handle = self.rt.spawn(run_job(ctx, job));
-        self.running.insert(id, handle.abort_handle());
+        self.busy_lanes += lanes;
+        self.running.insert(id, (handle.abort_handle(), lanes));
     }
 
     pub fn finished(&mut self, id: u64) {
-        self.running.remove(&id);
+        if let Some((_, lanes)) = self.running.remove(&id) {
+            self.busy_lanes -= lanes;
+        }
     }
 
     /// Abort every running job (shutdown past its deadline); returns how many.
     pub fn abort_all(&mut self) -> usize {
         let n = self.running.len();
-        for (_, h) in self.running.drain() {
+        for (_, (h, _)) in self.running.drain() {
             h.abort();
         }
+        self.busy_lanes = 0;
         n
     }
 }
@@ -146,23 +157,38 @@ impl<'a> Reporter<'a> {
         });
     }
 
-    /// The job is over: the remaining offsets travel with the job's end.
-    fn finish(self, id: u64, lane: crate::jobs_queue::Lane) {
-        let _ = self.ctx.events.send(Event::JobEnd {
-            id,
-            slot: self.slot,
-            lane,
-            offsets: self.done,
-        });
+    /// The lane is over: its last offsets travel with the job's end.
+    fn into_remaining(self) -> Vec<i64> {
+        self.done
     }
 }
 
 async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
-    let mut report = Reporter::new(&ctx, job.slot);
+    let Job { id, slot, lanes } = job;
+    let (lane_ids, msgs): (Vec<Lane>, Vec<Vec<OwnedMessage>>) = lanes.into_iter().unzip();
+    let offsets = if msgs.len() == 1 {
+        run_lane(&ctx, slot, &msgs[0]).await
+    } else {
+        futures::future::join_all(msgs.iter().map(|m| run_lane(&ctx, slot, m)))
+            .await
+            .concat()
+    };
+    let _ = ctx.events.send(Event::JobEnd {
+        id,
+        slot,
+        lanes: lane_ids,
+        offsets,
+    });
+}
+
+/// Run the records of one lane in order; returns the finished offsets not
+/// reported yet.
+async fn run_lane(ctx: &WorkerContext, slot: u64, msgs: &[OwnedMessage]) -> Vec<i64> {
+    let mut report = Reporter::new(ctx, slot);
     match ctx.processor.kind() {
         HandlerKind::Record => {
-            for msg in &job.msgs {
-                match run_record(&ctx, msg, &mut report).await {
+            for msg in msgs {
+                match run_record(ctx, msg, &mut report).await {
                     Outcome::Done => report.done(msg.offset()),
                     Outcome::Stop(reason) => {
                         report.stopped(msg.offset(), reason);
@@ -171,9 +197,9 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
                 }
             }
         }
-        HandlerKind::Batch => run_batch(&ctx, &job, &mut report).await,
+        HandlerKind::Batch => run_batch(ctx, msgs, &mut report).await,
     }
-    report.finish(job.id, job.lane);
+    report.into_remaining()
 }
 
 /// Await `fut`, but first report finished records if it does not complete at
@@ -219,14 +245,14 @@ async fn run_record(ctx: &WorkerContext, msg: &OwnedMessage, report: &mut Report
     }
 }
 
-async fn run_batch(ctx: &WorkerContext, job: &Job, report: &mut Reporter<'_>) {
+async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Reporter<'_>) {
     let mut attempt = 1;
     loop {
-        let (fut, bad) = ctx.processor.call_batch(&job.msgs);
+        let (fut, bad) = ctx.processor.call_batch(&msgs);
         if attempt == 1 {
             for (i, e) in &bad {
                 // decode errors are final whatever the attempt: handle them once
-                on_decode_error(ctx, &job.msgs[*i], e).await;
+                on_decode_error(ctx, &msgs[*i], e).await;
             }
         }
         let result = match fut {
@@ -235,8 +261,8 @@ async fn run_batch(ctx: &WorkerContext, job: &Job, report: &mut Reporter<'_>) {
         };
         match result {
             Ok(()) => {
-                ctx.stats.processed.add((job.msgs.len() - bad.len()) as u64);
-                for m in &job.msgs {
+                ctx.stats.processed.add((msgs.len() - bad.len()) as u64);
+                for m in msgs {
                     report.done(m.offset());
                 }
                 return;
@@ -245,7 +271,7 @@ async fn run_batch(ctx: &WorkerContext, job: &Job, report: &mut Reporter<'_>) {
                 ctx.stats.handler_errors.inc();
                 // the batch as a whole is exhausted: apply the policy record by record
                 let reason = e.to_string();
-                for m in &job.msgs {
+                for m in msgs {
                     match on_exhausted(ctx, m, &reason, attempt).await {
                         Outcome::Done => report.done(m.offset()),
                         Outcome::Stop(r) => return report.stopped(m.offset(), r),

@@ -25,7 +25,9 @@
 //! q.finish(&lane_a);
 //! ```
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 
 use rdkafka::message::{Message, OwnedMessage};
 

@@ -359,6 +359,20 @@ impl ListenerBuilder {
             "topic.metadata.refresh.interval.ms",
             self.metadata_refresh.as_millis().to_string(),
         );
+        // librdkafka's own prefetch is bounded like the runtime's buffer, and
+        // when it backs off because that bound was reached it retries soon
+        // (its default, 1 s, stalls a listener after every backpressure pause).
+        for (key, value) in [
+            (
+                "queued.min.messages",
+                self.max_buffered_records.max(1000).to_string(),
+            ),
+            ("fetch.queue.backoff.ms", "20".to_string()),
+        ] {
+            if client.get(key).is_none() {
+                client.set(key, value);
+            }
+        }
 
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(ListenerStats::default());

@@ -19,7 +19,7 @@ pub(crate) struct Partition {
     pub state: PartitionState,
     pub queue: JobsQueue,
     pub tracker: OffsetTracker,
-    pub in_flight_jobs: usize,
+    pub in_flight_lanes: usize,
     /// Last next-offset known to be committed.
     pub committed: Option<i64>,
     /// Last next-offset sent in an async commit not yet confirmed.
@@ -43,7 +43,7 @@ impl Partition {
             state: PartitionState::Running,
             queue: JobsQueue::new(ordering),
             tracker: OffsetTracker::new(),
-            in_flight_jobs: 0,
+            in_flight_lanes: 0,
             committed: None,
             commit_sent: None,
             needs_seek: false,

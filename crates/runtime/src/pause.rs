@@ -53,7 +53,7 @@ impl Coordinator {
         }
         part.state = PartitionState::Draining;
         part.drop_waiting();
-        let idle = part.in_flight_jobs == 0;
+        let idle = part.in_flight_lanes == 0;
         self.apply_fetch(kafka, tp);
         tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, "pausing partition");
         if idle {

@@ -93,7 +93,7 @@ impl Coordinator {
             revoked
                 .iter()
                 .filter_map(|tp| c.parts.get(tp))
-                .map(|p| p.in_flight_jobs)
+                .map(|p| p.in_flight_lanes)
                 .sum()
         };
         let mut committed = Vec::new();

@@ -74,7 +74,7 @@ pub(crate) fn run(kafka: Kafka, events: &Receiver<Event>, deadline: Duration) ->
                 report.abandoned_in_flight
             ));
             for p in c.parts.values_mut() {
-                p.in_flight_jobs = 0;
+                p.in_flight_lanes = 0;
             }
         }
         match c.commit(&kafka, CommitMode::Sync, None) {
