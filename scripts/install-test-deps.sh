@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the test peers when missing: nisshi (the Kafka-compatible test
+# Installs the test peers when missing: redis-server (Debian) and nisshi (the Kafka-compatible test
 # broker, from crates.io; about 11 minutes to build the first time).
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -11,3 +11,6 @@ if ! nisshi --version 2>/dev/null | grep -qF "$NISSHI_VERSION"; then
     --no-default-features --features dynostore
 fi
 nisshi --version
+
+# redis-server (the Redis store of the control plane is tested against a real one)
+command -v redis-server || (apt-get update && apt-get install -y redis-server)

@@ -1,6 +1,7 @@
 //! `switchyard demo`: the whole path on an embedded broker (librdkafka's mock
 //! cluster, nothing to install): produce sample records, consume them with a
-//! listener while showing progress, pause and resume the topic half-way, shut
+//! listener while showing progress, pause and resume the topic half-way
+//! through the control plane (control topic, agent, acknowledgement), shut
 //! down cleanly, and print a summary (records, rate, commits, lag).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,9 +15,13 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use switchyard_config::{ConsumerConfig, OffsetReset};
+use switchyard_control::command::{Action, BindingCommand};
+use switchyard_control::kafka_store::KafkaStore;
+use switchyard_control::model::now_ms;
+use switchyard_control::{Agent, AgentConfig, SharedStore};
 use switchyard_runtime::deserializer::{Json, Utf8};
 use switchyard_runtime::record::Record;
-use switchyard_runtime::{Listener, PauseTarget};
+use switchyard_runtime::Listener;
 
 /// Options of the demo.
 #[derive(clap::Args)]
@@ -50,6 +55,7 @@ async fn demo(a: Args) -> anyhow::Result<()> {
     let bootstrap = cluster.bootstrap_servers();
     let topic = "demo.orders";
     cluster.create_topic(topic, a.partitions, 1)?;
+    cluster.create_topic("demo.control", 1, 1)?;
     println!(
         "embedded broker at {bootstrap}; topic {topic} with {} partitions",
         a.partitions
@@ -114,6 +120,20 @@ async fn demo(a: Args) -> anyhow::Result<()> {
             },
         )
         .start()?;
+    // the pause half-way goes through the control plane: desired state in a
+    // control topic, applied by the agent, acknowledged when drained and committed
+    let store: SharedStore = tokio::task::spawn_blocking({
+        let b = bootstrap.clone();
+        move || KafkaStore::new(&b, "demo.control")
+    })
+    .await??;
+    let cfg = AgentConfig {
+        app: "demo".into(),
+        instance: "demo-1".into(),
+        slot: "blue".into(),
+        heartbeat: Duration::from_secs(1),
+    };
+    let agent = Agent::start(cfg, vec![Arc::new(listener)], store.clone(), None).await?;
     let pb = bar(a.records, "consume");
     let started = Instant::now();
     let deadline = started + Duration::from_secs(45);
@@ -123,15 +143,13 @@ async fn demo(a: Args) -> anyhow::Result<()> {
         pb.set_position(n);
         if !paused_once && n >= a.records / 2 {
             paused_once = true;
-            let ack = listener.pause(PauseTarget::Topic(topic.into())).await?;
+            let t0 = Instant::now();
+            let v = control(&store, topic, Action::Pause).await?;
+            agent.wait_applied(v, Duration::from_secs(20)).await?;
             let at = processed.load(Ordering::Relaxed);
             pb.println(format!(
-                "paused {topic}: {} partitions drained and committed at {:?}",
-                ack.partitions.len(),
-                ack.partitions
-                    .iter()
-                    .map(|p| p.committed.unwrap_or(-1))
-                    .collect::<Vec<_>>()
+                "paused {topic} through the control plane: version {v} acknowledged (drained, committed) in {} ms",
+                t0.elapsed().as_millis()
             ));
             tokio::time::sleep(Duration::from_millis(500)).await;
             anyhow::ensure!(
@@ -139,10 +157,13 @@ async fn demo(a: Args) -> anyhow::Result<()> {
                 "records were processed while paused"
             );
             pb.println("nothing processed while paused for 500 ms; resuming");
-            listener.resume(PauseTarget::Topic(topic.into())).await?;
+            let v = control(&store, topic, Action::Resume).await?;
+            agent.wait_applied(v, Duration::from_secs(20)).await?;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let listener = Arc::try_unwrap(agent.stop().await.pop().context("listener")?)
+        .map_err(|_| anyhow::anyhow!("the listener is still shared"))?;
     let elapsed = started.elapsed();
     pb.finish();
     let stats = listener.stats();
@@ -175,6 +196,18 @@ async fn demo(a: Args) -> anyhow::Result<()> {
     );
     anyhow::ensure!(lag == 0, "lag is {lag} after shutdown");
     Ok(())
+}
+
+/// Write a pause or resume of `topic` to the demo's desired state; its version.
+async fn control(store: &SharedStore, topic: &str, action: Action) -> anyhow::Result<u64> {
+    let mut cmd = BindingCommand::new("orders", action);
+    cmd.topic = Some(topic.into());
+    let store = store.clone();
+    let s = tokio::task::spawn_blocking(move || {
+        store.write("demo", None, Some("demo"), &|s| cmd.apply(s, now_ms()))
+    })
+    .await??;
+    Ok(s.version)
 }
 
 /// Sum over partitions of (log end - committed).

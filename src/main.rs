@@ -13,8 +13,10 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_control;
 mod bench_lag;
 mod bench_parallel;
+mod ctl;
 mod demo;
 mod lag;
 mod offsets;
@@ -43,6 +45,9 @@ enum Cmd {
     Offsets(offsets::Cmd),
     /// Consumer lag and its health per partition and group, from outside; `lag serve`: a Prometheus exporter.
     Lag(lag::Args),
+    /// Fleet-wide pause/resume through the control plane, and the fleet's status.
+    #[command(subcommand)]
+    Ctl(ctl::Cmd),
     /// A listener that logs every record it processes (used by the end-to-end tests).
     #[command(hide = true)]
     Probe(probe::Args),
@@ -62,6 +67,7 @@ fn main() {
         Cmd::Bench(c) => bench::run(c),
         Cmd::Offsets(c) => offsets::run(c),
         Cmd::Lag(a) => lag::run(a),
+        Cmd::Ctl(c) => ctl::run(c),
         Cmd::Probe(a) => probe::run(a),
     };
     std::process::exit(code);

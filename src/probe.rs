@@ -5,6 +5,11 @@
 //!
 //! stdout lines: `STARTED`, `ASSIGNED t-0,t-1`, `REVOKED ...`, `LOST ...`,
 //! `SHUTDOWN {json report}`.
+//!
+//! With `--app`, a control-plane agent runs beside the listener (named
+//! `probe`): desired state from `--control-topic` (or `--redis`, or
+//! `--desired-file`), status to `--status-topic`, and with `--http` the admin
+//! API, announced as `HTTP 127.0.0.1:PORT`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +61,33 @@ pub struct Args {
     heartbeat_ms: u32,
     #[arg(long, default_value_t = 10000)]
     shutdown_timeout_ms: u64,
+    /// Application: starts the control-plane agent.
+    #[arg(long)]
+    app: Option<String>,
+    /// Slot of this instance.
+    #[arg(long, default_value = "blue")]
+    slot: String,
+    /// Control topic (desired state).
+    #[arg(long, default_value = "switchyard.control")]
+    control_topic: String,
+    /// Status topic.
+    #[arg(long)]
+    status_topic: Option<String>,
+    /// Desired state in Redis at this URL instead of the control topic.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Desired pauses from this watched file instead of the control topic.
+    #[arg(long)]
+    desired_file: Option<PathBuf>,
+    /// Admin HTTP API address (e.g. 127.0.0.1:0).
+    #[arg(long)]
+    http: Option<std::net::SocketAddr>,
+    /// Bearer token for HTTP mutations.
+    #[arg(long)]
+    token: Option<String>,
+    /// Status heartbeat interval of the control-plane agent.
+    #[arg(long, default_value_t = 1000)]
+    status_interval_ms: u64,
 }
 
 struct PrintHooks;
@@ -161,16 +193,105 @@ fn run_inner(a: Args) -> anyhow::Result<()> {
                 }
             })
             .start()?;
+        let mut listener = Some(listener);
+        let agent = match &a.app {
+            Some(app) => Some(start_agent(&a, app, listener.take().expect("started")).await?),
+            None => None,
+        };
         say("STARTED");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
+        let listener = match agent {
+            Some(agent) => stop_agent(agent).await?,
+            None => listener.take().expect("kept"),
+        };
         let report = listener.shutdown().await;
         say(&format!("SHUTDOWN {}", serde_json::to_string(&report)?));
         Ok(())
     })
+}
+
+/// Start the control-plane agent (and the HTTP API) for `listener`. The
+/// desired state is read and its pauses sent to the listener first, before
+/// its first assignment can deliver anything.
+async fn start_agent(
+    a: &Args,
+    app: &str,
+    listener: switchyard_runtime::ListenerHandle,
+) -> anyhow::Result<switchyard_control::Agent> {
+    use switchyard_control::{file_source::FileSource, kafka_store::KafkaStore};
+    use switchyard_control::{redis_store::RedisStore, status_topic, SharedStore};
+    let (bootstrap, app_name) = (a.bootstrap.clone(), app.to_string());
+    let (redis, file, control) = (
+        a.redis.clone(),
+        a.desired_file.clone(),
+        a.control_topic.clone(),
+    );
+    let status_topic = a.status_topic.clone();
+    let (store, publisher, initial) = tokio::task::spawn_blocking(move || {
+        let store: SharedStore = match (redis, file) {
+            (Some(url), _) => RedisStore::new(&url)?,
+            (None, Some(path)) => FileSource::new(&path, &app_name),
+            (None, None) => KafkaStore::new(&bootstrap, &control)?,
+        };
+        let publisher = status_topic
+            .map(|t| status_topic::StatusPublisher::new(&bootstrap, &t))
+            .transpose()?;
+        let initial = store.read(&app_name)?;
+        anyhow::Ok((store, publisher, initial))
+    })
+    .await??;
+    let overrides = Default::default();
+    let now = switchyard_control::model::now_ms();
+    for t in switchyard_control::targets::wanted(Some(&initial), &overrides, "probe", now) {
+        listener.pause(t).await?;
+    }
+    let cfg = switchyard_control::AgentConfig {
+        app: app.into(),
+        instance: a.instance.clone(),
+        slot: a.slot.clone(),
+        heartbeat: Duration::from_millis(a.status_interval_ms),
+    };
+    let agent =
+        switchyard_control::Agent::start(cfg, vec![Arc::new(listener)], store, publisher).await?;
+    if let Some(addr) = a.http {
+        let fleet = match &a.status_topic {
+            Some(t) => Some(switchyard_control::status_topic::StatusTail::start(
+                &a.bootstrap,
+                t,
+            )?),
+            None => None,
+        };
+        let state = switchyard_control::http::HttpState {
+            agent: agent.clone(),
+            token: a.token.clone(),
+            fleet,
+        };
+        let bound = switchyard_control::http::serve(addr, state).await?;
+        say(&format!("HTTP {bound}"));
+    }
+    Ok(agent)
+}
+
+/// Stop the agent and take the listener back for its shutdown.
+async fn stop_agent(
+    agent: switchyard_control::Agent,
+) -> anyhow::Result<switchyard_runtime::ListenerHandle> {
+    let mut listeners = agent.stop().await;
+    let mut l = listeners
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no listener"))?;
+    for _ in 0..100 {
+        match Arc::try_unwrap(l) {
+            Ok(l) => return Ok(l),
+            Err(back) => l = back,
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("the listener is still in use by the admin API")
 }
 
 /// A cheap random number in 0..n (no rand dependency needed for test latency).

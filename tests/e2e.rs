@@ -7,9 +7,11 @@
 mod e2e {
     mod commit_policies;
     pub mod common;
+    mod control;
     mod decode_errors;
     mod delivery;
     mod lag;
+    mod parallel;
     mod pause;
     mod seek_reset;
     mod shutdown;

@@ -64,28 +64,45 @@ impl Coordinator {
         self.last_commit = std::time::Instant::now();
         let mut tpl = TopicPartitionList::new();
         let mut sent = Vec::new();
+        let mut metas = Vec::new();
         for (tp, part) in &self.parts {
             if only.is_some_and(|o| !o.contains(tp)) {
                 continue;
             }
-            let Some(w) = part.commit_candidate() else {
+            let Some(w) = part.tracker.low_watermark() else {
                 continue;
             };
-            if matches!(mode, CommitMode::Async) && part.commit_sent == Some(w) {
+            let meta = encode(w, part.tracker.done_above(), MAX_METADATA_BYTES);
+            let moved = part.committed.is_none_or(|c| w > c);
+            // finished-above offsets changed although the watermark did not
+            let meta_changed = meta.is_some() && meta != part.commit_meta;
+            if !moved && !meta_changed {
+                continue;
+            }
+            if matches!(mode, CommitMode::Async)
+                && part.commit_sent == Some(w)
+                && part.commit_meta == meta
+            {
                 continue; // already on its way
             }
             tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(w))?;
-            if let Some(meta) = encode(w, part.tracker.done_above(), MAX_METADATA_BYTES) {
+            if let Some(m) = &meta {
                 if let Some(mut e) = tpl.find_partition(&tp.0, tp.1) {
-                    e.set_metadata(meta);
+                    e.set_metadata(m);
                 }
             }
+            metas.push(meta);
             sent.push((tp.0.clone(), tp.1, w));
         }
         if sent.is_empty() {
             return Ok(sent);
         }
         self.stats.commits.inc();
+        for ((t, p, _), meta) in sent.iter().zip(metas) {
+            if let Some(part) = self.parts.get_mut(&(t.clone(), *p)) {
+                part.commit_meta = meta;
+            }
+        }
         let result = if self.settings.commit == CommitPolicy::Auto {
             kafka.store_offsets(&tpl).and_then(|()| match mode {
                 CommitMode::Sync => kafka.commit_consumer_state(CommitMode::Sync),

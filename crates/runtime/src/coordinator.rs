@@ -311,23 +311,21 @@ impl Coordinator {
                 self.records_since_commit += n;
                 self.dirty |= n > 0;
             }
-            Event::JobEnd {
+            Event::LaneEnd {
                 id,
                 slot,
-                lanes,
+                lane,
                 offsets,
             } => {
-                self.executor.finished(id);
+                self.executor.lane_finished(id);
                 self.on_event(kafka, Event::Progress { slot, offsets });
                 self.job_ended = true;
                 let Some(tp) = self.slots.get(&slot).cloned() else {
                     return;
                 };
                 let part = self.parts.get_mut(&tp).expect("slot maps to a partition");
-                part.in_flight_lanes -= lanes.len();
-                for lane in &lanes {
-                    part.queue.finish(lane);
-                }
+                part.in_flight_lanes -= 1;
+                part.queue.finish(&lane);
                 if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
                     self.complete_pause(kafka, &tp);
                 }

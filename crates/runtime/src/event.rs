@@ -19,11 +19,12 @@ pub(crate) enum Event {
         offset: i64,
         reason: String,
     },
-    /// A job is over (with its last finished records); its lanes may run again.
-    JobEnd {
+    /// A lane of job `id` is over (with its last finished records); the lane
+    /// may run again.
+    LaneEnd {
         id: u64,
         slot: u64,
-        lanes: Vec<Lane>,
+        lane: Lane,
         offsets: Vec<i64>,
     },
     /// An operator or application request.

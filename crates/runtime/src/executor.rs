@@ -5,9 +5,9 @@
 //! For each record it decodes, calls the handler, retries failures with the
 //! [`RetryPolicy`], and applies the [`FailurePolicy`] or the decode-error
 //! policy; then it reports the record's offset as finished
-//! (`Event::Progress`, batched per 64 records or 20 ms). When the job is over
-//! it reports `Event::JobEnd`, with the last offsets, so the lane can run
-//! again. Nothing here touches the Kafka consumer: the poller
+//! (`Event::Progress`, batched per 64 records or 20 ms). When a lane of the
+//! job is over it reports `Event::LaneEnd`, with the last offsets, so the
+//! lane can run again. Nothing here touches the Kafka consumer: the poller
 //! owns it.
 
 use ahash::AHashMap as HashMap;
@@ -88,9 +88,14 @@ impl Executor {
         self.running.insert(id, (handle.abort_handle(), lanes));
     }
 
-    pub fn finished(&mut self, id: u64) {
-        if let Some((_, lanes)) = self.running.remove(&id) {
-            self.busy_lanes -= lanes;
+    /// One lane of job `id` is over; the job is forgotten with its last lane.
+    pub fn lane_finished(&mut self, id: u64) {
+        if let Some((_, lanes)) = self.running.get_mut(&id) {
+            *lanes -= 1;
+            self.busy_lanes -= 1;
+            if *lanes == 0 {
+                self.running.remove(&id);
+            }
         }
     }
 
@@ -163,22 +168,26 @@ impl<'a> Reporter<'a> {
     }
 }
 
+/// Run the lanes of a job concurrently; each lane reports its own end, so a
+/// slow lane holds back neither the offsets nor the worker slots of the
+/// others.
 async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     let Job { id, slot, lanes } = job;
-    let (lane_ids, msgs): (Vec<Lane>, Vec<Vec<OwnedMessage>>) = lanes.into_iter().unzip();
-    let offsets = if msgs.len() == 1 {
-        run_lane(&ctx, slot, &msgs[0]).await
-    } else {
-        futures::future::join_all(msgs.iter().map(|m| run_lane(&ctx, slot, m)))
-            .await
-            .concat()
+    let ctx = &ctx;
+    let run = |(lane, msgs): (Lane, Vec<OwnedMessage>)| async move {
+        let offsets = run_lane(ctx, slot, &msgs).await;
+        let _ = ctx.events.send(Event::LaneEnd {
+            id,
+            slot,
+            lane,
+            offsets,
+        });
     };
-    let _ = ctx.events.send(Event::JobEnd {
-        id,
-        slot,
-        lanes: lane_ids,
-        offsets,
-    });
+    if lanes.len() == 1 {
+        run(lanes.into_iter().next().expect("one lane")).await;
+    } else {
+        futures::future::join_all(lanes.into_iter().map(run)).await;
+    }
 }
 
 /// Run the records of one lane in order; returns the finished offsets not

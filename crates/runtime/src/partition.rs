@@ -24,6 +24,8 @@ pub(crate) struct Partition {
     pub committed: Option<i64>,
     /// Last next-offset sent in an async commit not yet confirmed.
     pub commit_sent: Option<i64>,
+    /// Metadata (finished-above offsets) of the last commit sent.
+    pub commit_meta: Option<String>,
     /// Waiting records were dropped: seek to `tracker.next()` before fetching again.
     pub needs_seek: bool,
     /// Fetching is paused in librdkafka.
@@ -46,6 +48,7 @@ impl Partition {
             in_flight_lanes: 0,
             committed: None,
             commit_sent: None,
+            commit_meta: None,
             needs_seek: false,
             fetch_paused: false,
             backpressured: false,
@@ -59,15 +62,6 @@ impl Partition {
         if !dropped.is_empty() {
             self.tracker.drop_waiting(dropped);
             self.needs_seek = true;
-        }
-    }
-
-    /// The next offset to commit, if it moved since the last commit.
-    pub fn commit_candidate(&self) -> Option<i64> {
-        let w = self.tracker.low_watermark()?;
-        match self.committed {
-            Some(c) if c >= w => None,
-            _ => Some(w),
         }
     }
 

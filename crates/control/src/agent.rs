@@ -1,0 +1,380 @@
+//! The per-instance agent: tails the desired state of its application in a
+//! [`Store`], applies every accepted version to its listeners (pause and
+//! resume through [`ListenerHandle`], waiting for each pause to be
+//! acknowledged: drained and committed), evaluates expiries, keeps the
+//! per-instance overrides, and publishes the instance's actual state on every
+//! change and every heartbeat.
+//!
+//! The runtime keeps the wanted targets of each listener and applies them to
+//! partitions assigned later, so a pause follows a partition across
+//! rebalances; at start-up the agent reads the desired state before its first
+//! apply, so it also follows across restarts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchyard_runtime::command::PartitionState;
+use switchyard_runtime::{ListenerHandle, PauseTarget};
+use tokio::sync::{watch, Notify};
+
+use crate::error::{ControlError, Result};
+use crate::model::{now_ms, DesiredState};
+use crate::status::{InstanceStatus, ListenerReport, PartitionReport};
+use crate::status_topic::StatusPublisher;
+use crate::store::SharedStore;
+use crate::targets::{self, Override, Overrides};
+
+/// Who this agent is.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Application.
+    pub app: String,
+    /// Instance id (pod name).
+    pub instance: String,
+    /// Slot (deployment colour).
+    pub slot: String,
+    /// Status heartbeat interval.
+    pub heartbeat: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    overrides: Overrides,
+    override_gen: u64,
+    held: BTreeMap<String, BTreeSet<PauseTarget>>,
+    desired: Option<DesiredState>,
+    last_status: Option<InstanceStatus>,
+}
+
+struct Shared {
+    cfg: AgentConfig,
+    listeners: Mutex<BTreeMap<String, Arc<ListenerHandle>>>,
+    store: SharedStore,
+    publisher: Option<Arc<StatusPublisher>>,
+    state: Mutex<State>,
+    kick: Notify,
+    /// (applied desired version, applied override generation)
+    applied: watch::Sender<(u64, u64)>,
+    stopping: AtomicBool,
+}
+
+/// A running agent; cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    shared: Arc<Shared>,
+    task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Agent {
+    /// Read the current desired state, apply it once to `listeners`, then
+    /// keep applying in a background task.
+    pub async fn start(
+        cfg: AgentConfig,
+        listeners: Vec<Arc<ListenerHandle>>,
+        store: SharedStore,
+        publisher: Option<StatusPublisher>,
+    ) -> Result<Agent> {
+        let app = cfg.app.clone();
+        let s = store.clone();
+        let rx = tokio::task::spawn_blocking(move || s.watch(&app))
+            .await
+            .map_err(|e| ControlError::Invalid(format!("watch task: {e}")))??;
+        let shared = Arc::new(Shared {
+            listeners: Mutex::new(
+                listeners
+                    .into_iter()
+                    .map(|l| (l.name().to_string(), l))
+                    .collect(),
+            ),
+            store,
+            publisher: publisher.map(Arc::new),
+            state: Mutex::default(),
+            kick: Notify::new(),
+            applied: watch::channel((0, 0)).0,
+            stopping: AtomicBool::new(false),
+            cfg,
+        });
+        let mut rx = rx;
+        shared.apply(&mut rx).await;
+        shared.publish(true).await;
+        let task = tokio::spawn(run(shared.clone(), rx));
+        Ok(Agent {
+            shared,
+            task: Arc::new(Mutex::new(Some(task))),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.shared.cfg
+    }
+
+    /// The store this agent reads.
+    pub fn store(&self) -> SharedStore {
+        self.shared.store.clone()
+    }
+
+    /// Listener ids.
+    pub fn listener_names(&self) -> Vec<String> {
+        self.shared
+            .listeners
+            .lock()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The desired state last applied.
+    pub fn desired(&self) -> Option<DesiredState> {
+        self.shared.state.lock().unwrap().desired.clone()
+    }
+
+    /// The desired version last applied.
+    pub fn applied_version(&self) -> u64 {
+        self.shared.applied.borrow().0
+    }
+
+    /// Wait until desired version `version` or newer is applied here.
+    pub async fn wait_applied(&self, version: u64, timeout: Duration) -> Result<()> {
+        let mut rx = self.shared.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|(v, _)| *v >= version))
+            .await
+            .map_err(|_| {
+                ControlError::Timeout(format!(
+                    "desired version {version} not applied within {timeout:?}"
+                ))
+            })?
+            .map_err(|_| ControlError::Invalid("the agent stopped".into()))?;
+        Ok(())
+    }
+
+    /// Set (or clear, with `None`) the override of `listener` on this
+    /// instance, and wait until it is applied (pauses acknowledged).
+    pub async fn set_override(
+        &self,
+        listener: &str,
+        o: Option<Override>,
+        timeout: Duration,
+    ) -> Result<()> {
+        if !self.shared.listeners.lock().unwrap().contains_key(listener) {
+            return Err(ControlError::UnknownListener(listener.into()));
+        }
+        let gen = {
+            let mut st = self.shared.state.lock().unwrap();
+            match o {
+                Some(o) => st.overrides.insert(listener.into(), o),
+                None => st.overrides.remove(listener),
+            };
+            st.override_gen += 1;
+            st.override_gen
+        };
+        self.shared.kick.notify_one();
+        let mut rx = self.shared.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|(_, g)| *g >= gen))
+            .await
+            .map_err(|_| {
+                ControlError::Timeout(format!(
+                    "override of `{listener}` not applied within {timeout:?}"
+                ))
+            })?
+            .map_err(|_| ControlError::Invalid("the agent stopped".into()))?;
+        Ok(())
+    }
+
+    /// The actual state of this instance, now.
+    pub async fn status(&self) -> InstanceStatus {
+        self.shared.status().await
+    }
+
+    /// Targets held for `listener` and its override.
+    pub fn held(&self, listener: &str) -> (Vec<PauseTarget>, Option<Override>) {
+        let st = self.shared.state.lock().unwrap();
+        (
+            st.held
+                .get(listener)
+                .map(|h| h.iter().cloned().collect())
+                .unwrap_or_default(),
+            st.overrides.get(listener).copied(),
+        )
+    }
+
+    /// Stop the agent (the listeners keep their pauses), remove this
+    /// instance's status, and hand the listeners back for their shutdown.
+    pub async fn stop(&self) -> Vec<Arc<ListenerHandle>> {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.kick.notify_one();
+        let task = self.task.lock().unwrap().take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        if let Some(p) = self.shared.publisher.clone() {
+            let id = self.shared.cfg.instance.clone();
+            let _ = tokio::task::spawn_blocking(move || p.remove(&id)).await;
+        }
+        std::mem::take(&mut *self.shared.listeners.lock().unwrap())
+            .into_values()
+            .collect()
+    }
+}
+
+async fn run(shared: Arc<Shared>, mut rx: watch::Receiver<Option<DesiredState>>) {
+    let beat = shared.cfg.heartbeat;
+    let mut last_beat = Instant::now();
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let expiry = targets::next_expiry(shared.state.lock().unwrap().desired.as_ref(), now_ms());
+        let mut wait = beat.saturating_sub(last_beat.elapsed());
+        if let Some(e) = expiry {
+            wait = wait.min(Duration::from_millis((e - now_ms()).max(0) as u64));
+        }
+        tokio::select! {
+            r = rx.changed() => if r.is_err() {
+                tracing::warn!("the desired-state source stopped; keeping the last state");
+                rx = watch::channel(shared.state.lock().unwrap().desired.clone()).1;
+                // never changes again; heartbeats go on
+                let _ = rx.borrow_and_update();
+            },
+            _ = shared.kick.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        shared.apply(&mut rx).await;
+        let due = last_beat.elapsed() >= beat;
+        if due {
+            last_beat = Instant::now();
+        }
+        shared.publish(due).await;
+    }
+}
+
+impl Shared {
+    fn listeners(&self) -> Vec<Arc<ListenerHandle>> {
+        self.listeners.lock().unwrap().values().cloned().collect()
+    }
+
+    /// Move every listener to the targets wanted now.
+    async fn apply(&self, rx: &mut watch::Receiver<Option<DesiredState>>) {
+        let desired = rx.borrow_and_update().clone();
+        let (overrides, gen) = {
+            let st = self.state.lock().unwrap();
+            (st.overrides.clone(), st.override_gen)
+        };
+        let now = now_ms();
+        for l in self.listeners() {
+            let want = targets::wanted(desired.as_ref(), &overrides, l.name(), now);
+            let held = self
+                .state
+                .lock()
+                .unwrap()
+                .held
+                .get(l.name())
+                .cloned()
+                .unwrap_or_default();
+            let plan = targets::plan(&held, &want);
+            if plan.is_empty() {
+                continue;
+            }
+            for t in &plan.resume {
+                tracing::info!(listener = l.name(), target = %targets::describe(t), "resuming");
+                if let Err(e) = l.resume(t.clone()).await {
+                    tracing::warn!(listener = l.name(), error = %e, "resume failed");
+                }
+            }
+            for t in &plan.pause {
+                tracing::info!(listener = l.name(), target = %targets::describe(t), "pausing");
+                match l.pause(t.clone()).await {
+                    Ok(ack) => {
+                        tracing::info!(listener = l.name(), target = %targets::describe(t), partitions = ack.partitions.len(), "pause acknowledged")
+                    }
+                    Err(e) => tracing::warn!(listener = l.name(), error = %e, "pause failed"),
+                }
+            }
+            self.state
+                .lock()
+                .unwrap()
+                .held
+                .insert(l.name().to_string(), want);
+        }
+        let version = desired.as_ref().map_or(0, |d| d.version);
+        self.state.lock().unwrap().desired = desired;
+        self.applied.send_replace((version, gen));
+    }
+
+    async fn status(&self) -> InstanceStatus {
+        let mut listeners = Vec::new();
+        for l in self.listeners() {
+            let partitions = match l.snapshot().await {
+                Ok(s) => s
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionReport {
+                        topic: p.topic.clone(),
+                        partition: p.partition,
+                        state: match p.state {
+                            PartitionState::Running => "running",
+                            PartitionState::Paused => "paused",
+                            PartitionState::Draining => "draining",
+                            PartitionState::Stopped => "stopped",
+                        }
+                        .into(),
+                        in_flight: p.in_flight,
+                        committed: p.committed,
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let held = self
+                .state
+                .lock()
+                .unwrap()
+                .held
+                .get(l.name())
+                .cloned()
+                .unwrap_or_default();
+            listeners.push(ListenerReport {
+                name: l.name().to_string(),
+                partitions,
+                paused_targets: held.iter().map(targets::describe).collect(),
+            });
+        }
+        let st = self.state.lock().unwrap();
+        InstanceStatus {
+            instance: self.cfg.instance.clone(),
+            slot: self.cfg.slot.clone(),
+            app: self.cfg.app.clone(),
+            listeners,
+            applied_version: self.applied.borrow().0,
+            overrides: st.overrides.clone(),
+            heartbeat_ms: self.cfg.heartbeat.as_millis() as u64,
+            timestamp_ms: now_ms(),
+        }
+    }
+
+    /// Publish the status if it changed, or anyway when `heartbeat`.
+    async fn publish(&self, heartbeat: bool) {
+        let Some(p) = self.publisher.clone() else {
+            return;
+        };
+        let status = self.status().await;
+        let changed = self
+            .state
+            .lock()
+            .unwrap()
+            .last_status
+            .as_ref()
+            .is_none_or(|l| !l.same_as(&status));
+        if !changed && !heartbeat {
+            return;
+        }
+        let s = status.clone();
+        match tokio::task::spawn_blocking(move || p.publish(&s)).await {
+            Ok(Ok(())) => self.state.lock().unwrap().last_status = Some(status),
+            Ok(Err(e)) => tracing::warn!(error = %e, "status publish failed"),
+            Err(e) => tracing::warn!(error = %e, "status publish task failed"),
+        }
+    }
+}

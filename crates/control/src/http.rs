@@ -1,0 +1,265 @@
+//! The HTTP admin API of one instance (Spring Cloud Stream bindings style):
+//!
+//! - `GET /bindings`, `GET /bindings/{listener}`: listeners, their
+//!   partitions, held pause targets and override;
+//! - `POST /bindings/{listener}` with `{"state": "PAUSED"|"RESUMED"|"STOPPED"|"STARTED"}`
+//!   (optional `topic`, `partition`, `reason`, `expires_in_ms`, `version`):
+//!   fleet scope (writes the desired state) by default, `?scope=instance`
+//!   for a per-instance override;
+//! - `GET /fleet`: the fleet view.
+//!
+//! Mutations need `Authorization: Bearer <token>` when a token is set.
+//! Errors are `{"error": reason}` with a 4xx status.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::agent::Agent;
+use crate::command::{Action, BindingCommand};
+use crate::error::ControlError;
+use crate::model::now_ms;
+use crate::status::fleet_view;
+use crate::status_topic::StatusTail;
+use crate::targets::{self, Override};
+
+/// How long a mutation waits for this instance to apply it.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The instance's agent.
+    pub agent: Agent,
+    /// Bearer token required for mutations, if any.
+    pub token: Option<String>,
+    /// The status topic reader, for `GET /fleet`.
+    pub fleet: Option<StatusTail>,
+}
+
+/// An error answer: `{"error": reason}` with `status`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let code = match &e {
+            ControlError::Conflict { .. } => StatusCode::CONFLICT,
+            ControlError::Invalid(_) | ControlError::Decode { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ControlError::UnknownListener(_) => StatusCode::NOT_FOUND,
+            ControlError::ReadOnly(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ControlError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(code, e.to_string())
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// The router.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/bindings", get(list))
+        .route("/bindings/", get(blank).post(blank))
+        .route("/bindings/{listener}", get(one).post(mutate))
+        .route("/fleet", get(fleet))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .with_state(state)
+}
+
+/// Bind `addr` and serve in the background; the bound address.
+pub async fn serve(addr: SocketAddr, state: HttpState) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(state)).await {
+            tracing::warn!(error = %e, "admin HTTP server stopped");
+        }
+    });
+    tracing::info!(%bound, "admin HTTP API listening");
+    Ok(bound)
+}
+
+async fn blank() -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "the listener id is blank".into())
+}
+
+fn check_listener(s: &HttpState, listener: &str) -> Result<(), ApiError> {
+    if listener.trim().is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "the listener id is blank".into(),
+        ));
+    }
+    if !s.agent.listener_names().iter().any(|n| n == listener) {
+        return Err(ControlError::UnknownListener(listener.into()).into());
+    }
+    Ok(())
+}
+
+async fn binding(s: &HttpState, listener: &str) -> Value {
+    let status = s.agent.status().await;
+    let report = status.listeners.into_iter().find(|l| l.name == listener);
+    let (held, o) = s.agent.held(listener);
+    let state = if held.contains(&switchyard_runtime::PauseTarget::Listener) {
+        "PAUSED"
+    } else if held.is_empty() {
+        "RUNNING"
+    } else {
+        "PARTIALLY_PAUSED"
+    };
+    json!({
+        "name": listener,
+        "state": state,
+        "paused_targets": held.iter().map(targets::describe).collect::<Vec<_>>(),
+        "override": o,
+        "applied_version": s.agent.applied_version(),
+        "partitions": report.map(|r| r.partitions).unwrap_or_default(),
+    })
+}
+
+async fn list(State(s): State<HttpState>) -> ApiResult {
+    let mut out = Vec::new();
+    for l in s.agent.listener_names() {
+        out.push(binding(&s, &l).await);
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+async fn one(State(s): State<HttpState>, Path(listener): Path<String>) -> ApiResult {
+    check_listener(&s, &listener)?;
+    Ok(Json(binding(&s, &listener).await))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    state: String,
+    topic: Option<String>,
+    partition: Option<i32>,
+    reason: Option<String>,
+    expires_in_ms: Option<u64>,
+    /// The desired version this change is based on (compare-and-set).
+    version: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Scope {
+    scope: Option<String>,
+}
+
+fn authorize(s: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &s.token else {
+        return Ok(());
+    };
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token".into(),
+        )),
+        Some(v) if v.strip_prefix("Bearer ") == Some(token.as_str()) => Ok(()),
+        Some(_) => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "wrong bearer token".into(),
+        )),
+    }
+}
+
+async fn mutate(
+    State(s): State<HttpState>,
+    Path(listener): Path<String>,
+    Query(scope): Query<Scope>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    authorize(&s, &headers)?;
+    check_listener(&s, &listener)?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))?;
+    let body: Body = serde_json::from_value(value).map_err(|e| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid body: {e}"),
+        )
+    })?;
+    let action = Action::from_binding_state(&body.state)?;
+    let cmd = BindingCommand {
+        listener: listener.clone(),
+        action,
+        topic: body.topic,
+        partition: body.partition,
+        reason: body.reason,
+        issuer: Some(format!("http:{}", s.agent.config().instance)),
+        expires_in_ms: body.expires_in_ms,
+    };
+    cmd.validate()?;
+    match scope.scope.as_deref().unwrap_or("fleet") {
+        "instance" => {
+            if cmd.topic.is_some() || cmd.expires_in_ms.is_some() || body.version.is_some() {
+                return Err(ApiError(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "an instance override applies to the whole listener (no topic, partition, expiry or version)".into(),
+                ));
+            }
+            let o = match action {
+                Action::Pause => Override::Paused,
+                Action::Resume => Override::Resumed,
+            };
+            s.agent
+                .set_override(&listener, Some(o), APPLY_TIMEOUT)
+                .await?;
+            Ok(Json(
+                json!({"scope": "instance", "listener": listener, "override": o}),
+            ))
+        }
+        "fleet" => {
+            let store = s.agent.store();
+            let app = s.agent.config().app.clone();
+            let issuer = cmd.issuer.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                store.write(&app, body.version, issuer.as_deref(), &|st| {
+                    cmd.apply(st, now_ms())
+                })
+            })
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            s.agent.wait_applied(written.version, APPLY_TIMEOUT).await?;
+            Ok(Json(
+                json!({"scope": "fleet", "listener": listener, "version": written.version}),
+            ))
+        }
+        other => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("unknown scope `{other}` (fleet or instance)"),
+        )),
+    }
+}
+
+async fn fleet(State(s): State<HttpState>) -> ApiResult {
+    let Some(tail) = &s.fleet else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "no status topic configured on this instance".into(),
+        ));
+    };
+    let desired = s.agent.desired().map_or(0, |d| d.version);
+    let view = fleet_view(&tail.latest(), &s.agent.config().app, desired, now_ms());
+    Ok(Json(serde_json::to_value(view).expect("serializable")))
+}

@@ -1,0 +1,224 @@
+//! Actual state: what one instance reports ([`InstanceStatus`]), and the
+//! fleet view over the latest status of every instance ([`fleet_view`]):
+//! converged or not, and which instances are gone (no status for three
+//! heartbeat intervals).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::targets::Override;
+
+/// One assigned partition as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionReport {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// `running`, `paused`, `draining` or `stopped`.
+    pub state: String,
+    /// Records handed to workers and not finished.
+    pub in_flight: usize,
+    /// Last committed next offset.
+    pub committed: Option<i64>,
+}
+
+/// One listener as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerReport {
+    /// Listener id.
+    pub name: String,
+    /// Assigned partitions.
+    pub partitions: Vec<PartitionReport>,
+    /// Pause targets this instance holds for it (`*`, `topic`, `topic-p`).
+    pub paused_targets: Vec<String>,
+}
+
+/// What one instance reports on the status topic (key: instance id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// Instance id.
+    pub instance: String,
+    /// Slot (deployment colour).
+    pub slot: String,
+    /// Application.
+    pub app: String,
+    /// Listeners with their partitions.
+    pub listeners: Vec<ListenerReport>,
+    /// The desired version applied (every wanted pause acknowledged).
+    pub applied_version: u64,
+    /// Per-instance overrides, by listener.
+    pub overrides: BTreeMap<String, Override>,
+    /// Heartbeat interval: a status older than three is gone.
+    pub heartbeat_ms: u64,
+    /// When this status was made (ms since the epoch).
+    pub timestamp_ms: i64,
+}
+
+impl InstanceStatus {
+    /// Partitions in `state`, over all listeners.
+    pub fn count(&self, state: &str) -> usize {
+        self.partitions().filter(|p| p.state == state).count()
+    }
+    /// Every reported partition with its listener.
+    pub fn partitions(&self) -> impl Iterator<Item = &PartitionReport> {
+        self.listeners.iter().flat_map(|l| l.partitions.iter())
+    }
+    /// Records in flight, over all listeners.
+    pub fn in_flight(&self) -> usize {
+        self.partitions().map(|p| p.in_flight).sum()
+    }
+    /// Is it older than three heartbeat intervals at `now_ms`?
+    pub fn is_gone(&self, now_ms: i64) -> bool {
+        now_ms - self.timestamp_ms > 3 * self.heartbeat_ms.max(1) as i64
+    }
+    /// Same content, ignoring the timestamp?
+    pub fn same_as(&self, other: &InstanceStatus) -> bool {
+        InstanceStatus {
+            timestamp_ms: 0,
+            ..self.clone()
+        } == InstanceStatus {
+            timestamp_ms: 0,
+            ..other.clone()
+        }
+    }
+}
+
+/// One line of the fleet view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceView {
+    /// Instance id.
+    pub instance: String,
+    /// Slot.
+    pub slot: String,
+    /// No status for three heartbeat intervals.
+    pub gone: bool,
+    /// Applied desired version.
+    pub applied_version: u64,
+    /// Live, applied the desired version, nothing draining.
+    pub converged: bool,
+    /// Listener ids.
+    pub listeners: Vec<String>,
+    /// Partitions running.
+    pub running: usize,
+    /// Partitions paused.
+    pub paused: usize,
+    /// Partitions draining.
+    pub draining: usize,
+    /// Records in flight.
+    pub in_flight: usize,
+    /// Listeners with an instance override.
+    pub overrides: Vec<String>,
+    /// Age of the status, ms.
+    pub age_ms: i64,
+}
+
+/// The fleet of one application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetView {
+    /// Application.
+    pub app: String,
+    /// The desired version in the store.
+    pub desired_version: u64,
+    /// Every live instance converged.
+    pub converged: bool,
+    /// Instances, live and gone, by id.
+    pub instances: Vec<InstanceView>,
+}
+
+/// The fleet view of `app` from the latest statuses.
+pub fn fleet_view(
+    statuses: &BTreeMap<String, InstanceStatus>,
+    app: &str,
+    desired_version: u64,
+    now_ms: i64,
+) -> FleetView {
+    let instances: Vec<InstanceView> = statuses
+        .values()
+        .filter(|s| s.app == app)
+        .map(|s| {
+            let gone = s.is_gone(now_ms);
+            InstanceView {
+                instance: s.instance.clone(),
+                slot: s.slot.clone(),
+                gone,
+                applied_version: s.applied_version,
+                converged: !gone
+                    && s.applied_version >= desired_version
+                    && s.count("draining") == 0,
+                listeners: s.listeners.iter().map(|l| l.name.clone()).collect(),
+                running: s.count("running"),
+                paused: s.count("paused"),
+                draining: s.count("draining"),
+                in_flight: s.in_flight(),
+                overrides: s.overrides.keys().cloned().collect(),
+                age_ms: now_ms - s.timestamp_ms,
+            }
+        })
+        .collect();
+    FleetView {
+        app: app.into(),
+        desired_version,
+        converged: instances.iter().all(|i| i.gone || i.converged),
+        instances,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn status(id: &str, version: u64, ts: i64, states: &[&str]) -> InstanceStatus {
+        InstanceStatus {
+            instance: id.into(),
+            slot: "blue".into(),
+            app: "a".into(),
+            listeners: vec![ListenerReport {
+                name: "l".into(),
+                partitions: states
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| PartitionReport {
+                        topic: "t".into(),
+                        partition: i as i32,
+                        state: s.to_string(),
+                        in_flight: 1,
+                        committed: Some(5),
+                    })
+                    .collect(),
+                paused_targets: vec![],
+            }],
+            applied_version: version,
+            overrides: BTreeMap::new(),
+            heartbeat_ms: 100,
+            timestamp_ms: ts,
+        }
+    }
+
+    #[test]
+    fn stale_instances_are_gone_and_do_not_block_convergence() {
+        let mut m = BTreeMap::new();
+        m.insert("i1".into(), status("i1", 3, 1000, &["paused", "running"]));
+        m.insert("i2".into(), status("i2", 2, 650, &["running"]));
+        let v = fleet_view(&m, "a", 3, 1000);
+        assert!(v.converged, "{v:?}");
+        assert!(v.instances[1].gone);
+        assert_eq!(
+            (
+                v.instances[0].paused,
+                v.instances[0].running,
+                v.instances[0].in_flight
+            ),
+            (1, 1, 2)
+        );
+        m.insert("i2".into(), status("i2", 2, 750, &["running"]));
+        let v = fleet_view(&m, "a", 3, 1000);
+        assert!(!v.converged);
+        m.insert("i2".into(), status("i2", 3, 990, &["draining"]));
+        assert!(!fleet_view(&m, "a", 3, 1000).converged);
+        assert!(fleet_view(&m, "other", 3, 1000).instances.is_empty());
+        let a = status("x", 1, 1, &[]);
+        assert!(a.same_as(&status("x", 1, 2, &[])));
+    }
+}

@@ -1,0 +1,120 @@
+//! The compacted status topic: [`StatusPublisher`] writes an instance's
+//! [`InstanceStatus`] keyed by instance id (a tombstone on a clean stop);
+//! [`StatusTail`] reads it from the beginning, outside any group, and keeps
+//! the latest status of every instance.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord};
+
+use crate::error::Result;
+use crate::kafka_store::{deliver, ensure_topic, producer, reader, REQUEST_TIMEOUT};
+use crate::status::InstanceStatus;
+
+/// Publishes statuses to the status topic.
+pub struct StatusPublisher {
+    topic: String,
+    producer: BaseProducer,
+}
+
+impl StatusPublisher {
+    /// A publisher on `topic` (created compacted when missing).
+    pub fn new(bootstrap: &str, topic: &str) -> Result<StatusPublisher> {
+        ensure_topic(bootstrap, topic)?;
+        Ok(StatusPublisher {
+            topic: topic.into(),
+            producer: producer(bootstrap)?,
+        })
+    }
+
+    /// Send `status` and wait for delivery.
+    pub fn publish(&self, status: &InstanceStatus) -> Result<()> {
+        let payload = serde_json::to_vec(status).expect("serializable");
+        self.producer
+            .send(
+                BaseRecord::to(&self.topic)
+                    .key(&status.instance)
+                    .payload(&payload),
+            )
+            .map_err(|(e, _)| e)?;
+        deliver(&self.producer)?;
+        Ok(())
+    }
+
+    /// Remove `instance` (tombstone): it stopped cleanly.
+    pub fn remove(&self, instance: &str) -> Result<()> {
+        self.producer
+            .send(BaseRecord::<str, [u8]>::to(&self.topic).key(instance))
+            .map_err(|(e, _)| e)?;
+        deliver(&self.producer)?;
+        Ok(())
+    }
+}
+
+/// The latest status of every instance, kept current by a reader thread.
+#[derive(Clone)]
+pub struct StatusTail {
+    latest: Arc<Mutex<BTreeMap<String, InstanceStatus>>>,
+    updates: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StatusTail {
+    /// Start reading `topic` from the beginning.
+    pub fn start(bootstrap: &str, topic: &str) -> Result<StatusTail> {
+        ensure_topic(bootstrap, topic)?;
+        let c = reader(bootstrap, topic)?;
+        let tail = StatusTail {
+            latest: Arc::default(),
+            updates: Arc::default(),
+            stop: Arc::default(),
+        };
+        let t = tail.clone();
+        let (_, high) = c.fetch_watermarks(topic, 0, REQUEST_TIMEOUT)?;
+        std::thread::Builder::new()
+            .name("sy-status-tail".into())
+            .spawn(move || {
+                let mut caught_up = high == 0;
+                while !t.stop.load(Ordering::Relaxed) {
+                    if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
+                        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                        let mut map = t.latest.lock().unwrap();
+                        match m.payload().map(serde_json::from_slice::<InstanceStatus>) {
+                            None => {
+                                map.remove(&key);
+                            }
+                            Some(Ok(s)) => {
+                                map.insert(key, s);
+                            }
+                            Some(Err(e)) => tracing::warn!(key, error = %e, "bad status record"),
+                        }
+                        caught_up |= m.offset() + 1 >= high;
+                    }
+                    if caught_up {
+                        t.updates.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })?;
+        Ok(tail)
+    }
+
+    /// The latest statuses by instance id (gone ones included).
+    pub fn latest(&self) -> BTreeMap<String, InstanceStatus> {
+        self.latest.lock().unwrap().clone()
+    }
+
+    /// Has the reader caught up with the end of the topic as of the start?
+    pub fn caught_up(&self) -> bool {
+        self.updates.load(Ordering::SeqCst) > 0
+    }
+
+    /// Stop the reader thread.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,166 @@
+//! From desired state to runtime pause targets, per listener: which
+//! [`PauseTarget`]s a listener should hold at a given time (expired pauses
+//! left out, per-instance overrides applied), and the steps that move the
+//! targets a listener holds to the wanted ones.
+//!
+//! ```
+//! use switchyard_control::{model::{DesiredState, Pause}, targets::*};
+//! use switchyard_runtime::PauseTarget;
+//! let mut s = DesiredState::new("a");
+//! let mut p = Pause::topic("l", "t");
+//! p.expires_at_ms = Some(100);
+//! s.pauses.push(p);
+//! let none = Overrides::new();
+//! assert_eq!(wanted(Some(&s), &none, "l", 99).len(), 1);
+//! assert!(wanted(Some(&s), &none, "l", 100).is_empty());
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use switchyard_runtime::PauseTarget;
+
+use crate::model::DesiredState;
+
+/// A per-instance override of one listener (Spring actuator style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Override {
+    /// Paused on this instance whatever the fleet's desired state says.
+    Paused,
+    /// Running on this instance whatever the fleet's desired state says.
+    Resumed,
+}
+
+/// Overrides of this instance, by listener.
+pub type Overrides = BTreeMap<String, Override>;
+
+/// The targets `listener` should hold at `now_ms`.
+pub fn wanted(
+    desired: Option<&DesiredState>,
+    overrides: &Overrides,
+    listener: &str,
+    now_ms: i64,
+) -> BTreeSet<PauseTarget> {
+    match overrides.get(listener) {
+        Some(Override::Paused) => return BTreeSet::from([PauseTarget::Listener]),
+        Some(Override::Resumed) => return BTreeSet::new(),
+        None => {}
+    }
+    desired
+        .map(|d| {
+            d.pauses
+                .iter()
+                .filter(|p| p.listener == listener && p.active_at(now_ms))
+                .map(|p| p.target())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The earliest expiry after `now_ms` among the pauses of `desired`.
+pub fn next_expiry(desired: Option<&DesiredState>, now_ms: i64) -> Option<i64> {
+    desired?
+        .pauses
+        .iter()
+        .filter_map(|p| p.expires_at_ms)
+        .filter(|e| *e > now_ms)
+        .min()
+}
+
+/// Steps from the held targets to the wanted ones: resume first, then pause.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Targets to resume.
+    pub resume: Vec<PauseTarget>,
+    /// Targets to pause (and wait for their acknowledgement).
+    pub pause: Vec<PauseTarget>,
+}
+
+impl Plan {
+    /// Nothing to do?
+    pub fn is_empty(&self) -> bool {
+        self.resume.is_empty() && self.pause.is_empty()
+    }
+}
+
+/// The plan from `held` to `wanted`. The runtime's resume of a topic or the
+/// listener also lifts narrower targets, so after any resume every wanted
+/// target is paused again (pausing a paused target is a no-op).
+pub fn plan(held: &BTreeSet<PauseTarget>, wanted: &BTreeSet<PauseTarget>) -> Plan {
+    let resume: Vec<PauseTarget> = held.difference(wanted).cloned().collect();
+    let pause = if resume.is_empty() {
+        wanted.difference(held).cloned().collect()
+    } else {
+        wanted.iter().cloned().collect()
+    };
+    Plan { resume, pause }
+}
+
+/// A target as text: `*`, `topic` or `topic-partition`.
+pub fn describe(t: &PauseTarget) -> String {
+    match t {
+        PauseTarget::Listener => "*".into(),
+        PauseTarget::Topic(t) => t.clone(),
+        PauseTarget::Partition(t, p) => format!("{t}-{p}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Pause;
+
+    fn topic(t: &str) -> PauseTarget {
+        PauseTarget::Topic(t.into())
+    }
+
+    #[test]
+    fn wanted_filters_by_listener_and_expiry_and_overrides_win() {
+        let mut s = DesiredState::new("a");
+        s.pauses.push(Pause::topic("l", "t"));
+        s.pauses.push(Pause::partition("other", "t", 0));
+        let mut timed = Pause::topic("l", "u");
+        timed.expires_at_ms = Some(1000);
+        s.pauses.push(timed);
+        let mut o = Overrides::new();
+        assert_eq!(
+            wanted(Some(&s), &o, "l", 999),
+            BTreeSet::from([topic("t"), topic("u")])
+        );
+        assert_eq!(
+            wanted(Some(&s), &o, "l", 1000),
+            BTreeSet::from([topic("t")])
+        );
+        assert_eq!(next_expiry(Some(&s), 999), Some(1000));
+        assert_eq!(next_expiry(Some(&s), 1000), None);
+        assert!(wanted(None, &o, "l", 0).is_empty());
+        o.insert("l".into(), Override::Resumed);
+        assert!(wanted(Some(&s), &o, "l", 0).is_empty());
+        o.insert("l".into(), Override::Paused);
+        assert_eq!(
+            wanted(None, &o, "l", 0),
+            BTreeSet::from([PauseTarget::Listener])
+        );
+    }
+
+    #[test]
+    fn plan_resumes_then_repauses_what_a_wide_resume_lifted() {
+        let p1 = PauseTarget::Partition("t".into(), 1);
+        let held = BTreeSet::from([topic("t"), p1.clone()]);
+        let want = BTreeSet::from([p1.clone()]);
+        let pl = plan(&held, &want);
+        assert_eq!(pl.resume, vec![topic("t")]);
+        assert_eq!(pl.pause, vec![p1.clone()]);
+        let pl = plan(&want, &held);
+        assert_eq!(
+            pl,
+            Plan {
+                resume: vec![],
+                pause: vec![topic("t")]
+            }
+        );
+        assert!(plan(&held, &held).is_empty());
+        assert_eq!(describe(&p1), "t-1");
+    }
+}

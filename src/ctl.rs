@@ -1,0 +1,308 @@
+//! `switchyard ctl`: the operator's CLI of the control plane.
+//!
+//! `ctl pause|resume` writes the desired state (compare-and-set on the Kafka
+//! control topic, or Redis with `--redis`), then waits for every live
+//! instance of the application to acknowledge it on the status topic
+//! (applied version >= the written one and, for a pause, every matching
+//! partition paused), one progress line per instance. `ctl status` prints
+//! the fleet view as a table or `--json`.
+//!
+//! Exit codes: 0 acknowledged by all, 1 error, 2 usage, 3 refused (stale
+//! version), 4 timeout (the instances that did not acknowledge are named).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use switchyard_control::command::{Action, BindingCommand};
+use switchyard_control::kafka_store::KafkaStore;
+use switchyard_control::model::now_ms;
+use switchyard_control::redis_store::RedisStore;
+use switchyard_control::status::{fleet_view, InstanceStatus};
+use switchyard_control::status_topic::StatusTail;
+use switchyard_control::{ControlError, SharedStore};
+
+/// Where the control plane lives.
+#[derive(clap::Args, Clone)]
+pub struct Common {
+    /// Bootstrap servers (status topic, and control topic unless --redis).
+    #[arg(long, env = "SWITCHYARD_BOOTSTRAP")]
+    bootstrap: String,
+    /// Application.
+    #[arg(long)]
+    app: String,
+    #[arg(long, default_value = "switchyard.control")]
+    control_topic: String,
+    #[arg(long, default_value = "switchyard.status")]
+    status_topic: String,
+    /// Use the Redis store at this URL instead of the control topic.
+    #[arg(long)]
+    redis: Option<String>,
+}
+
+/// A pause or resume.
+#[derive(clap::Args)]
+pub struct Change {
+    #[command(flatten)]
+    common: Common,
+    /// Listener id.
+    #[arg(long)]
+    listener: String,
+    /// Topic (default: the whole listener).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Partition (needs --topic).
+    #[arg(long)]
+    partition: Option<i32>,
+    #[arg(long)]
+    reason: Option<String>,
+    /// Who (default: $USER).
+    #[arg(long)]
+    issuer: Option<String>,
+    /// A pause that resumes by itself after this many ms.
+    #[arg(long)]
+    expires_in_ms: Option<u64>,
+    /// Refuse unless the current desired version is this one.
+    #[arg(long)]
+    expect_version: Option<u64>,
+    /// How long to wait for the acknowledgements.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+}
+
+/// `ctl` subcommands.
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// Pause a listener, topic or partition on every instance and wait for the acknowledgements.
+    Pause(Change),
+    /// Resume a listener, topic or partition on every instance and wait for the acknowledgements.
+    Resume(Change),
+    /// The fleet: per instance slot, partitions, in-flight, applied version, converged.
+    Status {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: Cmd) -> i32 {
+    let result = match cmd {
+        Cmd::Pause(c) => change(c, Action::Pause),
+        Cmd::Resume(c) => change(c, Action::Resume),
+        Cmd::Status { common, json } => status(common, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => match e.downcast_ref::<ControlError>() {
+            Some(ControlError::Conflict { .. }) => {
+                eprintln!("refused: {e}");
+                3
+            }
+            _ => crate::fail(e),
+        },
+    }
+}
+
+fn store(c: &Common) -> anyhow::Result<SharedStore> {
+    Ok(match &c.redis {
+        Some(url) => RedisStore::new(url)?,
+        None => KafkaStore::new(&c.bootstrap, &c.control_topic)?,
+    })
+}
+
+fn caught_up(tail: &StatusTail) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tail.caught_up() {
+        anyhow::ensure!(Instant::now() < deadline, "cannot read the status topic");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Has `s` acknowledged `version` for `cmd`?
+fn acknowledged(s: &InstanceStatus, version: u64, cmd: &BindingCommand) -> bool {
+    if s.applied_version < version {
+        return false;
+    }
+    let target = cmd.target();
+    let Some(l) = s.listeners.iter().find(|l| l.name == cmd.listener) else {
+        return true;
+    };
+    let matching = l
+        .partitions
+        .iter()
+        .filter(|p| target.matches(&p.topic, p.partition));
+    match cmd.action {
+        Action::Pause => matching
+            .clone()
+            .all(|p| p.state == "paused" || p.state == "stopped"),
+        Action::Resume => matching.clone().all(|p| p.state != "draining"),
+    }
+}
+
+fn change(c: Change, action: Action) -> anyhow::Result<i32> {
+    let cmd = BindingCommand {
+        listener: c.listener.clone(),
+        action,
+        topic: c.topic.clone(),
+        partition: c.partition,
+        reason: c.reason.clone(),
+        issuer: c
+            .issuer
+            .clone()
+            .or_else(|| std::env::var("USER").ok().map(|u| format!("cli:{u}"))),
+        expires_in_ms: c.expires_in_ms,
+    };
+    cmd.validate()?;
+    let tail = StatusTail::start(&c.common.bootstrap, &c.common.status_topic)?;
+    let st = store(&c.common)?;
+    let written = st.write(
+        &c.common.app,
+        c.expect_version,
+        cmd.issuer.as_deref(),
+        &|s| cmd.apply(s, now_ms()),
+    )?;
+    let v = written.version;
+    println!("wrote version {v} of {} ({})", c.common.app, st.describe());
+    caught_up(&tail)?;
+    let live: Vec<String> = tail
+        .latest()
+        .values()
+        .filter(|s| s.app == c.common.app && !s.is_gone(now_ms()))
+        .map(|s| s.instance.clone())
+        .collect();
+    if live.is_empty() {
+        println!("no live instance of {}", c.common.app);
+        tail.stop();
+        return Ok(0);
+    }
+    let mp = MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} {prefix:<24} {msg}").expect("template");
+    let bars: BTreeMap<String, ProgressBar> = live
+        .iter()
+        .map(|i| {
+            let b = mp.add(ProgressBar::new_spinner());
+            b.set_style(style.clone());
+            b.set_prefix(i.clone());
+            b.set_message(format!("waiting for version {v}"));
+            b.enable_steady_tick(Duration::from_millis(100));
+            (i.clone(), b)
+        })
+        .collect();
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(c.timeout_ms);
+    let mut pending: Vec<String> = live.clone();
+    while !pending.is_empty() && Instant::now() < deadline {
+        let latest = tail.latest();
+        pending.retain(|i| {
+            let bar = &bars[i];
+            match latest.get(i) {
+                None => {
+                    bar.finish_with_message("stopped (status removed)");
+                    println!("{i}: stopped");
+                    false
+                }
+                Some(s) if s.is_gone(now_ms()) => {
+                    bar.finish_with_message("gone");
+                    println!("{i}: gone (no status for three heartbeats)");
+                    false
+                }
+                Some(s) if acknowledged(s, v, &cmd) => {
+                    let committed: Vec<String> = s
+                        .partitions()
+                        .filter(|p| cmd.target().matches(&p.topic, p.partition))
+                        .map(|p| {
+                            format!("{}-{}@{}", p.topic, p.partition, p.committed.unwrap_or(-1))
+                        })
+                        .collect();
+                    let msg = format!(
+                        "acknowledged version {v} in {} ms [{}]",
+                        started.elapsed().as_millis(),
+                        committed.join(",")
+                    );
+                    bar.finish_with_message(msg.clone());
+                    println!("{i}: {msg}");
+                    false
+                }
+                Some(s) => {
+                    bar.set_message(format!("applied {} of {v}", s.applied_version));
+                    true
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    tail.stop();
+    if !pending.is_empty() {
+        for i in &pending {
+            bars[i].abandon_with_message("no acknowledgement");
+        }
+        eprintln!(
+            "timed out after {} ms: not acknowledged by {}",
+            c.timeout_ms,
+            pending.join(", ")
+        );
+        return Ok(4);
+    }
+    println!("all {} live instances acknowledged version {v}", live.len());
+    Ok(0)
+}
+
+fn status(c: Common, json: bool) -> anyhow::Result<i32> {
+    let tail = StatusTail::start(&c.bootstrap, &c.status_topic)?;
+    let st: Arc<dyn switchyard_control::Store> = store(&c)?;
+    let desired = st.read(&c.app)?.version;
+    caught_up(&tail)?;
+    let view = fleet_view(&tail.latest(), &c.app, desired, now_ms());
+    tail.stop();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(0);
+    }
+    println!(
+        "app {}  desired version {}  converged: {}",
+        view.app,
+        view.desired_version,
+        if view.converged { "yes" } else { "no" }
+    );
+    println!(
+        "{:<24} {:<8} {:<16} {:>7} {:>6} {:>8} {:>9} {:>7} {:<9}",
+        "INSTANCE",
+        "SLOT",
+        "LISTENERS",
+        "RUNNING",
+        "PAUSED",
+        "DRAINING",
+        "IN-FLIGHT",
+        "APPLIED",
+        "CONVERGED"
+    );
+    for i in &view.instances {
+        let conv = if i.gone {
+            "gone"
+        } else if i.converged {
+            "yes"
+        } else {
+            "no"
+        };
+        let mut listeners = i.listeners.join(",");
+        if !i.overrides.is_empty() {
+            listeners.push_str(&format!(" (override: {})", i.overrides.join(",")));
+        }
+        println!(
+            "{:<24} {:<8} {:<16} {:>7} {:>6} {:>8} {:>9} {:>7} {:<9}",
+            i.instance,
+            i.slot,
+            listeners,
+            i.running,
+            i.paused,
+            i.draining,
+            i.in_flight,
+            i.applied_version,
+            conv
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,727 @@
+//! The control plane end to end: probe processes with a control-plane agent,
+//! driven by `switchyard ctl`, the HTTP admin API, Redis and a watched file.
+//! Status heartbeats are 200 ms so acknowledgements and staleness are quick.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use switchyard_control::kafka_store::{KafkaStore, READER_GROUP};
+use switchyard_control::log::accepted_versions;
+use switchyard_control::status::InstanceStatus;
+use switchyard_control::status_topic::StatusTail;
+use switchyard_control::{ControlError, Store};
+
+use super::common::*;
+
+const WAIT: Duration = Duration::from_secs(40);
+
+/// Names of one test's control plane.
+struct Plane {
+    app: String,
+    control: String,
+    status: String,
+}
+
+impl Plane {
+    fn new(prefix: &str) -> Plane {
+        Plane {
+            app: unique_name(&format!("{prefix}-app")),
+            control: unique_name(&format!("{prefix}-ctl")),
+            status: unique_name(&format!("{prefix}-st")),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        [
+            "--app",
+            &self.app,
+            "--control-topic",
+            &self.control,
+            "--status-topic",
+            &self.status,
+            "--status-interval-ms",
+            "200",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn probe(&self, name: &str, group: &str, topic: &str, log: &PathBuf, extra: &[&str]) -> Child {
+        let mut args = self.args();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        probe(name, group, topic, log, &args)
+    }
+
+    /// Run `switchyard ctl <verb> ...`: exit code and stdout.
+    fn ctl(&self, verb: &str, extra: &[&str]) -> (i32, String) {
+        let mut args = vec![
+            "ctl".to_string(),
+            verb.into(),
+            "--bootstrap".into(),
+            bootstrap(),
+            "--app".into(),
+            self.app.clone(),
+            "--control-topic".into(),
+            self.control.clone(),
+            "--status-topic".into(),
+            self.status.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(&args)
+            .output()
+            .expect("run switchyard ctl");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        eprintln!(
+            "[ctl {verb}] {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), stdout)
+    }
+
+    fn tail(&self) -> StatusTail {
+        StatusTail::start(&bootstrap(), &self.status).expect("status tail")
+    }
+}
+
+fn live(tail: &StatusTail, app: &str) -> Vec<InstanceStatus> {
+    let now = switchyard_control::model::now_ms();
+    tail.latest()
+        .into_values()
+        .filter(|s| s.app == app && !s.is_gone(now))
+        .collect()
+}
+
+fn count_of(log: &[PathBuf], topic: &str) -> usize {
+    ProcessedLog::read_all(log).count(topic)
+}
+
+fn rebalance_lines(children: &[&Child]) -> usize {
+    children
+        .iter()
+        .flat_map(|c| c.lines())
+        .filter(|l| l.starts_with("REVOKED") || l.starts_with("ASSIGNED") || l.starts_with("LOST"))
+        .count()
+}
+
+/// Wait until every live instance published `beats` more statuses (time passes, by the instances' own clocks).
+fn wait_heartbeats(tail: &StatusTail, app: &str, beats: i64) {
+    let base: BTreeMap<String, i64> = live(tail, app)
+        .into_iter()
+        .map(|s| (s.instance, s.timestamp_ms))
+        .collect();
+    wait_until("status heartbeats", WAIT, || {
+        live(tail, app)
+            .iter()
+            .all(|s| s.timestamp_ms >= base.get(&s.instance).copied().unwrap_or(0) + beats * 200)
+    });
+}
+
+#[test]
+fn ctl_pause_holds_the_topic_on_every_instance_without_rebalance_and_resume_continues_at_the_committed_offsets(
+) {
+    let b = bootstrap();
+    let plane = Plane::new("cp");
+    let topic = new_topic(broker(), "cp", 4);
+    let group = unique_name("cp-g");
+    let logs = [log_path("cp-a"), log_path("cp-b")];
+    let mut producer = SeqProducer::new(&b);
+    for p in 0..4 {
+        producer.send(&topic, Some(p), 5, |s| s.to_string());
+    }
+    let a = plane.probe("cp-a", &group, &topic, &logs[0], &[]);
+    let bb = plane.probe("cp-b", &group, &topic, &logs[1], &[]);
+    let tail = plane.tail();
+    wait_until("20 processed", WAIT, || count_of(&logs, &topic) == 20);
+    wait_until("both instances assigned and reporting", WAIT, || {
+        let l = live(&tail, &plane.app);
+        l.len() == 2 && l.iter().map(|s| s.partitions().count()).sum::<usize>() == 4
+    });
+
+    let (code, out) = plane.ctl("pause", &["--listener", "probe", "--topic", &topic]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("cp-a: acknowledged") && out.contains("cp-b: acknowledged"),
+        "{out}"
+    );
+    let committed = committed_offsets(&b, &group, &topic);
+    assert_eq!(
+        committed,
+        (0..4).map(|p| (p, 5)).collect(),
+        "committed at the ack"
+    );
+    let rebalances = rebalance_lines(&[&a, &bb]);
+    let paused_at = count_of(&logs, &topic);
+    // produce 6, 7, 8 of every partition and keep producing for longer than
+    // session.timeout.ms (6 s) and max.poll.interval.ms (10 s)
+    for p in 0..4 {
+        producer.send(&topic, Some(p), 3, |s| s.to_string());
+    }
+    let until = Instant::now() + Duration::from_secs(11);
+    while Instant::now() < until {
+        wait_heartbeats(&tail, &plane.app, 2);
+        let l = live(&tail, &plane.app);
+        assert_eq!(l.len(), 2, "both instances alive during the pause");
+        assert!(
+            l.iter()
+                .all(|s| s.partitions().all(|p| p.state == "paused")),
+            "{l:?}"
+        );
+        assert_eq!(
+            count_of(&logs, &topic),
+            paused_at,
+            "nothing delivered while paused"
+        );
+    }
+    assert_eq!(
+        rebalance_lines(&[&a, &bb]),
+        rebalances,
+        "no rebalance during an 11 s pause (I4)"
+    );
+    // no consumer group for the control topic
+    assert_eq!(group_members(&b, READER_GROUP).0, 0);
+    for name in ["cp-a", "cp-b", plane.control.as_str()] {
+        assert_eq!(
+            group_members(&b, name),
+            (0, "Dead".to_string()),
+            "no group {name}"
+        );
+    }
+
+    let (code, out) = plane.ctl("resume", &["--listener", "probe", "--topic", &topic]);
+    assert_eq!(code, 0, "{out}");
+    wait_until("32 processed", WAIT, || count_of(&logs, &topic) == 32);
+    let after = ProcessedLog::read_all(&logs);
+    let mut first: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for e in after
+        .entries
+        .iter()
+        .filter(|e| e.topic == topic && e.offset >= 5)
+    {
+        first.entry(e.partition).or_default().push(e.offset);
+    }
+    for p in 0..4 {
+        assert_eq!(
+            first[&p],
+            vec![5, 6, 7],
+            "p{p} continues at the committed offset"
+        );
+    }
+    let end = end_offsets(&b, &topic);
+    after.check_no_gaps(&topic, &zeros(&end), &end).unwrap();
+}
+
+#[test]
+fn a_paused_partition_stays_paused_across_rebalances_kills_and_restarts() {
+    let b = bootstrap();
+    let plane = Plane::new("cpr");
+    let topic = new_topic(broker(), "cpr", 4);
+    let group = unique_name("cpr-g");
+    let logs: Vec<PathBuf> = (0..5).map(|i| log_path(&format!("cpr-{i}"))).collect();
+    let mut producer = SeqProducer::new(&b);
+    for p in 0..4 {
+        producer.send(&topic, Some(p), 5, |s| s.to_string());
+    }
+    let mut a = plane.probe("cpr-a", &group, &topic, &logs[0], &[]);
+    let mut c = plane.probe("cpr-b", &group, &topic, &logs[1], &[]);
+    let tail = plane.tail();
+    wait_until("20 processed", WAIT, || count_of(&logs, &topic) == 20);
+    let (code, out) = plane.ctl(
+        "pause",
+        &["--listener", "probe", "--topic", &topic, "--partition", "1"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let p1 = |logs: &[PathBuf]| {
+        ProcessedLog::read_all(logs)
+            .entries
+            .iter()
+            .filter(|e| e.topic == topic && e.partition == 1)
+            .count()
+    };
+    let p1_paused = p1(&logs);
+    let mut produced = 5;
+    let mut more = |producer: &mut SeqProducer| {
+        for p in 0..4 {
+            producer.send(&topic, Some(p), 2, |s| s.to_string());
+        }
+        produced += 2;
+        produced
+    };
+    let others_done = |n: i64| {
+        let log = ProcessedLog::read_all(&logs);
+        (0..4).filter(|p| *p != 1).all(|p| {
+            log.entries
+                .iter()
+                .any(|e| e.topic == topic && e.partition == p && e.offset == n - 1)
+        })
+    };
+    // instance added
+    let d = plane.probe("cpr-c", &group, &topic, &logs[2], &[]);
+    d.wait_for_line(|l| l.starts_with("ASSIGNED"), WAIT)
+        .unwrap();
+    let n = more(&mut producer);
+    wait_until("other partitions flow after adding", WAIT, || {
+        others_done(n)
+    });
+    assert_eq!(
+        p1(&logs),
+        p1_paused,
+        "p1 stays paused after an instance was added"
+    );
+    // instance removed (graceful) and killed
+    c.terminate();
+    c.wait_exit(WAIT).expect("b exits");
+    let n = more(&mut producer);
+    wait_until("other partitions flow after a removal", WAIT, || {
+        others_done(n)
+    });
+    a.kill();
+    let n = more(&mut producer);
+    wait_until("other partitions flow after SIGKILL", WAIT, || {
+        others_done(n)
+    });
+    wait_until("p1 reassigned to the survivor", WAIT, || {
+        live(&tail, &plane.app)
+            .iter()
+            .any(|s| s.instance == "cpr-c" && s.partitions().count() == 4)
+    });
+    assert_eq!(p1(&logs), p1_paused, "p1 stays paused after a kill");
+    // all instances restart
+    drop(d);
+    let e = plane.probe("cpr-d", &group, &topic, &logs[3], &[]);
+    let f = plane.probe("cpr-e", &group, &topic, &logs[4], &[]);
+    let n = more(&mut producer);
+    wait_until("other partitions flow after a restart", WAIT, || {
+        others_done(n)
+    });
+    assert_eq!(
+        p1(&logs),
+        p1_paused,
+        "p1 stays paused after all instances restarted"
+    );
+    let (code, out) = plane.ctl(
+        "resume",
+        &["--listener", "probe", "--topic", &topic, "--partition", "1"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let end = end_offsets(&b, &topic);
+    wait_until("p1 drained after resume", WAIT, || {
+        ProcessedLog::read_all(&logs)
+            .entries
+            .iter()
+            .any(|x| x.topic == topic && x.partition == 1 && x.offset == end[&1] - 1)
+    });
+    ProcessedLog::read_all(&logs)
+        .check_no_gaps(&topic, &zeros(&end), &end)
+        .unwrap();
+    drop((e, f));
+}
+
+#[test]
+fn a_timed_pause_resumes_by_itself() {
+    let b = bootstrap();
+    let plane = Plane::new("cpt");
+    let topic = new_topic(broker(), "cpt", 2);
+    let logs = [log_path("cpt")];
+    let mut producer = SeqProducer::new(&b);
+    producer.send(&topic, None, 10, |s| s.to_string());
+    let _a = plane.probe("cpt-a", &unique_name("cpt-g"), &topic, &logs[0], &[]);
+    let tail = plane.tail();
+    wait_until("10 processed", WAIT, || count_of(&logs, &topic) == 10);
+    wait_until("assigned", WAIT, || {
+        live(&tail, &plane.app)
+            .iter()
+            .any(|s| s.partitions().count() == 2)
+    });
+    let (code, out) = plane.ctl("pause", &["--listener", "probe", "--expires-in-ms", "1500"]);
+    assert_eq!(code, 0, "{out}");
+    producer.send(&topic, None, 10, |s| s.to_string());
+    wait_until("resumed by itself", WAIT, || count_of(&logs, &topic) == 20);
+    wait_until("reported running", WAIT, || {
+        live(&tail, &plane.app)
+            .iter()
+            .all(|s| s.partitions().all(|p| p.state == "running"))
+    });
+}
+
+#[test]
+fn concurrent_writers_exactly_one_wins_and_every_instance_accepts_the_same_versions() {
+    let b = bootstrap();
+    let plane = Plane::new("cpw");
+    let topic = new_topic(broker(), "cpw", 2);
+    let group = unique_name("cpw-g");
+    let logs = [log_path("cpw-a"), log_path("cpw-b")];
+    let _a = plane.probe("cpw-a", &group, &topic, &logs[0], &[]);
+    let _c = plane.probe("cpw-b", &group, &topic, &logs[1], &[]);
+    let tail = plane.tail();
+    let store = KafkaStore::new(&b, &plane.control).unwrap();
+    for round in 0..3 {
+        let base = store.read(&plane.app).unwrap().version;
+        let results: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = ["x", "y"]
+                .iter()
+                .map(|who| {
+                    let (store, app, topic) = (&store, &plane.app, &topic);
+                    s.spawn(move || {
+                        store.write(app, Some(base), Some(who), &|st| {
+                            st.add_pause(switchyard_control::Pause::partition(
+                                "probe",
+                                topic,
+                                round % 2,
+                            ))
+                        })
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "exactly one writer wins: {results:?}");
+        assert!(results
+            .iter()
+            .any(|r| matches!(r, Err(ControlError::Conflict { .. }))));
+    }
+    let history = store.history(&b).unwrap();
+    let accepted = accepted_versions(&plane.app, history.clone());
+    assert_eq!(accepted, vec![1, 2, 3]);
+    assert!(history.len() > 3, "the losing writes are in the log too");
+    wait_until("both instances applied version 3", WAIT, || {
+        let l = live(&tail, &plane.app);
+        l.len() == 2 && l.iter().all(|s| s.applied_version == 3)
+    });
+    let (code, out) = plane.ctl("pause", &["--listener", "probe", "--expect-version", "1"]);
+    assert_eq!(code, 3, "a stale version is refused: {out}");
+    assert_eq!(
+        store.read(&plane.app).unwrap().version,
+        3,
+        "a refused command changes nothing"
+    );
+    let (code, out) = plane.ctl("status", &[]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("cpw-a") && out.contains("cpw-b") && out.contains("converged: yes"),
+        "{out}"
+    );
+}
+
+/// A minimal HTTP/1.1 client: status and body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
+    (
+        code,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn http_addr(c: &Child) -> String {
+    c.wait_for_line(|l| l.starts_with("HTTP "), WAIT).unwrap()[5..].to_string()
+}
+
+#[test]
+fn http_api_answers_every_error_with_its_status_and_reason_and_needs_the_token() {
+    let b = bootstrap();
+    let plane = Plane::new("cph");
+    let topic = new_topic(broker(), "cph", 2);
+    let logs = [log_path("cph")];
+    SeqProducer::new(&b).send(&topic, None, 10, |s| s.to_string());
+    let a = plane.probe(
+        "cph-a",
+        &unique_name("cph-g"),
+        &topic,
+        &logs[0],
+        &["--http", "127.0.0.1:0", "--token", "s3cret"],
+    );
+    let addr = http_addr(&a);
+    wait_until("10 processed", WAIT, || count_of(&logs, &topic) == 10);
+    let t = Some("s3cret");
+    let pause = r#"{"state":"PAUSED"}"#;
+    let (code, v) = http(&addr, "GET", "/bindings", None, "");
+    assert_eq!((code, v[0]["name"].as_str()), (200, Some("probe")));
+    let cases: Vec<(&str, &str, Option<&str>, &str, u16, &str)> = vec![
+        (
+            "GET",
+            "/bindings/nope",
+            None,
+            "",
+            404,
+            "unknown listener `nope`",
+        ),
+        (
+            "POST",
+            "/bindings/probe",
+            None,
+            pause,
+            401,
+            "missing bearer token",
+        ),
+        (
+            "POST",
+            "/bindings/probe",
+            Some("wrong"),
+            pause,
+            401,
+            "wrong bearer token",
+        ),
+        ("POST", "/bindings/nope", t, pause, 404, "unknown listener"),
+        ("POST", "/bindings/%20", t, pause, 400, "blank"),
+        ("POST", "/bindings/", t, pause, 400, "blank"),
+        (
+            "POST",
+            "/bindings/probe",
+            t,
+            "{not json",
+            400,
+            "malformed JSON",
+        ),
+        (
+            "POST",
+            "/bindings/probe",
+            t,
+            r#"{"state":"FROZEN"}"#,
+            422,
+            "unknown state `FROZEN`",
+        ),
+        (
+            "POST",
+            "/bindings/probe",
+            t,
+            r#"{"stat":"PAUSED"}"#,
+            422,
+            "invalid body",
+        ),
+        (
+            "POST",
+            "/bindings/probe",
+            t,
+            r#"{"state":"PAUSED","version":99}"#,
+            409,
+            "stale version",
+        ),
+        (
+            "POST",
+            "/bindings/probe?scope=galaxy",
+            t,
+            pause,
+            400,
+            "unknown scope",
+        ),
+        (
+            "POST",
+            "/bindings/probe",
+            t,
+            r#"{"state":"PAUSED","partition":1}"#,
+            422,
+            "needs a topic",
+        ),
+    ];
+    for (method, path, token, body, want, reason) in cases {
+        let (code, v) = http(&addr, method, path, token, body);
+        let err = v["error"].as_str().unwrap_or_default().to_string();
+        assert_eq!(code, want, "{method} {path} {body}: {v}");
+        assert!(
+            err.contains(reason),
+            "{method} {path} {body}: `{err}` lacks `{reason}`"
+        );
+    }
+    let (_, v) = http(&addr, "GET", "/bindings/probe", None, "");
+    assert_eq!(
+        (v["state"].as_str(), v["applied_version"].as_u64()),
+        (Some("RUNNING"), Some(0)),
+        "errors changed nothing"
+    );
+
+    let (code, v) = http(
+        &addr,
+        "POST",
+        "/bindings/probe",
+        t,
+        r#"{"state":"STOPPED","version":0}"#,
+    );
+    assert_eq!((code, v["version"].as_u64()), (200, Some(1)), "{v}");
+    let (_, v) = http(&addr, "GET", "/bindings/probe", None, "");
+    assert_eq!(v["state"], "PAUSED");
+    assert!(
+        v["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] == "paused"),
+        "{v}"
+    );
+    let (code, _) = http(
+        &addr,
+        "POST",
+        "/bindings/probe",
+        t,
+        r#"{"state":"STARTED"}"#,
+    );
+    assert_eq!(code, 200);
+    let (code, v) = http(&addr, "POST", "/bindings/probe?scope=instance", t, pause);
+    assert_eq!((code, v["override"].as_str()), (200, Some("paused")), "{v}");
+    let (_, v) = http(&addr, "GET", "/bindings/probe", None, "");
+    assert_eq!(
+        (v["state"].as_str(), v["override"].as_str()),
+        (Some("PAUSED"), Some("paused"))
+    );
+    let tail = plane.tail();
+    wait_until("override reported in the status", WAIT, || {
+        live(&tail, &plane.app)
+            .iter()
+            .any(|s| !s.overrides.is_empty() && s.applied_version == 2)
+    });
+    let (code, v) = http(&addr, "GET", "/fleet", None, "");
+    assert_eq!(code, 200);
+    assert_eq!(v["instances"][0]["overrides"][0], "probe", "{v}");
+}
+
+#[test]
+fn a_watched_file_pauses_and_resumes_an_instance_and_a_bad_file_keeps_the_last_state() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "cpf", 2);
+    let logs = [log_path("cpf")];
+    let file = std::env::temp_dir().join(format!("{}.toml", unique_name("cpf-desired")));
+    std::fs::write(&file, "pauses = []\n").unwrap();
+    let mut producer = SeqProducer::new(&b);
+    producer.send(&topic, None, 10, |s| s.to_string());
+    let a = probe(
+        "cpf-a",
+        &unique_name("cpf-g"),
+        &topic,
+        &logs[0],
+        &[
+            "--app",
+            "cpf",
+            "--desired-file",
+            file.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = http_addr(&a);
+    wait_until("10 processed", WAIT, || count_of(&logs, &topic) == 10);
+    let state = || http(&addr, "GET", "/bindings/probe", None, "").1;
+    std::fs::write(
+        &file,
+        format!("[[pauses]]\nlistener = \"probe\"\ntopic = \"{topic}\"\nreason = \"test\"\n"),
+    )
+    .unwrap();
+    wait_until("paused from the file", WAIT, || {
+        let v = state();
+        v["applied_version"] == 2
+            && v["partitions"]
+                .as_array()
+                .is_some_and(|p| p.len() == 2 && p.iter().all(|p| p["state"] == "paused"))
+    });
+    producer.send(&topic, None, 10, |s| s.to_string());
+    std::fs::write(&file, "[[pauses]]\nlistener = \"\"\n").unwrap();
+    std::fs::write(&file, "this is not toml [").unwrap();
+    wait_until("bad file seen", WAIT, || state()["applied_version"] == 2);
+    assert_eq!(
+        count_of(&logs, &topic),
+        10,
+        "still paused: the last good state is kept"
+    );
+    std::fs::write(&file, "pauses = []\n").unwrap();
+    wait_until("resumed from the file", WAIT, || {
+        count_of(&logs, &topic) == 20
+    });
+    let _ = std::fs::remove_file(&file);
+}
+
+/// redis-server on a free port, killed on drop.
+struct Redis {
+    _child: Child,
+    url: String,
+}
+
+fn redis() -> Redis {
+    let port = free_port();
+    let child = Child::spawn(
+        "redis",
+        std::path::Path::new("redis-server"),
+        &[
+            "--port".into(),
+            port.to_string(),
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+        ],
+        &[],
+    );
+    child
+        .wait_for_line(|l| l.contains("Ready to accept connections"), WAIT)
+        .expect("redis-server starts (scripts/install-test-deps.sh installs it)");
+    Redis {
+        _child: child,
+        url: format!("redis://127.0.0.1:{port}/"),
+    }
+}
+
+#[test]
+fn the_redis_store_pauses_and_resumes_an_instance() {
+    let r = redis();
+    let b = bootstrap();
+    let plane = Plane::new("cpx");
+    let topic = new_topic(broker(), "cpx", 2);
+    let logs = [log_path("cpx")];
+    let mut producer = SeqProducer::new(&b);
+    producer.send(&topic, None, 10, |s| s.to_string());
+    let _a = plane.probe(
+        "cpx-a",
+        &unique_name("cpx-g"),
+        &topic,
+        &logs[0],
+        &["--redis", &r.url],
+    );
+    let tail = plane.tail();
+    wait_until("10 processed", WAIT, || count_of(&logs, &topic) == 10);
+    wait_until("assigned", WAIT, || {
+        live(&tail, &plane.app)
+            .iter()
+            .any(|s| s.partitions().count() == 2)
+    });
+    let (code, out) = plane.ctl(
+        "pause",
+        &["--redis", &r.url, "--listener", "probe", "--topic", &topic],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cpx-a: acknowledged version 1"), "{out}");
+    producer.send(&topic, None, 10, |s| s.to_string());
+    wait_heartbeats(&tail, &plane.app, 3);
+    assert_eq!(
+        count_of(&logs, &topic),
+        10,
+        "nothing delivered while paused"
+    );
+    let (code, out) = plane.ctl(
+        "resume",
+        &["--redis", &r.url, "--listener", "probe", "--topic", &topic],
+    );
+    assert_eq!(code, 0, "{out}");
+    wait_until("resumed", WAIT, || count_of(&logs, &topic) == 20);
+}
