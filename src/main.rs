@@ -18,6 +18,7 @@ mod bench_lag;
 mod bench_parallel;
 mod ctl;
 mod demo;
+mod deploy;
 mod lag;
 mod offsets;
 mod probe;
@@ -48,6 +49,9 @@ enum Cmd {
     /// Fleet-wide pause/resume through the control plane, and the fleet's status.
     #[command(subcommand)]
     Ctl(ctl::Cmd),
+    /// Blue/green and canary deployments: drain-verified handoff of partitions between slots.
+    #[command(subcommand)]
+    Deploy(deploy::Cmd),
     /// A listener that logs every record it processes (used by the end-to-end tests).
     #[command(hide = true)]
     Probe(probe::Args),
@@ -68,6 +72,7 @@ fn main() {
         Cmd::Offsets(c) => offsets::run(c),
         Cmd::Lag(a) => lag::run(a),
         Cmd::Ctl(c) => ctl::run(c),
+        Cmd::Deploy(c) => deploy::run(c),
         Cmd::Probe(a) => probe::run(a),
     };
     std::process::exit(code);

@@ -85,6 +85,9 @@ pub struct Args {
     /// Bearer token for HTTP mutations.
     #[arg(long)]
     token: Option<String>,
+    /// Separate-groups deployment: the group id is `<group>-<slot>`.
+    #[arg(long)]
+    group_per_slot: bool,
     /// Status heartbeat interval of the control-plane agent.
     #[arg(long, default_value_t = 1000)]
     status_interval_ms: u64,
@@ -152,8 +155,13 @@ fn run_inner(a: Args) -> anyhow::Result<()> {
             "unordered" => Ordering::Unordered,
             s => anyhow::bail!("unknown ordering `{s}`"),
         };
+        let group = if a.group_per_slot {
+            format!("{}-{}", a.group, a.slot)
+        } else {
+            a.group.clone()
+        };
         let mut config = ConsumerConfig::new(&a.bootstrap)
-            .with_group(&a.group)
+            .with_group(&group)
             .with_strategy(strategy)
             .with_offset_reset(switchyard_config::OffsetReset::Earliest)
             .with_session_timeout_ms(a.session_timeout_ms)
@@ -246,7 +254,13 @@ async fn start_agent(
     .await??;
     let overrides = Default::default();
     let now = switchyard_control::model::now_ms();
-    for t in switchyard_control::targets::wanted(Some(&initial), &overrides, "probe", now) {
+    for t in switchyard_control::targets::wanted_in_slot(
+        Some(&initial),
+        &overrides,
+        "probe",
+        &a.slot,
+        now,
+    ) {
         listener.pause(t).await?;
     }
     let cfg = switchyard_control::AgentConfig {

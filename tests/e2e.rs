@@ -10,6 +10,7 @@ mod e2e {
     mod control;
     mod decode_errors;
     mod delivery;
+    mod deploy;
     mod lag;
     mod parallel;
     mod pause;

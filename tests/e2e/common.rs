@@ -72,7 +72,7 @@ pub fn log_path(name: &str) -> PathBuf {
 }
 
 /// Start `switchyard probe` as a separate consumer process.
-pub fn probe(name: &str, group: &str, topic: &str, log: &PathBuf, extra: &[&str]) -> Child {
+pub fn probe(name: &str, group: &str, topic: &str, log: &std::path::Path, extra: &[&str]) -> Child {
     let mut args: Vec<String> = vec![
         "probe".into(),
         "--bootstrap".into(),

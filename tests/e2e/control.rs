@@ -50,7 +50,14 @@ impl Plane {
         .collect()
     }
 
-    fn probe(&self, name: &str, group: &str, topic: &str, log: &PathBuf, extra: &[&str]) -> Child {
+    fn probe(
+        &self,
+        name: &str,
+        group: &str,
+        topic: &str,
+        log: &std::path::Path,
+        extra: &[&str],
+    ) -> Child {
         let mut args = self.args();
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -461,7 +468,9 @@ fn http_api_answers_every_error_with_its_status_and_reason_and_needs_the_token()
     let pause = r#"{"state":"PAUSED"}"#;
     let (code, v) = http(&addr, "GET", "/bindings", None, "");
     assert_eq!((code, v[0]["name"].as_str()), (200, Some("probe")));
-    let cases: Vec<(&str, &str, Option<&str>, &str, u16, &str)> = vec![
+    // (method, path, token, body, status, reason)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "GET",
             "/bindings/nope",

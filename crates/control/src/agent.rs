@@ -251,6 +251,50 @@ async fn run(shared: Arc<Shared>, mut rx: watch::Receiver<Option<DesiredState>>)
     }
 }
 
+/// Before a resume: every assigned partition of `l` that goes from paused
+/// (`held`) to running (`want`) and has a handoff offset starts at
+/// `max(own committed, handoff)`: a seek, which the runtime commits, while
+/// the partition is still paused (DESIGN.md, handoff step 5).
+async fn handoff_seeks(
+    l: &ListenerHandle,
+    desired: Option<&DesiredState>,
+    held: &BTreeSet<PauseTarget>,
+    want: &BTreeSet<PauseTarget>,
+) {
+    if desired.is_none_or(|d| !d.handoff.contains_key(l.name())) {
+        return;
+    }
+    let Ok(snap) = l.snapshot().await else {
+        return;
+    };
+    for p in &snap.partitions {
+        let (t, n) = (p.topic.as_str(), p.partition);
+        let was = held.iter().any(|x| x.matches(t, n));
+        let will = want.iter().any(|x| x.matches(t, n));
+        if !was || will {
+            continue;
+        }
+        let Some(h) = targets::handoff_offset(desired, l.name(), t, n) else {
+            continue;
+        };
+        let start = p.committed.map_or(h, |c| c.max(h));
+        match l
+            .seek(
+                Some((t.to_string(), n)),
+                switchyard_runtime::SeekTo::Offset(start),
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(listener = l.name(), topic = t, partition = n, start, handoff = h, committed = ?p.committed, "handoff: starting at max(committed, handoff)")
+            }
+            Err(e) => {
+                tracing::warn!(listener = l.name(), topic = t, partition = n, error = %e, "handoff seek failed")
+            }
+        }
+    }
+}
+
 impl Shared {
     fn listeners(&self) -> Vec<Arc<ListenerHandle>> {
         self.listeners.lock().unwrap().values().cloned().collect()
@@ -265,7 +309,13 @@ impl Shared {
         };
         let now = now_ms();
         for l in self.listeners() {
-            let want = targets::wanted(desired.as_ref(), &overrides, l.name(), now);
+            let want = targets::wanted_in_slot(
+                desired.as_ref(),
+                &overrides,
+                l.name(),
+                &self.cfg.slot,
+                now,
+            );
             let held = self
                 .state
                 .lock()
@@ -277,6 +327,9 @@ impl Shared {
             let plan = targets::plan(&held, &want);
             if plan.is_empty() {
                 continue;
+            }
+            if !plan.resume.is_empty() {
+                handoff_seeks(&l, desired.as_ref(), &held, &want).await;
             }
             for t in &plan.resume {
                 tracing::info!(listener = l.name(), target = %targets::describe(t), "resuming");

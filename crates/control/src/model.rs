@@ -43,6 +43,10 @@ pub struct DesiredState {
     /// Handoff offsets: listener -> `topic-partition` -> offset.
     #[serde(default)]
     pub handoff: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Deployment bookkeeping of `switchyard deploy` (e.g. `previous`,
+    /// `canary`, `canary_from` slots); agents do not read it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deploy: BTreeMap<String, String>,
     /// Who wrote this version.
     #[serde(default)]
     pub issuer: Option<String>,
@@ -150,6 +154,7 @@ impl DesiredState {
             pauses: Vec::new(),
             owners: BTreeMap::new(),
             handoff: BTreeMap::new(),
+            deploy: BTreeMap::new(),
             issuer: None,
             written_at_ms: 0,
         }

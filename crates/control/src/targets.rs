@@ -58,6 +58,71 @@ pub fn wanted(
         .unwrap_or_default()
 }
 
+/// The slot value meaning "owned by nobody" (frozen during a handoff).
+pub const NOBODY: &str = "";
+
+/// Parse an `owners` key: `topic-partition` (numeric suffix) or `topic`.
+pub fn parse_owner_key(key: &str) -> PauseTarget {
+    match key.rsplit_once('-') {
+        Some((t, p)) if !t.is_empty() && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            match p.parse() {
+                Ok(p) => PauseTarget::Partition(t.into(), p),
+                Err(_) => PauseTarget::Topic(key.into()),
+            }
+        }
+        _ => PauseTarget::Topic(key.into()),
+    }
+}
+
+/// The targets that slot ownership makes `listener` hold on an instance of
+/// `slot`: every partition (or topic) owned by another slot or by nobody
+/// ([`NOBODY`]). A listener without `owners` entries is not constrained.
+pub fn ownership_pauses(
+    desired: Option<&DesiredState>,
+    listener: &str,
+    slot: &str,
+) -> BTreeSet<PauseTarget> {
+    desired
+        .and_then(|d| d.owners.get(listener))
+        .map(|m| {
+            m.iter()
+                .filter(|(_, owner)| owner.as_str() != slot)
+                .map(|(k, _)| parse_owner_key(k))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The handoff offset of `topic`/`partition` for `listener`, if any.
+pub fn handoff_offset(
+    desired: Option<&DesiredState>,
+    listener: &str,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    desired?
+        .handoff
+        .get(listener)?
+        .get(&format!("{topic}-{partition}"))
+        .copied()
+}
+
+/// [`wanted`] plus the ownership pauses of an instance of `slot` (an
+/// override still wins).
+pub fn wanted_in_slot(
+    desired: Option<&DesiredState>,
+    overrides: &Overrides,
+    listener: &str,
+    slot: &str,
+    now_ms: i64,
+) -> BTreeSet<PauseTarget> {
+    let mut w = wanted(desired, overrides, listener, now_ms);
+    if overrides.get(listener).is_none() {
+        w.extend(ownership_pauses(desired, listener, slot));
+    }
+    w
+}
+
 /// The earliest expiry after `now_ms` among the pauses of `desired`.
 pub fn next_expiry(desired: Option<&DesiredState>, now_ms: i64) -> Option<i64> {
     desired?
@@ -142,6 +207,41 @@ mod tests {
             wanted(None, &o, "l", 0),
             BTreeSet::from([PauseTarget::Listener])
         );
+    }
+
+    #[test]
+    fn ownership_pauses_what_another_slot_or_nobody_owns() {
+        let mut s = DesiredState::new("a");
+        let none = Overrides::new();
+        s.add_pause(Pause::topic("l", "x")).unwrap();
+        assert_eq!(wanted_in_slot(Some(&s), &none, "l", "blue", 0).len(), 1);
+        let m = s.owners.entry("l".into()).or_default();
+        m.insert("t-0".into(), "blue".into());
+        m.insert("t-1".into(), "green".into());
+        m.insert("t-2".into(), NOBODY.into());
+        m.insert("u".into(), "green".into());
+        let p = |t: &str, n| PauseTarget::Partition(t.into(), n);
+        assert_eq!(
+            ownership_pauses(Some(&s), "l", "blue"),
+            BTreeSet::from([p("t", 1), p("t", 2), topic("u")])
+        );
+        assert_eq!(
+            ownership_pauses(Some(&s), "l", "green"),
+            BTreeSet::from([p("t", 0), p("t", 2)])
+        );
+        assert!(ownership_pauses(Some(&s), "other", "blue").is_empty());
+        assert_eq!(wanted_in_slot(Some(&s), &none, "l", "green", 0).len(), 3);
+        let mut o = Overrides::new();
+        o.insert("l".into(), Override::Resumed);
+        assert!(wanted_in_slot(Some(&s), &o, "l", "green", 0).is_empty());
+        assert_eq!(parse_owner_key("my-topic-12"), p("my-topic", 12));
+        assert_eq!(parse_owner_key("my-topic"), topic("my-topic"));
+        s.handoff
+            .entry("l".into())
+            .or_default()
+            .insert("t-1".into(), 42);
+        assert_eq!(handoff_offset(Some(&s), "l", "t", 1), Some(42));
+        assert_eq!(handoff_offset(Some(&s), "l", "t", 0), None);
     }
 
     #[test]

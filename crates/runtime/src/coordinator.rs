@@ -266,7 +266,7 @@ impl Coordinator {
             return;
         };
         let want = part.state == PartitionState::Running && !part.backpressured && !shutting_down;
-        if want == !part.fetch_paused {
+        if want != part.fetch_paused {
             return;
         }
         let mut tpl = TopicPartitionList::new();

@@ -33,15 +33,14 @@ pub(crate) enum Event {
     Wake,
 }
 
+/// Where a seek answers: the absolute offsets moved to, or why not.
+pub(crate) type SeekReply = oneshot::Sender<Result<Vec<(String, i32, i64)>, RuntimeError>>;
+
 /// Requests handled by the poller.
 pub(crate) enum Command {
     Pause(PauseTarget, oneshot::Sender<PauseAck>),
     Resume(PauseTarget, bool, oneshot::Sender<()>),
-    Seek(
-        Option<(String, i32)>,
-        SeekTo,
-        oneshot::Sender<Result<Vec<(String, i32, i64)>, RuntimeError>>,
-    ),
+    Seek(Option<(String, i32)>, SeekTo, SeekReply),
     Snapshot(oneshot::Sender<ListenerSnapshot>),
     Shutdown(std::time::Duration, oneshot::Sender<ShutdownReport>),
 }

@@ -136,7 +136,7 @@ impl<'a> Reporter<'a> {
         self.done.push(offset);
         // the clock is read every 8 records only: it is not free
         if self.done.len() >= Self::BATCH
-            || (self.done.len() % 8 == 0 && self.last_flush.elapsed() >= Self::EVERY)
+            || (self.done.len().is_multiple_of(8) && self.last_flush.elapsed() >= Self::EVERY)
         {
             self.flush();
         }
@@ -257,7 +257,7 @@ async fn run_record(ctx: &WorkerContext, msg: &OwnedMessage, report: &mut Report
 async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Reporter<'_>) {
     let mut attempt = 1;
     loop {
-        let (fut, bad) = ctx.processor.call_batch(&msgs);
+        let (fut, bad) = ctx.processor.call_batch(msgs);
         if attempt == 1 {
             for (i, e) in &bad {
                 // decode errors are final whatever the attempt: handle them once

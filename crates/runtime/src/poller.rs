@@ -34,8 +34,12 @@ pub(crate) struct Poller {
     pub max_poll_records: usize,
     /// Standalone listeners that follow partitions added later: the watcher,
     /// its interval, and a source other than the broker, if one was given.
-    pub watcher: Option<(MetadataWatcher, Duration, Option<Arc<dyn MetadataSource>>)>,
+    pub watcher: Option<Watch>,
 }
+
+/// The metadata watcher of a standalone listener, its interval, and its
+/// source when it is not the broker.
+pub(crate) type Watch = (MetadataWatcher, Duration, Option<Arc<dyn MetadataSource>>);
 
 /// Partition counts read from the broker's metadata.
 pub(crate) struct BrokerMetadata<'a>(pub &'a Kafka, pub Duration);

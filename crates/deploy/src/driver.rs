@@ -1,0 +1,339 @@
+//! Runs a [`Move`] through the phases of [`Handoff`] over a control store,
+//! the status topic ([`StatusTail`]) and the groups' committed offsets, one
+//! progress line per phase and instance, and rolls back on a timeout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use switchyard_control::model::{now_ms, DesiredState};
+use switchyard_control::status_topic::StatusTail;
+use switchyard_control::SharedStore;
+
+use crate::kafka::{self, Tp};
+use crate::plan::{self, describe, Event, Handoff, Move, Step};
+
+/// What a handoff did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Finished (false: rolled back).
+    pub ok: bool,
+    /// Why it rolled back.
+    pub reason: Option<String>,
+    /// The partitions moved.
+    pub moved: Vec<Tp>,
+    /// Their handoff offsets (the previous owner's committed offsets).
+    pub handoff: BTreeMap<Tp, i64>,
+    /// From the freeze acknowledgement to the first resume acknowledgement.
+    pub gap: Option<Duration>,
+    /// The whole handoff.
+    pub total: Duration,
+}
+
+/// Runs handoffs of one application.
+pub struct Driver {
+    /// Bootstrap servers (groups' offsets).
+    pub bootstrap: String,
+    /// Application.
+    pub app: String,
+    /// Base group id: slot `s` consumes as `<group>-<s>`.
+    pub group: String,
+    /// The desired-state store.
+    pub store: SharedStore,
+    /// The status topic, read from the beginning.
+    pub tail: StatusTail,
+    /// Longest wait of a phase.
+    pub phase_timeout: Duration,
+    /// Who writes.
+    pub issuer: String,
+}
+
+impl Driver {
+    /// The group of `slot`.
+    pub fn group_of(&self, slot: &str) -> String {
+        format!("{}-{slot}", self.group)
+    }
+
+    /// The current desired state.
+    pub fn read(&self) -> anyhow::Result<DesiredState> {
+        Ok(self.store.read(&self.app)?)
+    }
+
+    /// Write a change (compare-and-set, retried on top of a concurrent winner).
+    pub fn write(&self, f: impl Fn(&mut DesiredState)) -> anyhow::Result<u64> {
+        let s = self
+            .store
+            .write(&self.app, None, Some(&self.issuer), &|s| {
+                f(s);
+                Ok(())
+            })?;
+        Ok(s.version)
+    }
+
+    /// Phase 2: wait for the acknowledgements of `m.from`.
+    fn await_freeze(&self, m: &Move, v: u64, out: &mut dyn FnMut(String)) -> Result<(), String> {
+        let deadline = Instant::now() + self.phase_timeout;
+        let group = self.group_of(&m.from);
+        let mut acked = BTreeSet::new();
+        let mut last_members = Instant::now() - Duration::from_secs(1);
+        loop {
+            let all = self.tail.latest();
+            let now = now_ms();
+            let pending = plan::freeze_pending(&all, &self.app, m, v, now);
+            for s in all.values().filter(|s| {
+                s.app == self.app
+                    && s.slot == m.from
+                    && !s.is_gone(now)
+                    && !pending.contains(&s.instance)
+            }) {
+                if acked.insert(s.instance.clone()) {
+                    let held: Vec<String> = s
+                        .partitions()
+                        .filter(|p| m.partitions.contains(&(p.topic.clone(), p.partition)))
+                        .map(|p| {
+                            format!("{}-{}@{}", p.topic, p.partition, p.committed.unwrap_or(-1))
+                        })
+                        .collect();
+                    out(format!(
+                        "phase 2 ack: {} ({}) applied v{}, paused and committed [{}]",
+                        s.instance,
+                        m.from,
+                        s.applied_version,
+                        held.join(",")
+                    ));
+                }
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if last_members.elapsed() >= Duration::from_millis(500) {
+                last_members = Instant::now();
+                if kafka::members(&self.bootstrap, &group).ok() == Some(0) {
+                    out(format!("phase 2: group {group} has no members"));
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "phase 2 (freeze) timed out after {:?}: not acknowledged by {}",
+                    self.phase_timeout,
+                    pending.join(", ")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Phase 5: wait until every moving partition runs on `slot` at `v`.
+    /// Returns when the first one was seen running.
+    fn await_running(
+        &self,
+        m: &Move,
+        slot: &str,
+        v: u64,
+        timeout: Duration,
+        out: &mut dyn FnMut(String),
+    ) -> (Option<Instant>, Result<(), String>) {
+        let deadline = Instant::now() + timeout;
+        let mut seen = BTreeSet::new();
+        let mut first = None;
+        loop {
+            let running = plan::running_on(&self.tail.latest(), &self.app, m, slot, v, now_ms());
+            for (tp, (inst, committed)) in &running {
+                if seen.insert(tp.clone()) {
+                    first.get_or_insert_with(Instant::now);
+                    out(format!(
+                        "phase 5 ack: {inst} ({slot}) applied v{v}, running {} from {}",
+                        plan::key(tp),
+                        committed.unwrap_or(-1)
+                    ));
+                }
+            }
+            if running.len() == m.partitions.len() {
+                return (first, Ok(()));
+            }
+            if Instant::now() >= deadline {
+                let missing: Vec<Tp> = m
+                    .partitions
+                    .iter()
+                    .filter(|tp| !running.contains_key(*tp))
+                    .cloned()
+                    .collect();
+                return (
+                    first,
+                    Err(format!(
+                        "phase 5 (resume) timed out after {timeout:?}: {} not running on slot `{slot}`",
+                        describe(&missing)
+                    )),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Run the handoff `m`.
+    pub fn run(&self, m: &Move, out: &mut dyn FnMut(String)) -> anyhow::Result<Outcome> {
+        let start = Instant::now();
+        let mut h = Handoff::new();
+        let mut frozen_at = None;
+        out(format!(
+            "handoff of {} partitions of `{}`: {} -> {} ({})",
+            m.partitions.len(),
+            m.listener,
+            m.from,
+            m.to,
+            describe(&m.partitions)
+        ));
+        loop {
+            let step = h.step().clone();
+            let e = match step {
+                Step::WriteFreeze => {
+                    let v = self.write(|s| plan::freeze(s, m))?;
+                    out(format!(
+                        "phase 1 freeze: wrote v{v}, {} owned by nobody",
+                        describe(&m.partitions)
+                    ));
+                    Event::Written(v)
+                }
+                Step::AwaitFreeze(v) => match self.await_freeze(m, v, out) {
+                    Ok(()) => {
+                        frozen_at = Some(Instant::now());
+                        out(format!(
+                            "phase 2 done: freeze acknowledged after {} ms",
+                            start.elapsed().as_millis()
+                        ));
+                        Event::Acked
+                    }
+                    Err(r) => Event::Failed(r),
+                },
+                Step::ReadOffsets => {
+                    match kafka::committed(&self.bootstrap, &self.group_of(&m.from), &m.partitions)
+                    {
+                        Ok(o) => {
+                            out(format!(
+                                "phase 3 offsets of {}: {}",
+                                self.group_of(&m.from),
+                                fmt_offsets(&o)
+                            ));
+                            Event::Offsets(o)
+                        }
+                        Err(e) => Event::Failed(format!("phase 3: {e:#}")),
+                    }
+                }
+                Step::WriteTransfer(o) => match self.write(|s| plan::transfer(s, m, &o)) {
+                    Ok(v) => {
+                        out(format!(
+                            "phase 4 transfer: wrote v{v}, owned by {} with handoff offsets",
+                            m.to
+                        ));
+                        Event::Written(v)
+                    }
+                    Err(e) => Event::Failed(format!("phase 4: {e:#}")),
+                },
+                Step::AwaitTransfer(v) => {
+                    let (first, r) = self.await_running(m, &m.to, v, self.phase_timeout, out);
+                    match r {
+                        Ok(()) => {
+                            let gap = match (frozen_at, first) {
+                                (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
+                                _ => None,
+                            };
+                            let o = Outcome {
+                                ok: true,
+                                reason: None,
+                                moved: m.partitions.clone(),
+                                handoff: h.frozen().clone(),
+                                gap,
+                                total: start.elapsed(),
+                            };
+                            out(format!(
+                                "summary: moved {} partitions {} -> {}; handoff offsets {}; gap {} ms; total {} ms",
+                                o.moved.len(),
+                                m.from,
+                                m.to,
+                                fmt_offsets(&o.handoff),
+                                o.gap.map_or(0, |g| g.as_millis()),
+                                o.total.as_millis()
+                            ));
+                            return Ok(o);
+                        }
+                        Err(r) => Event::Failed(r),
+                    }
+                }
+                Step::Done => unreachable!("returned above"),
+                Step::RollBack {
+                    reason,
+                    after_transfer,
+                    frozen,
+                } => {
+                    out(format!("rollback: {reason}"));
+                    self.roll_back(m, after_transfer, &frozen, out)?;
+                    let o = Outcome {
+                        ok: false,
+                        reason: Some(reason),
+                        moved: Vec::new(),
+                        handoff: frozen,
+                        gap: None,
+                        total: start.elapsed(),
+                    };
+                    out(format!(
+                        "summary: ROLLED BACK to {} after {} ms",
+                        m.from,
+                        o.total.as_millis()
+                    ));
+                    return Ok(o);
+                }
+            };
+            h.on(e).map_err(|e| anyhow::anyhow!(e))?;
+        }
+    }
+
+    /// Write the previous owner back. After the transfer this is the
+    /// handoff in the other direction: freeze, wait for the target slot's
+    /// acknowledgements (gone instances and an empty group count as done; a
+    /// timeout goes on, said so), and start the previous owner at
+    /// `max(phase-3 offsets, the target group's committed offsets)`.
+    fn roll_back(
+        &self,
+        m: &Move,
+        after_transfer: bool,
+        frozen: &BTreeMap<Tp, i64>,
+        out: &mut dyn FnMut(String),
+    ) -> anyhow::Result<()> {
+        let mut offsets = None;
+        if after_transfer {
+            let back = m.reversed();
+            let v = self.write(|s| plan::freeze(s, &back))?;
+            out(format!("rollback freeze: wrote v{v}"));
+            if let Err(r) = self.await_freeze(&back, v, out) {
+                out(format!("rollback: going on without: {r}"));
+            }
+            let theirs = kafka::committed(&self.bootstrap, &self.group_of(&m.to), &m.partitions)
+                .unwrap_or_default();
+            let mut o = frozen.clone();
+            for (tp, c) in theirs {
+                let e = o.entry(tp).or_insert(-1);
+                *e = (*e).max(c);
+            }
+            out(format!("rollback offsets: {}", fmt_offsets(&o)));
+            offsets = Some(o);
+        }
+        let v = self.write(|s| plan::restore(s, m, offsets.as_ref()))?;
+        out(format!(
+            "rollback: wrote v{v}, {} owned by {} again",
+            describe(&m.partitions),
+            m.from
+        ));
+        let (_, r) = self.await_running(m, &m.from, v, self.phase_timeout, out);
+        if let Err(r) = r {
+            out(format!("rollback: {r}"));
+        }
+        Ok(())
+    }
+}
+
+fn fmt_offsets(o: &BTreeMap<Tp, i64>) -> String {
+    o.iter()
+        .map(|(tp, v)| format!("{}={v}", plan::key(tp)))
+        .collect::<Vec<_>>()
+        .join(",")
+}

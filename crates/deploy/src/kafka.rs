@@ -1,0 +1,94 @@
+//! Group offsets and membership, read from outside the groups.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// A partition: (topic, partition).
+pub type Tp = (String, i32);
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn client(bootstrap: &str, group: Option<&str>) -> anyhow::Result<BaseConsumer> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("enable.auto.commit", "false")
+        .set("socket.timeout.ms", "10000");
+    if let Some(g) = group {
+        c.set("group.id", g);
+    }
+    Ok(c.create()?)
+}
+
+/// The committed next offset of `group` for each of `tps` (-1: none).
+/// Partitions are always named (some brokers answer nothing to an
+/// all-partitions fetch).
+pub fn committed(bootstrap: &str, group: &str, tps: &[Tp]) -> anyhow::Result<BTreeMap<Tp, i64>> {
+    let c = client(bootstrap, Some(group))?;
+    let mut req = TopicPartitionList::new();
+    for (t, p) in tps {
+        req.add_partition(t, *p);
+    }
+    let mut last = None;
+    for _ in 0..5 {
+        match c.committed_offsets(req.clone(), TIMEOUT) {
+            Ok(list) => {
+                return Ok(tps
+                    .iter()
+                    .map(|(t, p)| {
+                        let o = match list.find_partition(t, *p).map(|e| e.offset()) {
+                            Some(Offset::Offset(n)) => n,
+                            _ => -1,
+                        };
+                        ((t.clone(), *p), o)
+                    })
+                    .collect())
+            }
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(anyhow::anyhow!(
+        "committed offsets of group {group}: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    ))
+}
+
+/// The log end offset of each of `tps`.
+pub fn end_offsets(bootstrap: &str, tps: &[Tp]) -> anyhow::Result<BTreeMap<Tp, i64>> {
+    let c = client(bootstrap, None)?;
+    tps.iter()
+        .map(|(t, p)| Ok(((t.clone(), *p), c.fetch_watermarks(t, *p, TIMEOUT)?.1)))
+        .collect()
+}
+
+/// The partitions of `topic`.
+pub fn partitions(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let c = client(bootstrap, None)?;
+    let md = c.fetch_metadata(Some(topic), TIMEOUT)?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| anyhow::anyhow!("topic {topic} not found"))?;
+    anyhow::ensure!(
+        !t.partitions().is_empty(),
+        "topic {topic} has no partitions"
+    );
+    let mut ps: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    ps.sort();
+    Ok(ps)
+}
+
+/// The member count of `group` (0 when the broker does not list it).
+pub fn members(bootstrap: &str, group: &str) -> anyhow::Result<usize> {
+    let c = client(bootstrap, None)?;
+    let list = c.fetch_group_list(Some(group), TIMEOUT)?;
+    Ok(list
+        .groups()
+        .iter()
+        .find(|g| g.name() == group)
+        .map_or(0, |g| g.members().len()))
+}

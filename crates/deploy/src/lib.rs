@@ -1,0 +1,33 @@
+//! # switchyard-deploy
+//!
+//! Blue/green and canary deployments of consumers (DESIGN.md, "Handoff
+//! between slots"), separate-groups strategy: every slot has its own group
+//! (`<group>-<slot>`), standby members are subscribed and paused through the
+//! desired state's `owners`, and partitions move between slots by a
+//! drain-verified handoff:
+//!
+//! 1. write v+1: the moving partitions are owned by nobody (freeze);
+//! 2. wait until every live instance of the active slot acknowledged v+1
+//!    (applied, the moving partitions it holds paused: drained, committed),
+//!    or the active group has no members;
+//! 3. read the active group's committed offsets of the moving partitions;
+//! 4. write v+2: the target slot owns them, those offsets as handoff offsets;
+//! 5. wait until every moving partition runs on a live instance of the
+//!    target slot that applied v+2 (the agent started it at
+//!    `max(own committed, handoff)`).
+//!
+//! A timeout writes the previous owner back (rollback, by the same
+//! procedure in the other direction after phase 4).
+//!
+//! - [`plan`]: the pure part: which partitions move, the desired-state
+//!   changes of each phase, the acknowledgement checks, and the phase
+//!   machine ([`plan::Handoff`]);
+//! - [`driver`]: runs a handoff over a control store, the status topic and
+//!   the groups' committed offsets; [`kafka`]: those offsets.
+
+pub mod driver;
+pub mod kafka;
+pub mod plan;
+
+pub use driver::{Driver, Outcome};
+pub use plan::{Handoff, Move};

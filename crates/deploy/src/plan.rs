@@ -1,0 +1,578 @@
+//! The pure part of a deployment: which partitions move between which slots
+//! ([`Move`], made by [`switch`], [`canary`], [`promote`], [`abort`],
+//! [`rollback`]), the desired-state change of each phase ([`freeze`],
+//! [`transfer`], [`restore`]), the acknowledgement checks over instance
+//! statuses ([`freeze_pending`], [`running_on`]) and the phase machine
+//! ([`Handoff`]).
+
+use std::collections::BTreeMap;
+
+use switchyard_control::model::DesiredState;
+use switchyard_control::status::InstanceStatus;
+use switchyard_control::targets::{parse_owner_key, NOBODY};
+use switchyard_runtime::PauseTarget;
+
+use crate::kafka::Tp;
+
+/// `deploy` bookkeeping keys in the desired state.
+pub const PREVIOUS: &str = "previous";
+/// The slot a canary moved to.
+pub const CANARY: &str = "canary";
+/// The slot a canary came from.
+pub const CANARY_FROM: &str = "canary_from";
+
+/// One handoff: `partitions` of `listener` move from slot `from` to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// Listener id.
+    pub listener: String,
+    /// The slot that owns the partitions now.
+    pub from: String,
+    /// The slot that will own them.
+    pub to: String,
+    /// The moving partitions.
+    pub partitions: Vec<Tp>,
+    /// Deployment bookkeeping before the move (written back by a rollback).
+    pub meta_before: BTreeMap<String, String>,
+    /// Deployment bookkeeping after the move.
+    pub meta_after: BTreeMap<String, String>,
+}
+
+impl Move {
+    /// The same move in the other direction.
+    pub fn reversed(&self) -> Move {
+        Move {
+            listener: self.listener.clone(),
+            from: self.to.clone(),
+            to: self.from.clone(),
+            partitions: self.partitions.clone(),
+            meta_before: self.meta_after.clone(),
+            meta_after: self.meta_before.clone(),
+        }
+    }
+}
+
+/// The `owners` key of a partition.
+pub fn key(tp: &Tp) -> String {
+    format!("{}-{}", tp.0, tp.1)
+}
+
+/// `t-1,t-3`.
+pub fn describe(tps: &[Tp]) -> String {
+    tps.iter().map(key).collect::<Vec<_>>().join(",")
+}
+
+/// The owner of every partition of `listener` (partition keys only).
+pub fn owners(s: &DesiredState, listener: &str) -> BTreeMap<Tp, String> {
+    s.owners
+        .get(listener)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| match parse_owner_key(k) {
+                    PauseTarget::Partition(t, p) => Some(((t, p), v.clone())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Ownership of every partition of `topics` by `slot` (the first write).
+pub fn init(s: &mut DesiredState, listener: &str, slot: &str, partitions: &[Tp]) {
+    let m = s.owners.entry(listener.into()).or_default();
+    for tp in partitions {
+        m.insert(key(tp), slot.into());
+    }
+}
+
+fn moving(
+    s: &DesiredState,
+    listener: &str,
+    pick: impl Fn(&Tp, &str) -> bool,
+) -> Result<(String, Vec<Tp>), String> {
+    let o = owners(s, listener);
+    if o.is_empty() {
+        return Err(format!(
+            "listener `{listener}` has no slot owners (run `deploy init` first)"
+        ));
+    }
+    let frozen: Vec<Tp> = o
+        .iter()
+        .filter(|(_, v)| v.as_str() == NOBODY)
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !frozen.is_empty() {
+        return Err(format!(
+            "partitions {} are owned by nobody: a handoff is in progress or was interrupted",
+            describe(&frozen)
+        ));
+    }
+    let parts: Vec<(Tp, String)> = o.into_iter().filter(|(k, v)| pick(k, v)).collect();
+    let mut from: Vec<&String> = parts.iter().map(|(_, v)| v).collect();
+    from.sort();
+    from.dedup();
+    match from.as_slice() {
+        [] => Err("nothing to move".into()),
+        [one] => Ok((
+            (*one).clone(),
+            parts.iter().map(|(k, _)| k.clone()).collect(),
+        )),
+        many => Err(format!(
+            "the partitions to move are owned by several slots ({})",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn clear_canary(meta: &mut BTreeMap<String, String>) {
+    meta.remove(CANARY);
+    meta.remove(CANARY_FROM);
+}
+
+/// Move every partition not owned by `to` to `to`.
+pub fn switch(s: &DesiredState, listener: &str, to: &str) -> Result<Move, String> {
+    let (from, partitions) = moving(s, listener, |_, v| v != to)?;
+    let mut meta_after = s.deploy.clone();
+    clear_canary(&mut meta_after);
+    meta_after.insert(PREVIOUS.into(), from.clone());
+    Ok(Move {
+        listener: listener.into(),
+        from,
+        to: to.into(),
+        partitions,
+        meta_before: s.deploy.clone(),
+        meta_after,
+    })
+}
+
+/// Move everything back to the previous slot.
+pub fn rollback(s: &DesiredState, listener: &str) -> Result<Move, String> {
+    let prev = s
+        .deploy
+        .get(PREVIOUS)
+        .ok_or("no previous slot recorded")?
+        .clone();
+    switch(s, listener, &prev)
+}
+
+/// Move `partitions` (a subset, owned by one slot) to `to`.
+pub fn canary(
+    s: &DesiredState,
+    listener: &str,
+    to: &str,
+    partitions: &[Tp],
+) -> Result<Move, String> {
+    if let Some(c) = s.deploy.get(CANARY) {
+        return Err(format!(
+            "a canary on slot `{c}` is running: promote or abort it first"
+        ));
+    }
+    let o = owners(s, listener);
+    for tp in partitions {
+        if !o.contains_key(tp) {
+            return Err(format!("partition {} has no owner", key(tp)));
+        }
+    }
+    let (from, parts) = moving(s, listener, |k, v| v != to && partitions.contains(k))?;
+    if parts.len() != partitions.len() {
+        return Err("some of the partitions are already owned by the canary slot".into());
+    }
+    if parts.len() == o.len() {
+        return Err("a canary of every partition is a switch".into());
+    }
+    let mut meta_after = s.deploy.clone();
+    meta_after.insert(CANARY.into(), to.into());
+    meta_after.insert(CANARY_FROM.into(), from.clone());
+    Ok(Move {
+        listener: listener.into(),
+        from,
+        to: to.into(),
+        partitions: parts,
+        meta_before: s.deploy.clone(),
+        meta_after,
+    })
+}
+
+/// After a canary: move the rest to the canary slot.
+pub fn promote(s: &DesiredState, listener: &str) -> Result<Move, String> {
+    let c = s.deploy.get(CANARY).ok_or("no canary is running")?.clone();
+    let mut m = switch(s, listener, &c)?;
+    m.meta_before = s.deploy.clone();
+    Ok(m)
+}
+
+/// After a canary: move its partitions back.
+pub fn abort(s: &DesiredState, listener: &str) -> Result<Move, String> {
+    let c = s.deploy.get(CANARY).ok_or("no canary is running")?.clone();
+    let back = s
+        .deploy
+        .get(CANARY_FROM)
+        .ok_or("the canary's origin slot is not recorded")?
+        .clone();
+    let (from, partitions) = moving(s, listener, |_, v| v == c)?;
+    let mut meta_after = s.deploy.clone();
+    clear_canary(&mut meta_after);
+    Ok(Move {
+        listener: listener.into(),
+        from,
+        to: back,
+        partitions,
+        meta_before: s.deploy.clone(),
+        meta_after,
+    })
+}
+
+/// Phase 1: the moving partitions are owned by nobody.
+pub fn freeze(s: &mut DesiredState, m: &Move) {
+    let o = s.owners.entry(m.listener.clone()).or_default();
+    for tp in &m.partitions {
+        o.insert(key(tp), NOBODY.into());
+    }
+}
+
+fn set_handoff(s: &mut DesiredState, m: &Move, offsets: &BTreeMap<Tp, i64>) {
+    let h = s.handoff.entry(m.listener.clone()).or_default();
+    for tp in &m.partitions {
+        match offsets.get(tp) {
+            Some(o) if *o >= 0 => {
+                h.insert(key(tp), *o);
+            }
+            _ => {
+                h.remove(&key(tp));
+            }
+        }
+    }
+}
+
+/// Phase 4: the target slot owns the partitions; `offsets` (the previous
+/// owner's committed offsets) are their handoff offsets.
+pub fn transfer(s: &mut DesiredState, m: &Move, offsets: &BTreeMap<Tp, i64>) {
+    let o = s.owners.entry(m.listener.clone()).or_default();
+    for tp in &m.partitions {
+        o.insert(key(tp), m.to.clone());
+    }
+    set_handoff(s, m, offsets);
+    s.deploy = m.meta_after.clone();
+}
+
+/// Rollback: the previous owner owns the partitions again, with `offsets`
+/// as handoff offsets when some slot may have gone past its own.
+pub fn restore(s: &mut DesiredState, m: &Move, offsets: Option<&BTreeMap<Tp, i64>>) {
+    let o = s.owners.entry(m.listener.clone()).or_default();
+    for tp in &m.partitions {
+        o.insert(key(tp), m.from.clone());
+    }
+    if let Some(off) = offsets {
+        set_handoff(s, m, off);
+    }
+    s.deploy = m.meta_before.clone();
+}
+
+fn live<'a>(
+    statuses: &'a BTreeMap<String, InstanceStatus>,
+    app: &'a str,
+    slot: &'a str,
+    now_ms: i64,
+) -> impl Iterator<Item = &'a InstanceStatus> + 'a {
+    statuses
+        .values()
+        .filter(move |s| s.app == app && s.slot == slot && !s.is_gone(now_ms))
+}
+
+/// Phase 2: the live instances of `m.from` that have not acknowledged
+/// `version` (applied, and every moving partition they hold paused).
+pub fn freeze_pending(
+    statuses: &BTreeMap<String, InstanceStatus>,
+    app: &str,
+    m: &Move,
+    version: u64,
+    now_ms: i64,
+) -> Vec<String> {
+    live(statuses, app, &m.from, now_ms)
+        .filter(|s| {
+            s.applied_version < version
+                || s.listeners
+                    .iter()
+                    .filter(|l| l.name == m.listener)
+                    .flat_map(|l| l.partitions.iter())
+                    .any(|p| {
+                        m.partitions.contains(&(p.topic.clone(), p.partition))
+                            && p.state != "paused"
+                    })
+        })
+        .map(|s| s.instance.clone())
+        .collect()
+}
+
+/// Phase 5: the moving partitions running on a live instance of `slot`
+/// that applied `version`, with the instance and its committed offset.
+pub fn running_on(
+    statuses: &BTreeMap<String, InstanceStatus>,
+    app: &str,
+    m: &Move,
+    slot: &str,
+    version: u64,
+    now_ms: i64,
+) -> BTreeMap<Tp, (String, Option<i64>)> {
+    let mut out = BTreeMap::new();
+    for s in live(statuses, app, slot, now_ms).filter(|s| s.applied_version >= version) {
+        for l in s.listeners.iter().filter(|l| l.name == m.listener) {
+            for p in &l.partitions {
+                let tp = (p.topic.clone(), p.partition);
+                if p.state == "running" && m.partitions.contains(&tp) {
+                    out.insert(tp, (s.instance.clone(), p.committed));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where a handoff is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Write the freeze (phase 1).
+    WriteFreeze,
+    /// Wait for the active slot's acknowledgements of this version (phase 2).
+    AwaitFreeze(u64),
+    /// Read the active group's committed offsets (phase 3).
+    ReadOffsets,
+    /// Write the new owner with these handoff offsets (phase 4).
+    WriteTransfer(BTreeMap<Tp, i64>),
+    /// Wait for the target slot to run the partitions at this version (phase 5).
+    AwaitTransfer(u64),
+    /// Finished.
+    Done,
+    /// Write the previous owner back. `after_transfer`: the target slot may
+    /// have processed, so the rollback is a handoff back; `frozen`: the
+    /// offsets read in phase 3.
+    RollBack {
+        /// Why.
+        reason: String,
+        /// Was the transfer (maybe) written?
+        after_transfer: bool,
+        /// Phase 3's offsets (empty before it).
+        frozen: BTreeMap<Tp, i64>,
+    },
+}
+
+/// What happened in the current step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A write was accepted as this version.
+    Written(u64),
+    /// The awaited acknowledgements arrived.
+    Acked,
+    /// Phase 3 read these offsets.
+    Offsets(BTreeMap<Tp, i64>),
+    /// The step timed out or failed, with the reason.
+    Failed(String),
+}
+
+/// The phase machine of one handoff.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    step: Step,
+    frozen: BTreeMap<Tp, i64>,
+}
+
+impl Default for Handoff {
+    fn default() -> Self {
+        Handoff::new()
+    }
+}
+
+impl Handoff {
+    /// A handoff about to freeze.
+    pub fn new() -> Handoff {
+        Handoff {
+            step: Step::WriteFreeze,
+            frozen: BTreeMap::new(),
+        }
+    }
+
+    /// The current step.
+    pub fn step(&self) -> &Step {
+        &self.step
+    }
+
+    /// The offsets read in phase 3.
+    pub fn frozen(&self) -> &BTreeMap<Tp, i64> {
+        &self.frozen
+    }
+
+    /// Advance on `e`; an event that does not fit the step is an error and
+    /// changes nothing.
+    pub fn on(&mut self, e: Event) -> Result<&Step, String> {
+        use Step::*;
+        let next = match (&self.step, e) {
+            (WriteFreeze, Event::Written(v)) => AwaitFreeze(v),
+            (AwaitFreeze(_), Event::Acked) => ReadOffsets,
+            (ReadOffsets, Event::Offsets(o)) => {
+                self.frozen = o.clone();
+                WriteTransfer(o)
+            }
+            (WriteTransfer(_), Event::Written(v)) => AwaitTransfer(v),
+            (AwaitTransfer(_), Event::Acked) => Done,
+            (WriteFreeze, Event::Failed(r)) => RollBack {
+                reason: r,
+                after_transfer: false,
+                frozen: BTreeMap::new(),
+            },
+            (AwaitFreeze(_) | ReadOffsets, Event::Failed(r)) => RollBack {
+                reason: r,
+                after_transfer: false,
+                frozen: self.frozen.clone(),
+            },
+            (WriteTransfer(_) | AwaitTransfer(_), Event::Failed(r)) => RollBack {
+                reason: r,
+                after_transfer: true,
+                frozen: self.frozen.clone(),
+            },
+            (s, e) => return Err(format!("event {e:?} does not fit step {s:?}")),
+        };
+        self.step = next;
+        Ok(&self.step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_control::status::{ListenerReport, PartitionReport};
+
+    fn tp(p: i32) -> Tp {
+        ("t".into(), p)
+    }
+
+    fn state(owners: &[(&str, i32)]) -> DesiredState {
+        let mut s = DesiredState::new("a");
+        for (slot, p) in owners {
+            init(&mut s, "l", slot, &[tp(*p)]);
+        }
+        s
+    }
+
+    #[test]
+    fn switch_canary_promote_abort_rollback_pick_the_right_partitions() {
+        let s = state(&[("blue", 0), ("blue", 1), ("blue", 2), ("blue", 3)]);
+        let m = switch(&s, "l", "green").unwrap();
+        assert_eq!((m.from.as_str(), m.partitions.len()), ("blue", 4));
+        assert!(switch(&s, "l", "blue").is_err());
+        assert!(rollback(&s, "l").is_err());
+        let mut s2 = s.clone();
+        transfer(&mut s2, &m, &BTreeMap::from([(tp(0), 5), (tp(1), -1)]));
+        assert_eq!(s2.handoff["l"]["t-0"], 5);
+        assert!(!s2.handoff["l"].contains_key("t-1"));
+        let r = rollback(&s2, "l").unwrap();
+        assert_eq!((r.from.as_str(), r.to.as_str()), ("green", "blue"));
+
+        let c = canary(&s, "l", "green", &[tp(1), tp(3)]).unwrap();
+        assert_eq!(c.partitions, vec![tp(1), tp(3)]);
+        assert!(canary(&s, "l", "green", &[tp(0), tp(1), tp(2), tp(3)]).is_err());
+        assert!(canary(&s, "l", "green", &[tp(9)]).is_err());
+        let mut s3 = s.clone();
+        transfer(&mut s3, &c, &BTreeMap::new());
+        assert!(canary(&s3, "l", "green", &[tp(0)]).is_err());
+        let p = promote(&s3, "l").unwrap();
+        assert_eq!(
+            (p.to.as_str(), p.partitions.clone()),
+            ("green", vec![tp(0), tp(2)])
+        );
+        assert!(!p.meta_after.contains_key(CANARY));
+        let a = abort(&s3, "l").unwrap();
+        assert_eq!((a.from.as_str(), a.to.as_str()), ("green", "blue"));
+        assert_eq!(a.partitions, vec![tp(1), tp(3)]);
+        // a rollback writes the previous owners and bookkeeping back
+        let mut s4 = s3.clone();
+        freeze(&mut s4, &a);
+        assert!(switch(&s4, "l", "blue").unwrap_err().contains("nobody"));
+        restore(&mut s4, &a, None);
+        assert_eq!(owners(&s4, "l"), owners(&s3, "l"));
+        assert_eq!(s4.deploy, s3.deploy);
+    }
+
+    fn st(id: &str, slot: &str, v: u64, ts: i64, parts: &[(i32, &str)]) -> InstanceStatus {
+        InstanceStatus {
+            instance: id.into(),
+            slot: slot.into(),
+            app: "a".into(),
+            listeners: vec![ListenerReport {
+                name: "l".into(),
+                partitions: parts
+                    .iter()
+                    .map(|(p, s)| PartitionReport {
+                        topic: "t".into(),
+                        partition: *p,
+                        state: s.to_string(),
+                        in_flight: 0,
+                        committed: Some(7),
+                    })
+                    .collect(),
+                paused_targets: vec![],
+            }],
+            applied_version: v,
+            overrides: BTreeMap::new(),
+            heartbeat_ms: 100,
+            timestamp_ms: ts,
+        }
+    }
+
+    #[test]
+    fn acknowledgements_count_live_instances_of_the_right_slot() {
+        let s = state(&[("blue", 0), ("blue", 1)]);
+        let m = switch(&s, "l", "green").unwrap();
+        let mut all = BTreeMap::new();
+        all.insert("b1".into(), st("b1", "blue", 5, 1000, &[(0, "paused")]));
+        all.insert("b2".into(), st("b2", "blue", 5, 1000, &[(1, "draining")]));
+        all.insert("b3".into(), st("b3", "blue", 1, 100, &[(1, "running")])); // gone
+        all.insert("g1".into(), st("g1", "green", 4, 1000, &[(0, "paused")]));
+        assert_eq!(
+            freeze_pending(&all, "a", &m, 5, 1000),
+            vec!["b2".to_string()]
+        );
+        assert_eq!(freeze_pending(&all, "a", &m, 6, 1000).len(), 2);
+        all.insert("b2".into(), st("b2", "blue", 5, 1000, &[(1, "paused")]));
+        assert!(freeze_pending(&all, "a", &m, 5, 1000).is_empty());
+        assert!(running_on(&all, "a", &m, "green", 6, 1000).is_empty());
+        all.insert(
+            "g1".into(),
+            st("g1", "green", 6, 1000, &[(0, "running"), (1, "paused")]),
+        );
+        let r = running_on(&all, "a", &m, "green", 6, 1000);
+        assert_eq!(r.keys().cloned().collect::<Vec<_>>(), vec![tp(0)]);
+    }
+
+    #[test]
+    fn the_machine_goes_through_the_phases_and_rolls_back_on_timeouts() {
+        let mut h = Handoff::new();
+        assert_eq!(h.on(Event::Written(3)).unwrap(), &Step::AwaitFreeze(3));
+        assert!(h.on(Event::Written(4)).is_err());
+        assert_eq!(h.on(Event::Acked).unwrap(), &Step::ReadOffsets);
+        let o = BTreeMap::from([(tp(0), 9)]);
+        assert_eq!(
+            h.on(Event::Offsets(o.clone())).unwrap(),
+            &Step::WriteTransfer(o.clone())
+        );
+        assert_eq!(h.on(Event::Written(4)).unwrap(), &Step::AwaitTransfer(4));
+        let mut late = h.clone();
+        assert_eq!(h.on(Event::Acked).unwrap(), &Step::Done);
+        assert_eq!(
+            late.on(Event::Failed("slow".into())).unwrap(),
+            &Step::RollBack {
+                reason: "slow".into(),
+                after_transfer: true,
+                frozen: o
+            }
+        );
+        let mut early = Handoff::new();
+        early.on(Event::Written(3)).unwrap();
+        match early.on(Event::Failed("no ack".into())).unwrap() {
+            Step::RollBack { after_transfer, .. } => assert!(!after_transfer),
+            s => panic!("{s:?}"),
+        }
+    }
+}

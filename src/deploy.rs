@@ -1,0 +1,339 @@
+//! `switchyard deploy`: blue/green and canary deployments of consumers with a
+//! drain-verified handoff (separate-groups strategy: slot `s` consumes as
+//! group `<group>-<s>`; see docs/deploy.md and `switchyard-deploy`).
+//!
+//! Exit codes: 0 done, 1 error, 2 refused (nothing to move, a handoff in
+//! progress, no canary...), 4 a phase timed out and the handoff was rolled
+//! back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use switchyard_control::kafka_store::KafkaStore;
+use switchyard_control::model::now_ms;
+use switchyard_control::status_topic::StatusTail;
+use switchyard_control::targets::NOBODY;
+use switchyard_control::SharedStore;
+use switchyard_deploy::kafka::{self, Tp};
+use switchyard_deploy::plan::{self, Move};
+use switchyard_deploy::Driver;
+
+/// Where the deployment lives.
+#[derive(clap::Args, Clone)]
+pub struct Common {
+    #[arg(long, env = "SWITCHYARD_BOOTSTRAP")]
+    bootstrap: String,
+    /// Application.
+    #[arg(long)]
+    app: String,
+    #[arg(long, default_value = "switchyard.control")]
+    control_topic: String,
+    #[arg(long, default_value = "switchyard.status")]
+    status_topic: String,
+    /// Listener id.
+    #[arg(long, default_value = "probe")]
+    listener: String,
+    /// Base group id: slot `s` consumes as `<group>-<s>`.
+    #[arg(long)]
+    group: String,
+    /// Longest wait of one handoff phase.
+    #[arg(long, default_value_t = 30_000)]
+    phase_timeout_ms: u64,
+    /// Who (default: $USER).
+    #[arg(long)]
+    issuer: Option<String>,
+}
+
+/// `deploy` subcommands.
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// Give every partition of the topics to one slot (the first deployment).
+    Init {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        slot: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        topics: Vec<String>,
+    },
+    /// Slots, their instances, partition ownership, lag per slot.
+    Status {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hand every partition over to a slot.
+    Switch {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        to: String,
+    },
+    /// Hand every partition back to the previous slot.
+    Rollback {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Hand some partitions over to a slot.
+    Canary {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        to: String,
+        /// Partitions (of --topic, or of the listener's only topic).
+        #[arg(long, value_delimiter = ',', required = true)]
+        partitions: Vec<i32>,
+        #[arg(long)]
+        topic: Option<String>,
+    },
+    /// Move the rest to the canary's slot.
+    Promote {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Move the canary's partitions back.
+    Abort {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+struct Refused(String);
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Debug for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Refused {}
+
+pub fn run(cmd: Cmd) -> i32 {
+    match run_inner(cmd) {
+        Ok(code) => code,
+        Err(e) => match e.downcast_ref::<Refused>() {
+            Some(r) => {
+                eprintln!("refused: {r}");
+                2
+            }
+            None => crate::fail(e),
+        },
+    }
+}
+
+fn say(line: String) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn driver(c: &Common) -> anyhow::Result<Driver> {
+    let store: SharedStore = KafkaStore::new(&c.bootstrap, &c.control_topic)?;
+    let tail = StatusTail::start(&c.bootstrap, &c.status_topic)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tail.caught_up() {
+        anyhow::ensure!(Instant::now() < deadline, "cannot read the status topic");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(Driver {
+        bootstrap: c.bootstrap.clone(),
+        app: c.app.clone(),
+        group: c.group.clone(),
+        store,
+        tail,
+        phase_timeout: Duration::from_millis(c.phase_timeout_ms),
+        issuer: c
+            .issuer
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .map(|u| format!("deploy:{u}"))
+            .unwrap_or_else(|| "deploy".into()),
+    })
+}
+
+fn handoff(
+    c: &Common,
+    pick: impl Fn(&switchyard_control::DesiredState) -> Result<Move, String>,
+) -> anyhow::Result<i32> {
+    let d = driver(c)?;
+    let m = pick(&d.read()?).map_err(Refused)?;
+    let o = d.run(&m, &mut say)?;
+    d.tail.stop();
+    Ok(if o.ok { 0 } else { 4 })
+}
+
+fn run_inner(cmd: Cmd) -> anyhow::Result<i32> {
+    match cmd {
+        Cmd::Init {
+            common,
+            slot,
+            topics,
+        } => {
+            anyhow::ensure!(!slot.is_empty(), "the slot is blank");
+            let d = driver(&common)?;
+            if !plan::owners(&d.read()?, &common.listener).is_empty() {
+                return Err(Refused(format!(
+                    "listener `{}` already has slot owners",
+                    common.listener
+                ))
+                .into());
+            }
+            let mut parts = Vec::new();
+            for t in &topics {
+                for p in kafka::partitions(&common.bootstrap, t)? {
+                    parts.push((t.clone(), p));
+                }
+            }
+            let v = d.write(|s| plan::init(s, &common.listener, &slot, &parts))?;
+            say(format!(
+                "init: wrote v{v}, {} partitions owned by {slot}",
+                parts.len()
+            ));
+            d.tail.stop();
+            Ok(0)
+        }
+        Cmd::Status { common, json } => status(&common, json),
+        Cmd::Switch { common, to } => {
+            let l = common.listener.clone();
+            handoff(&common, |s| plan::switch(s, &l, &to))
+        }
+        Cmd::Rollback { common } => {
+            let l = common.listener.clone();
+            handoff(&common, |s| plan::rollback(s, &l))
+        }
+        Cmd::Canary {
+            common,
+            to,
+            partitions,
+            topic,
+        } => {
+            let l = common.listener.clone();
+            handoff(&common, |s| {
+                let topic = match &topic {
+                    Some(t) => t.clone(),
+                    None => {
+                        let ts: BTreeSet<String> =
+                            plan::owners(s, &l).into_keys().map(|(t, _)| t).collect();
+                        match ts.len() {
+                            1 => ts.into_iter().next().expect("one"),
+                            _ => {
+                                return Err(
+                                    "the listener has several topics: name one with --topic".into(),
+                                )
+                            }
+                        }
+                    }
+                };
+                let tps: Vec<Tp> = partitions.iter().map(|p| (topic.clone(), *p)).collect();
+                plan::canary(s, &l, &to, &tps)
+            })
+        }
+        Cmd::Promote { common } => {
+            let l = common.listener.clone();
+            handoff(&common, |s| plan::promote(s, &l))
+        }
+        Cmd::Abort { common } => {
+            let l = common.listener.clone();
+            handoff(&common, |s| plan::abort(s, &l))
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct SlotView {
+    slot: String,
+    group: String,
+    instances: Vec<String>,
+    owns: Vec<String>,
+    /// Lag of the slot's group on the partitions it owns.
+    lag: i64,
+    committed: BTreeMap<String, i64>,
+}
+
+fn status(c: &Common, json: bool) -> anyhow::Result<i32> {
+    let d = driver(c)?;
+    let s = d.read()?;
+    let owners = plan::owners(&s, &c.listener);
+    let now = now_ms();
+    let live: Vec<_> = d
+        .tail
+        .latest()
+        .into_values()
+        .filter(|x| x.app == c.app && !x.is_gone(now))
+        .collect();
+    let mut slots: BTreeSet<String> = owners
+        .values()
+        .filter(|v| v.as_str() != NOBODY)
+        .cloned()
+        .collect();
+    slots.extend(live.iter().map(|x| x.slot.clone()));
+    let tps: Vec<Tp> = owners.keys().cloned().collect();
+    let ends = kafka::end_offsets(&c.bootstrap, &tps)?;
+    let mut views = Vec::new();
+    for slot in &slots {
+        let group = d.group_of(slot);
+        let committed = kafka::committed(&c.bootstrap, &group, &tps)?;
+        let owns: Vec<Tp> = owners
+            .iter()
+            .filter(|(_, v)| *v == slot)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let lag = owns
+            .iter()
+            .map(|tp| {
+                ends.get(tp).copied().unwrap_or(0) - committed.get(tp).copied().unwrap_or(-1).max(0)
+            })
+            .sum();
+        views.push(SlotView {
+            slot: slot.clone(),
+            group,
+            instances: live
+                .iter()
+                .filter(|x| &x.slot == slot)
+                .map(|x| format!("{}(v{})", x.instance, x.applied_version))
+                .collect(),
+            owns: owns.iter().map(plan::key).collect(),
+            lag,
+            committed: committed.iter().map(|(k, v)| (plan::key(k), *v)).collect(),
+        });
+    }
+    let frozen: Vec<String> = owners
+        .iter()
+        .filter(|(_, v)| v.as_str() == NOBODY)
+        .map(|(k, _)| plan::key(k))
+        .collect();
+    d.tail.stop();
+    if json {
+        say(serde_json::to_string_pretty(&serde_json::json!({
+            "app": c.app, "version": s.version, "deploy": s.deploy, "frozen": frozen, "slots": views,
+        }))?);
+        return Ok(0);
+    }
+    say(format!(
+        "app {} desired v{} {:?}",
+        c.app, s.version, s.deploy
+    ));
+    if !frozen.is_empty() {
+        say(format!("owned by nobody (frozen): {}", frozen.join(",")));
+    }
+    say(format!(
+        "{:<10} {:<24} {:>8}  {:<30} instances",
+        "SLOT", "GROUP", "LAG", "OWNS"
+    ));
+    for v in views {
+        say(format!(
+            "{:<10} {:<24} {:>8}  {:<30} {}",
+            v.slot,
+            v.group,
+            v.lag,
+            v.owns.join(","),
+            v.instances.join(" ")
+        ));
+    }
+    Ok(0)
+}

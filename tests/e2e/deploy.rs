@@ -1,0 +1,298 @@
+//! Blue/green and canary deployments end to end (separate-groups strategy):
+//! probe processes in two slots (`--group-per-slot`: groups `<g>-blue` and
+//! `<g>-green`) under a steady record flow, driven by `switchyard deploy`.
+//! I1 (no offset processed by two slots) and I2 (no offset skipped) are
+//! checked on the processed logs. Status heartbeats are 200 ms.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use switchyard_control::kafka_store::KafkaStore;
+use switchyard_control::model::now_ms;
+use switchyard_control::status_topic::StatusTail;
+use switchyard_control::Store;
+
+use super::common::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+const PARTITIONS: i32 = 4;
+
+struct Deployment {
+    app: String,
+    control: String,
+    status: String,
+    group: String,
+    topic: String,
+    logs: Vec<PathBuf>,
+}
+
+impl Deployment {
+    fn new(prefix: &str) -> Deployment {
+        Deployment {
+            app: unique_name(&format!("{prefix}-app")),
+            control: unique_name(&format!("{prefix}-ctl")),
+            status: unique_name(&format!("{prefix}-st")),
+            group: unique_name(&format!("{prefix}-g")),
+            topic: new_topic(broker(), prefix, PARTITIONS),
+            logs: Vec::new(),
+        }
+    }
+
+    fn probe(&mut self, name: &str, slot: &str) -> Child {
+        let log = log_path(name);
+        self.logs.push(log.clone());
+        probe(
+            name,
+            &self.group,
+            &self.topic,
+            &log,
+            &[
+                "--app",
+                &self.app,
+                "--slot",
+                slot,
+                "--group-per-slot",
+                "--control-topic",
+                &self.control,
+                "--status-topic",
+                &self.status,
+                "--status-interval-ms",
+                "200",
+            ],
+        )
+    }
+
+    /// `switchyard deploy <verb> ...`: exit code and stdout.
+    fn deploy(&self, verb: &str, extra: &[&str]) -> (i32, String) {
+        let mut args = vec![
+            "deploy".to_string(),
+            verb.into(),
+            "--bootstrap".into(),
+            bootstrap(),
+            "--app".into(),
+            self.app.clone(),
+            "--control-topic".into(),
+            self.control.clone(),
+            "--status-topic".into(),
+            self.status.clone(),
+            "--group".into(),
+            self.group.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(&args)
+            .output()
+            .expect("run switchyard deploy");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        eprintln!(
+            "[deploy {verb}] {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), stdout)
+    }
+
+    /// Partition -> owning slot, from the control topic.
+    fn owners(&self) -> BTreeMap<i32, String> {
+        let store = KafkaStore::new(&bootstrap(), &self.control).expect("store");
+        let s = store.read(&self.app).expect("read");
+        s.owners
+            .get("probe")
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                let p = k
+                    .rsplit_once('-')
+                    .expect("partition key")
+                    .1
+                    .parse()
+                    .unwrap();
+                (p, v)
+            })
+            .collect()
+    }
+
+    fn processed(&self) -> usize {
+        ProcessedLog::read_all(&self.logs).count(&self.topic)
+    }
+
+    /// Wait until every slot's live instances together hold every partition.
+    fn wait_ready(&self, tail: &StatusTail, slots: &[(&str, usize)]) {
+        wait_until("every slot assigned and reporting", WAIT, || {
+            let now = now_ms();
+            let live: Vec<_> = tail
+                .latest()
+                .into_values()
+                .filter(|s| s.app == self.app && !s.is_gone(now))
+                .collect();
+            slots.iter().all(|(slot, n)| {
+                let mine: Vec<_> = live.iter().filter(|s| s.slot == *slot).collect();
+                mine.len() == *n
+                    && mine.iter().map(|s| s.partitions().count()).sum::<usize>()
+                        == PARTITIONS as usize
+                    && mine
+                        .iter()
+                        .all(|s| s.partitions().count() > 0 || *n > PARTITIONS as usize)
+            })
+        });
+    }
+
+    /// Records keep flowing: `n` more processed.
+    fn wait_progress(&self, n: usize) {
+        let base = self.processed();
+        wait_until("records keep being processed", WAIT, || {
+            self.processed() >= base + n
+        });
+    }
+
+    /// Stop the flow, wait until everything is processed, check I1 and I2.
+    fn check_invariants(&self, producer: SteadyProducer) {
+        let sent = producer.stop() as usize;
+        let end = end_offsets(&bootstrap(), &self.topic);
+        assert_eq!(end.values().sum::<i64>() as usize, sent);
+        wait_until("every record processed", WAIT, || self.processed() >= sent);
+        let log = ProcessedLog::read_all(&self.logs);
+        log.check_no_gaps(&self.topic, &zeros(&end), &end)
+            .unwrap_or_else(|e| panic!("I2: {e}"));
+        let dups = log.duplicates(&self.topic);
+        assert!(
+            dups.is_empty(),
+            "I1: {} offsets processed twice, e.g. {:?}",
+            dups.len(),
+            &dups[..dups.len().min(5)]
+        );
+        assert_eq!(log.count(&self.topic), sent);
+    }
+}
+
+fn all_owned_by(d: &Deployment, slot: &str) -> bool {
+    let o = d.owners();
+    o.len() == PARTITIONS as usize && o.values().all(|v| v == slot)
+}
+
+#[test]
+fn blue_green_switches_with_separate_groups_process_every_record_once() {
+    let mut d = Deployment::new("dpsw");
+    let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
+    assert_eq!(code, 0, "{out}");
+    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let _b1 = d.probe("dpsw-blue-1", "blue");
+    let _b2 = d.probe("dpsw-blue-2", "blue");
+    let _g1 = d.probe("dpsw-green-1", "green");
+    let _g2 = d.probe("dpsw-green-2", "green");
+    d.wait_ready(&tail, &[("blue", 2), ("green", 2)]);
+    let producer = SteadyProducer::start(&bootstrap(), &d.topic, PARTITIONS, 200);
+    d.wait_progress(100);
+    for (i, to) in ["green", "blue", "green", "blue"].iter().enumerate() {
+        let (code, out) = if i == 3 {
+            d.deploy("rollback", &[])
+        } else {
+            d.deploy("switch", &["--to", to])
+        };
+        assert_eq!(code, 0, "switch {i} to {to}: {out}");
+        assert!(out.contains("summary: moved 4 partitions"), "{out}");
+        assert!(
+            out.contains("phase 2 ack") && out.contains("phase 5 ack"),
+            "{out}"
+        );
+        assert!(all_owned_by(&d, to), "{:?}", d.owners());
+        d.wait_progress(60);
+    }
+    let (code, out) = d.deploy("status", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("blue") && out.contains("green"), "{out}");
+    d.check_invariants(producer);
+    // both slots processed records (the handoffs really moved the work)
+    let log = ProcessedLog::read_all(&d.logs);
+    let dups = log.duplicates(&d.topic);
+    assert!(dups.is_empty());
+    for slot in ["blue", "green"] {
+        let slot_logs: Vec<PathBuf> = d
+            .logs
+            .iter()
+            .filter(|p| p.display().to_string().contains(slot))
+            .cloned()
+            .collect();
+        assert!(
+            ProcessedLog::read_all(&slot_logs).count(&d.topic) > 0,
+            "slot {slot} processed nothing"
+        );
+    }
+    tail.stop();
+}
+
+#[test]
+fn a_switch_to_a_dead_standby_rolls_back_by_itself_and_the_active_slot_goes_on() {
+    let mut d = Deployment::new("dpkill");
+    let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
+    assert_eq!(code, 0, "{out}");
+    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let _b1 = d.probe("dpkill-blue-1", "blue");
+    let mut g1 = d.probe("dpkill-green-1", "green");
+    d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);
+    let producer = SteadyProducer::start(&bootstrap(), &d.topic, PARTITIONS, 200);
+    d.wait_progress(100);
+    g1.kill();
+    let (code, out) = d.deploy("switch", &["--to", "green", "--phase-timeout-ms", "4000"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("phase 5 (resume) timed out"), "{out}");
+    assert!(out.contains("ROLLED BACK to blue"), "{out}");
+    assert!(all_owned_by(&d, "blue"), "{:?}", d.owners());
+    d.wait_progress(100);
+    d.check_invariants(producer);
+    tail.stop();
+}
+
+#[test]
+fn a_promoted_canary_and_an_aborted_canary_keep_ownership_and_invariants() {
+    let mut d = Deployment::new("dpcan");
+    let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
+    assert_eq!(code, 0, "{out}");
+    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let _b1 = d.probe("dpcan-blue-1", "blue");
+    let _g1 = d.probe("dpcan-green-1", "green");
+    d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);
+    let producer = SteadyProducer::start(&bootstrap(), &d.topic, PARTITIONS, 200);
+    d.wait_progress(100);
+
+    let (code, out) = d.deploy("canary", &["--to", "green", "--partitions", "1,3"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("summary: moved 2 partitions blue -> green"),
+        "{out}"
+    );
+    let split: BTreeMap<i32, String> = [(0, "blue"), (1, "green"), (2, "blue"), (3, "green")]
+        .into_iter()
+        .map(|(p, s)| (p, s.to_string()))
+        .collect();
+    assert_eq!(d.owners(), split);
+    let (code, out) = d.deploy("canary", &["--to", "green", "--partitions", "0"]);
+    assert_eq!(code, 2, "a second canary is refused: {out}");
+    d.wait_progress(60);
+    let (code, out) = d.deploy("promote", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("summary: moved 2 partitions blue -> green"),
+        "{out}"
+    );
+    assert!(all_owned_by(&d, "green"), "{:?}", d.owners());
+    d.wait_progress(60);
+
+    let (code, out) = d.deploy("canary", &["--to", "blue", "--partitions", "0,2"]);
+    assert_eq!(code, 0, "{out}");
+    d.wait_progress(60);
+    let (code, out) = d.deploy("abort", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("summary: moved 2 partitions blue -> green"),
+        "{out}"
+    );
+    assert!(all_owned_by(&d, "green"), "{:?}", d.owners());
+    let (code, _) = d.deploy("abort", &[]);
+    assert_eq!(code, 2, "no canary left to abort");
+    d.wait_progress(60);
+    d.check_invariants(producer);
+    tail.stop();
+}
