@@ -39,6 +39,8 @@ pub enum Cmd {
     },
     /// The worker pool: sequential vs key-ordered vs unordered, IO- and CPU-bound handlers.
     Parallel(crate::bench_parallel::Args),
+    /// Memory with a large backlog and a slow handler: peak RSS against the buffer bound.
+    Backlog(crate::bench_parallel::BacklogArgs),
     /// Lag of 200 groups x 50 partitions from outside vs one request per partition.
     Lag(crate::bench_lag::Args),
     /// Fleet-wide pause: command to last acknowledgement with 1, 4, 8 instances vs a 5 s-poll baseline.
@@ -55,6 +57,7 @@ pub fn run(cmd: Cmd) -> i32 {
             runs,
         } => consume(bootstrap, records, value_bytes, partitions, runs),
         Cmd::Parallel(a) => crate::bench_parallel::run(a),
+        Cmd::Backlog(a) => crate::bench_parallel::backlog(a),
         Cmd::Lag(a) => crate::bench_lag::run(a),
         Cmd::Control(a) => crate::bench_control::run(a),
     };

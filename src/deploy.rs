@@ -4,7 +4,7 @@
 //!
 //! Exit codes: 0 done, 1 error, 2 refused (nothing to move, a handoff in
 //! progress, no canary...), 4 a phase timed out and the handoff was rolled
-//! back.
+//! back, 5 a watched canary was unhealthy and aborted by itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -87,6 +87,16 @@ pub enum Cmd {
         partitions: Vec<i32>,
         #[arg(long)]
         topic: Option<String>,
+        /// Watch the canary this long after the handoff and abort it by
+        /// itself when it is unhealthy (0: do not watch).
+        #[arg(long, default_value_t = 0)]
+        watch_ms: u64,
+        /// Unhealthy: the canary group's lag on its partitions exceeds this.
+        #[arg(long, default_value_t = 10_000)]
+        max_lag: i64,
+        /// Unhealthy: a canary partition does not run on a live canary instance this long.
+        #[arg(long, default_value_t = 5_000)]
+        grace_ms: u64,
     },
     /// Move the rest to the canary's slot.
     Promote {
@@ -211,9 +221,12 @@ fn run_inner(cmd: Cmd) -> anyhow::Result<i32> {
             to,
             partitions,
             topic,
+            watch_ms,
+            max_lag,
+            grace_ms,
         } => {
             let l = common.listener.clone();
-            handoff(&common, |s| {
+            let pick = |s: &switchyard_control::DesiredState| {
                 let topic = match &topic {
                     Some(t) => t.clone(),
                     None => {
@@ -231,7 +244,35 @@ fn run_inner(cmd: Cmd) -> anyhow::Result<i32> {
                 };
                 let tps: Vec<Tp> = partitions.iter().map(|p| (topic.clone(), *p)).collect();
                 plan::canary(s, &l, &to, &tps)
-            })
+            };
+            let d = driver(&common)?;
+            let m = pick(&d.read()?).map_err(Refused)?;
+            let o = d.run(&m, &mut say)?;
+            if !o.ok {
+                return Ok(4);
+            }
+            if watch_ms == 0 {
+                return Ok(0);
+            }
+            let watch = Duration::from_millis(watch_ms);
+            match d.watch_canary(
+                &m,
+                watch,
+                max_lag,
+                Duration::from_millis(grace_ms),
+                &mut say,
+            ) {
+                Ok(()) => {
+                    say(format!("canary healthy for {watch_ms} ms"));
+                    Ok(0)
+                }
+                Err(reason) => {
+                    say(format!("canary unhealthy: {reason}; aborting"));
+                    let m = plan::abort(&d.read()?, &l).map_err(Refused)?;
+                    let o = d.run(&m, &mut say)?;
+                    Ok(if o.ok { 5 } else { 4 })
+                }
+            }
         }
         Cmd::Promote { common } => {
             let l = common.listener.clone();

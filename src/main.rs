@@ -57,12 +57,16 @@ enum Cmd {
     Probe(probe::Args),
 }
 
+/// Default log filter: warnings, without rdkafka's "Failed to close consumer
+/// queue on drop" error, which its Drop prints after every clean close.
+const DEFAULT_LOG: &str = "warn,rdkafka::consumer::base_consumer=off";
+
 fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -152,7 +152,16 @@ impl Deployment {
         let sent = producer.stop() as usize;
         let end = end_offsets(&bootstrap(), &self.topic);
         assert_eq!(end.values().sum::<i64>() as usize, sent);
-        wait_until("every record processed", WAIT, || self.processed() >= sent);
+        // distinct offsets: a duplicate must not end the wait early
+        wait_until("every record processed", WAIT, || {
+            let log = ProcessedLog::read_all(&self.logs);
+            let extra: usize = log
+                .duplicates(&self.topic)
+                .iter()
+                .map(|(_, i)| i.len() - 1)
+                .sum();
+            log.count(&self.topic) - extra >= sent
+        });
         let log = ProcessedLog::read_all(&self.logs);
         log.check_no_gaps(&self.topic, &zeros(&end), &end)
             .unwrap_or_else(|e| panic!("I2: {e}"));
@@ -173,7 +182,7 @@ fn all_owned_by(d: &Deployment, slot: &str) -> bool {
 }
 
 #[test]
-fn blue_green_switches_with_separate_groups_process_every_record_once() {
+fn twenty_blue_green_switches_with_separate_groups_process_every_record_once() {
     let mut d = Deployment::new("dpsw");
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
@@ -185,8 +194,10 @@ fn blue_green_switches_with_separate_groups_process_every_record_once() {
     d.wait_ready(&tail, &[("blue", 2), ("green", 2)]);
     let producer = SteadyProducer::start(&bootstrap(), &d.topic, PARTITIONS, 200);
     d.wait_progress(100);
-    for (i, to) in ["green", "blue", "green", "blue"].iter().enumerate() {
-        let (code, out) = if i == 3 {
+    // 20 handoffs, alternating; every fourth one is a `deploy rollback`
+    for i in 0..20 {
+        let to = if i % 2 == 0 { "green" } else { "blue" };
+        let (code, out) = if i % 4 == 3 {
             d.deploy("rollback", &[])
         } else {
             d.deploy("switch", &["--to", to])
@@ -198,7 +209,7 @@ fn blue_green_switches_with_separate_groups_process_every_record_once() {
             "{out}"
         );
         assert!(all_owned_by(&d, to), "{:?}", d.owners());
-        d.wait_progress(60);
+        d.wait_progress(40);
     }
     let (code, out) = d.deploy("status", &[]);
     assert_eq!(code, 0, "{out}");
@@ -293,6 +304,65 @@ fn a_promoted_canary_and_an_aborted_canary_keep_ownership_and_invariants() {
     let (code, _) = d.deploy("abort", &[]);
     assert_eq!(code, 2, "no canary left to abort");
     d.wait_progress(60);
+    d.check_invariants(producer);
+    tail.stop();
+}
+
+#[test]
+fn a_watched_canary_that_falls_behind_is_aborted_by_itself() {
+    let mut d = Deployment::new("dpauto");
+    let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
+    assert_eq!(code, 0, "{out}");
+    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let _b1 = d.probe("dpauto-blue-1", "blue");
+    // a slow green: about 30 records/s, while its canary partitions get 100/s
+    let log = log_path("dpauto-green-1");
+    d.logs.push(log.clone());
+    let _g1 = probe(
+        "dpauto-green-1",
+        &d.group,
+        &d.topic,
+        &log,
+        &[
+            "--app",
+            &d.app,
+            "--slot",
+            "green",
+            "--group-per-slot",
+            "--control-topic",
+            &d.control,
+            "--status-topic",
+            &d.status,
+            "--status-interval-ms",
+            "200",
+            "--delay-ms",
+            "60",
+        ],
+    );
+    d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);
+    let producer = SteadyProducer::start(&bootstrap(), &d.topic, PARTITIONS, 200);
+    d.wait_progress(100);
+    let (code, out) = d.deploy(
+        "canary",
+        &[
+            "--to",
+            "green",
+            "--partitions",
+            "0,2",
+            "--watch-ms",
+            "20000",
+            "--max-lag",
+            "150",
+        ],
+    );
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("canary unhealthy: canary lag"), "{out}");
+    assert!(
+        out.contains("summary: moved 2 partitions green -> blue"),
+        "{out}"
+    );
+    assert!(all_owned_by(&d, "blue"), "{:?}", d.owners());
+    d.wait_progress(100);
     d.check_invariants(producer);
     tail.stop();
 }

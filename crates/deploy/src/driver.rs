@@ -69,23 +69,21 @@ impl Driver {
         Ok(s.version)
     }
 
-    /// Phase 2: wait for the acknowledgements of `m.from`.
+    /// Phase 2: wait for the acknowledgements of `m.from`: no live instance
+    /// pending, and as many acknowledged as the group has members (or none).
     fn await_freeze(&self, m: &Move, v: u64, out: &mut dyn FnMut(String)) -> Result<(), String> {
         let deadline = Instant::now() + self.phase_timeout;
         let group = self.group_of(&m.from);
-        let mut acked = BTreeSet::new();
+        let mut said = BTreeSet::new();
+        let mut members = None;
         let mut last_members = Instant::now() - Duration::from_secs(1);
         loop {
             let all = self.tail.latest();
-            let now = now_ms();
-            let pending = plan::freeze_pending(&all, &self.app, m, v, now);
-            for s in all.values().filter(|s| {
-                s.app == self.app
-                    && s.slot == m.from
-                    && !s.is_gone(now)
-                    && !pending.contains(&s.instance)
-            }) {
-                if acked.insert(s.instance.clone()) {
+            let pending = plan::freeze_pending(&all, &self.app, m, v, now_ms());
+            let acked = plan::freeze_acked(&all, &self.app, m, v);
+            for id in &acked {
+                if said.insert(id.clone()) {
+                    let s = &all[id];
                     let held: Vec<String> = s
                         .partitions()
                         .filter(|p| m.partitions.contains(&(p.topic.clone(), p.partition)))
@@ -102,21 +100,24 @@ impl Driver {
                     ));
                 }
             }
-            if pending.is_empty() {
-                return Ok(());
-            }
-            if last_members.elapsed() >= Duration::from_millis(500) {
+            let refresh = pending.is_empty() || members == Some(0);
+            if refresh && last_members.elapsed() >= Duration::from_millis(250) {
                 last_members = Instant::now();
-                if kafka::members(&self.bootstrap, &group).ok() == Some(0) {
+                members = kafka::members(&self.bootstrap, &group).ok();
+            }
+            if refresh && plan::freeze_done(pending.len(), acked.len(), members) {
+                if members == Some(0) {
                     out(format!("phase 2: group {group} has no members"));
-                    return Ok(());
                 }
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "phase 2 (freeze) timed out after {:?}: not acknowledged by {}",
+                    "phase 2 (freeze) timed out after {:?}: pending {}; acknowledged {} of {} members of {group}",
                     self.phase_timeout,
-                    pending.join(", ")
+                    if pending.is_empty() { "none".to_string() } else { pending.join(", ") },
+                    acked.len(),
+                    members.map_or("?".to_string(), |n| n.to_string()),
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -131,6 +132,7 @@ impl Driver {
         slot: &str,
         v: u64,
         timeout: Duration,
+        label: &str,
         out: &mut dyn FnMut(String),
     ) -> (Option<Instant>, Result<(), String>) {
         let deadline = Instant::now() + timeout;
@@ -142,7 +144,7 @@ impl Driver {
                 if seen.insert(tp.clone()) {
                     first.get_or_insert_with(Instant::now);
                     out(format!(
-                        "phase 5 ack: {inst} ({slot}) applied v{v}, running {} from {}",
+                        "{label} ack: {inst} ({slot}) applied v{v}, running {} from {}",
                         plan::key(tp),
                         committed.unwrap_or(-1)
                     ));
@@ -230,7 +232,8 @@ impl Driver {
                     Err(e) => Event::Failed(format!("phase 4: {e:#}")),
                 },
                 Step::AwaitTransfer(v) => {
-                    let (first, r) = self.await_running(m, &m.to, v, self.phase_timeout, out);
+                    let (first, r) =
+                        self.await_running(m, &m.to, v, self.phase_timeout, "phase 5", out);
                     match r {
                         Ok(()) => {
                             let gap = match (frozen_at, first) {
@@ -323,9 +326,64 @@ impl Driver {
             describe(&m.partitions),
             m.from
         ));
-        let (_, r) = self.await_running(m, &m.from, v, self.phase_timeout, out);
+        let (_, r) = self.await_running(m, &m.from, v, self.phase_timeout, "rollback resume", out);
         if let Err(r) = r {
             out(format!("rollback: {r}"));
+        }
+        Ok(())
+    }
+}
+
+impl Driver {
+    /// After a canary handoff `m`: watch the canary slot for `watch`. It is
+    /// unhealthy when the lag of its group on the canary partitions exceeds
+    /// `max_lag`, or when a canary partition is not running on a live
+    /// instance of the slot for `grace`. `Err` names the reason.
+    pub fn watch_canary(
+        &self,
+        m: &Move,
+        watch: Duration,
+        max_lag: i64,
+        grace: Duration,
+        out: &mut dyn FnMut(String),
+    ) -> Result<(), String> {
+        let until = Instant::now() + watch;
+        let group = self.group_of(&m.to);
+        let mut not_running_since: Option<Instant> = None;
+        while Instant::now() < until {
+            let running = plan::running_on(&self.tail.latest(), &self.app, m, &m.to, 0, now_ms());
+            if running.len() < m.partitions.len() {
+                let since = *not_running_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= grace {
+                    return Err(format!(
+                        "canary partitions not running on a live `{}` instance for {grace:?}",
+                        m.to
+                    ));
+                }
+            } else {
+                not_running_since = None;
+            }
+            let ends =
+                kafka::end_offsets(&self.bootstrap, &m.partitions).map_err(|e| e.to_string())?;
+            let committed = kafka::committed(&self.bootstrap, &group, &m.partitions)
+                .map_err(|e| e.to_string())?;
+            let lag: i64 = m
+                .partitions
+                .iter()
+                .map(|tp| {
+                    ends.get(tp).copied().unwrap_or(0)
+                        - committed.get(tp).copied().unwrap_or(0).max(0)
+                })
+                .sum();
+            if lag > max_lag {
+                return Err(format!("canary lag {lag} > {max_lag} on group {group}"));
+            }
+            out(format!(
+                "canary watch: lag {lag}, {} of {} partitions running",
+                running.len(),
+                m.partitions.len()
+            ));
+            std::thread::sleep(Duration::from_millis(500));
         }
         Ok(())
     }

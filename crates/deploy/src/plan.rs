@@ -307,6 +307,42 @@ pub fn freeze_pending(
         .collect()
 }
 
+/// Phase 2: the instances of `m.from`, live or not, that acknowledged
+/// `version` (a status with `applied_version >= version` proves it).
+pub fn freeze_acked(
+    statuses: &BTreeMap<String, InstanceStatus>,
+    app: &str,
+    m: &Move,
+    version: u64,
+) -> Vec<String> {
+    statuses
+        .values()
+        .filter(|s| s.app == app && s.slot == m.from && s.applied_version >= version)
+        .filter(|s| {
+            s.listeners
+                .iter()
+                .filter(|l| l.name == m.listener)
+                .flat_map(|l| l.partitions.iter())
+                .all(|p| {
+                    !m.partitions.contains(&(p.topic.clone(), p.partition)) || p.state == "paused"
+                })
+        })
+        .map(|s| s.instance.clone())
+        .collect()
+}
+
+/// Phase 2 is done when no live instance of the active slot is pending and
+/// at least as many instances acknowledged as the active group has members
+/// (a status that merely went stale proves nothing: the broker's membership
+/// decides), or the group has no members.
+pub fn freeze_done(pending: usize, acked: usize, members: Option<usize>) -> bool {
+    match members {
+        Some(0) => true,
+        Some(n) => pending == 0 && acked >= n,
+        None => false,
+    }
+}
+
 /// Phase 5: the moving partitions running on a live instance of `slot`
 /// that applied `version`, with the instance and its committed offset.
 pub fn running_on(
@@ -537,6 +573,15 @@ mod tests {
         assert_eq!(freeze_pending(&all, "a", &m, 6, 1000).len(), 2);
         all.insert("b2".into(), st("b2", "blue", 5, 1000, &[(1, "paused")]));
         assert!(freeze_pending(&all, "a", &m, 5, 1000).is_empty());
+        assert_eq!(
+            freeze_acked(&all, "a", &m, 5),
+            vec!["b1".to_string(), "b2".to_string()]
+        );
+        // a stale status does not count as acknowledged while the group has more members
+        assert!(!freeze_done(0, 2, Some(3)));
+        assert!(freeze_done(0, 2, Some(2)));
+        assert!(freeze_done(1, 0, Some(0)));
+        assert!(!freeze_done(0, 5, None));
         assert!(running_on(&all, "a", &m, "green", 6, 1000).is_empty());
         all.insert(
             "g1".into(),
