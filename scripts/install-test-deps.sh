@@ -14,3 +14,7 @@ nisshi --version
 
 # redis-server (the Redis store of the control plane is tested against a real one)
 command -v redis-server || (apt-get update && apt-get install -y redis-server)
+
+# kafka-python for /usr/bin/python3 (Debian's python3-kafka): an independent
+# client that checks what Switchyard commits and consumes what it produces.
+/usr/bin/python3 -c "import kafka" 2>/dev/null || (apt-get update && apt-get install -y python3-kafka)

@@ -16,6 +16,7 @@ mod bench;
 mod bench_control;
 mod bench_lag;
 mod bench_parallel;
+mod config_cmd;
 mod ctl;
 mod demo;
 mod deploy;
@@ -52,6 +53,9 @@ enum Cmd {
     /// Blue/green and canary deployments: drain-verified handoff of partitions between slots.
     #[command(subcommand)]
     Deploy(deploy::Cmd),
+    /// Check a configuration file: the key, the value and the reason of every error.
+    #[command(subcommand)]
+    Config(config_cmd::Cmd),
     /// A listener that logs every record it processes (used by the end-to-end tests).
     #[command(hide = true)]
     Probe(probe::Args),
@@ -76,6 +80,7 @@ fn main() {
         Cmd::Offsets(c) => offsets::run(c),
         Cmd::Lag(a) => lag::run(a),
         Cmd::Ctl(c) => ctl::run(c),
+        Cmd::Config(c) => config_cmd::run(c),
         Cmd::Deploy(c) => deploy::run(c),
         Cmd::Probe(a) => probe::run(a),
     };

@@ -7,6 +7,7 @@
 mod e2e {
     mod commit_policies;
     pub mod common;
+    mod config_errors;
     mod control;
     mod decode_errors;
     mod delivery;
@@ -14,6 +15,7 @@ mod e2e {
     mod lag;
     mod parallel;
     mod pause;
+    mod peers;
     mod seek_reset;
     mod shutdown;
     mod static_membership;
