@@ -306,3 +306,87 @@ async fn finished_records_above_the_commit_are_not_processed_again_after_hand_ov
     assert_eq!(b.stats().processed, 20);
     b.shutdown().await;
 }
+
+/// Consumer per thread: three members of one group in the process on a
+/// two-partition topic; one is reported idle; every record is processed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_members_share_partitions_and_report_the_idle_one() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "concurrent", 2);
+    let group = unique_name("concurrent-g");
+    SeqProducer::new(&b).send(&topic, None, 200, |s| format!("k{s}"));
+    let (builder, seen) = collecting(
+        Listener::builder("members")
+            .config(config(&group))
+            .topics([topic.clone()]),
+    );
+    let members = builder.start_concurrent(3).unwrap();
+    eventually("all records", Duration::from_secs(30), || {
+        count(&seen) == 200
+    })
+    .await;
+    eventually("one idle member", Duration::from_secs(20), || {
+        futures::executor::block_on(members.idle_members()).len() == 1
+    })
+    .await;
+    let snaps = members.snapshots().await.unwrap();
+    assert_eq!(snaps.iter().map(|s| s.partitions.len()).sum::<usize>(), 2);
+    let mut offsets: Vec<(i32, i64)> = seen.lock().unwrap().iter().map(|r| (r.0, r.1)).collect();
+    offsets.sort();
+    offsets.dedup();
+    assert_eq!(offsets.len(), 200, "each record once");
+    for r in members.shutdown().await {
+        assert!(r.closed, "{r:?}");
+    }
+}
+
+/// The batch handler gets batches of one partition, at most
+/// `max.poll.records` long, in offset order, each record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_handler_gets_ordered_bounded_batches() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "batch", 2);
+    let group = unique_name("batch-g");
+    SeqProducer::new(&b).send(&topic, None, 500, |s| format!("k{s}"));
+    let batches: Arc<std::sync::Mutex<Vec<Vec<(i32, i64)>>>> = Default::default();
+    let bs = batches.clone();
+    let l = Listener::builder("batch")
+        .config(config(&group).with_max_poll_records(40))
+        .topics([topic.clone()])
+        .workers(2)
+        .commit(switchyard_config::CommitPolicy::SyncPerBatch)
+        .batch_handler(Utf8, Utf8, move |batch: Vec<Record<String, String>>| {
+            bs.lock()
+                .unwrap()
+                .push(batch.iter().map(|r| (r.partition, r.offset)).collect());
+            async { Ok(()) }
+        })
+        .start()
+        .unwrap();
+    eventually("all batched", Duration::from_secs(30), || {
+        batches.lock().unwrap().iter().map(Vec::len).sum::<usize>() == 500
+    })
+    .await;
+    eventually("committed", Duration::from_secs(20), || {
+        committed_offsets(&b, &group, &topic).values().sum::<i64>() == 500
+    })
+    .await;
+    let all = batches.lock().unwrap().clone();
+    for batch in &all {
+        assert!(
+            !batch.is_empty() && batch.len() <= 40,
+            "batch of {}",
+            batch.len()
+        );
+        assert!(
+            batch.iter().all(|r| r.0 == batch[0].0),
+            "one partition per batch"
+        );
+        assert!(batch.windows(2).all(|w| w[1].1 > w[0].1), "offset order");
+    }
+    let mut flat: Vec<(i32, i64)> = all.concat();
+    flat.sort();
+    flat.dedup();
+    assert_eq!(flat.len(), 500);
+    l.shutdown().await;
+}
