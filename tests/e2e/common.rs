@@ -99,6 +99,22 @@ pub fn probe(name: &str, group: &str, topic: &str, log: &std::path::Path, extra:
     child
 }
 
+/// Run the `switchyard` binary with `args`: its exit code and stdout (both
+/// streams are echoed to stderr, so a failing test shows them).
+pub fn switchyard(args: &[String]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .output()
+        .expect("run switchyard");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!(
+        "[switchyard {}] {stdout}{}",
+        args.first().map_or("", String::as_str),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
 /// Offsets 0..end of every partition, for [`ProcessedLog::check_no_gaps`].
 pub fn zeros(end: &std::collections::BTreeMap<i32, i64>) -> std::collections::BTreeMap<i32, i64> {
     end.keys().map(|p| (*p, 0)).collect()

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use switchyard_control::kafka_store::{KafkaStore, READER_GROUP};
@@ -79,16 +78,7 @@ impl Plane {
             self.status.clone(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(&args)
-            .output()
-            .expect("run switchyard ctl");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        eprintln!(
-            "[ctl {verb}] {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), stdout)
+        switchyard(&args)
     }
 
     fn tail(&self) -> StatusTail {

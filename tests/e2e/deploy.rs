@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use switchyard_control::kafka_store::KafkaStore;
@@ -81,16 +80,7 @@ impl Deployment {
             self.group.clone(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(&args)
-            .output()
-            .expect("run switchyard deploy");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        eprintln!(
-            "[deploy {verb}] {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), stdout)
+        switchyard(&args)
     }
 
     /// Partition -> owning slot, from the control topic.
