@@ -41,17 +41,26 @@ struct Order {
 }
 
 pub fn run(a: Args) -> i32 {
-    match tokio::runtime::Runtime::new()
-        .context("tokio")
-        .and_then(|rt| rt.block_on(demo(a)))
-    {
+    // The embedded broker is left to the process exit: clients that live in
+    // background threads until then would log "all brokers down" otherwise.
+    let result = MockCluster::new(1)
+        .context("cannot start the embedded broker")
+        .and_then(|cluster| {
+            let rt = tokio::runtime::Runtime::new().context("tokio")?;
+            let result = rt.block_on(demo(a, &cluster));
+            std::mem::forget(cluster);
+            result
+        });
+    match result {
         Ok(()) => 0,
         Err(e) => crate::fail(e),
     }
 }
 
-async fn demo(a: Args) -> anyhow::Result<()> {
-    let cluster = MockCluster::new(1).context("cannot start the embedded broker")?;
+async fn demo(
+    a: Args,
+    cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+) -> anyhow::Result<()> {
     let bootstrap = cluster.bootstrap_servers();
     let topic = "demo.orders";
     cluster.create_topic(topic, a.partitions, 1)?;
