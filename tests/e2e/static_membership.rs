@@ -8,6 +8,18 @@ use super::common::*;
 
 #[test]
 fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
+    static_restart("range");
+}
+
+/// A rolling restart (issue 5): with static membership and
+/// cooperative-sticky assignment, instances restart one by one without
+/// moving partitions.
+#[test]
+fn rolling_restart_with_cooperative_sticky_moves_no_partition() {
+    static_restart("cooperative-sticky");
+}
+
+fn static_restart(strategy: &str) {
     let b = bootstrap();
     let topic = new_topic(broker(), "static", 4);
     let group = unique_name("static-g");
@@ -22,6 +34,8 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
             "10000",
             "--heartbeat-ms",
             "1000",
+            "--strategy",
+            strategy,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -40,22 +54,9 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
     wait_until(
         "both members hold two partitions",
         Duration::from_secs(30),
-        || {
-            let last = |c: &Child| {
-                assigned(c)
-                    .iter()
-                    .rev()
-                    .find(|l| l.starts_with("ASSIGNED"))
-                    .map(|l| l.split(',').count())
-            };
-            last(&m1) == Some(2) && last(&m2) == Some(2)
-        },
+        || held(&assigned(&m1)).len() == 2 && held(&assigned(&m2)).len() == 2,
     );
-    let m1_partitions = assigned(&m1)
-        .into_iter()
-        .rev()
-        .find(|l| l.starts_with("ASSIGNED"))
-        .unwrap();
+    let m1_partitions = held(&assigned(&m1));
     let m2_events = assigned(&m2).len();
     SeqProducer::new(&b).send(&topic, None, 200, |s| format!("k{s}"));
     wait_until("records processed", Duration::from_secs(30), || {
@@ -64,9 +65,9 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
 
     m1.kill();
     let m1b = probe("m1b", &group, &topic, &log, &refs(&a1));
-    let back = m1b
-        .wait_for_line(|l| l.starts_with("ASSIGNED"), Duration::from_secs(30))
+    m1b.wait_for_line(|l| l.starts_with("ASSIGNED"), Duration::from_secs(30))
         .expect("the restarted member is assigned");
+    let back = held(&assigned(&m1b));
     assert_eq!(back, m1_partitions, "same partitions after the restart");
     SeqProducer::new(&b).send(&topic, None, 200, |s| format!("k{s}"));
     wait_until(
@@ -88,4 +89,25 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
 
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+/// The partitions a member holds after its ASSIGNED/REVOKED lines (eager:
+/// whole assignments; cooperative: increments).
+fn held(lines: &[String]) -> std::collections::BTreeSet<String> {
+    let mut held = std::collections::BTreeSet::new();
+    for l in lines {
+        let (verb, parts) = l.split_once(' ').unwrap_or((l, ""));
+        let parts = parts
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        match verb {
+            "ASSIGNED" => held.extend(parts),
+            "REVOKED" => parts.for_each(|p| {
+                held.remove(&p);
+            }),
+            _ => {}
+        }
+    }
+    held
 }
