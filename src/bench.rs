@@ -45,6 +45,8 @@ pub enum Cmd {
     Lag(crate::bench_lag::Args),
     /// Fleet-wide pause: command to last acknowledgement with 1, 4, 8 instances vs a 5 s-poll baseline.
     Control(crate::bench_control::Args),
+    /// Blue/green switch with the deploy driver: gap and total, p50/p99, vs stop and deploy.
+    Switch(crate::bench_switch::Args),
 }
 
 pub fn run(cmd: Cmd) -> i32 {
@@ -60,6 +62,7 @@ pub fn run(cmd: Cmd) -> i32 {
         Cmd::Backlog(a) => crate::bench_parallel::backlog(a),
         Cmd::Lag(a) => crate::bench_lag::run(a),
         Cmd::Control(a) => crate::bench_control::run(a),
+        Cmd::Switch(a) => crate::bench_switch::run(a),
     };
     match result {
         Ok(()) => 0,

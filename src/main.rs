@@ -16,6 +16,7 @@ mod bench;
 mod bench_control;
 mod bench_lag;
 mod bench_parallel;
+mod bench_switch;
 mod config_cmd;
 mod ctl;
 mod demo;

@@ -13,6 +13,7 @@ mod e2e {
     mod delivery;
     mod deploy;
     mod lag;
+    mod metrics;
     mod parallel;
     mod pause;
     mod peers;

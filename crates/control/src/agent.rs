@@ -117,6 +117,17 @@ impl Agent {
     }
 
     /// Listener ids.
+    pub fn listeners(&self) -> Vec<Arc<ListenerHandle>> {
+        self.shared
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Names of the listeners this agent steers.
     pub fn listener_names(&self) -> Vec<String> {
         self.shared
             .listeners

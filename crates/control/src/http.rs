@@ -75,13 +75,18 @@ type ApiResult = Result<Json<Value>, ApiError>;
 
 /// The router.
 pub fn router(state: HttpState) -> Router {
+    let probes = crate::metrics::Probes {
+        listeners: std::sync::Arc::new(state.agent.listeners()),
+        stuck_after: Duration::from_secs(10),
+    };
     Router::new()
         .route("/bindings", get(list))
         .route("/bindings/", get(blank).post(blank))
         .route("/bindings/{listener}", get(one).post(mutate))
         .route("/fleet", get(fleet))
-        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(state)
+        .merge(crate::metrics::router(probes))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
 }
 
 /// Bind `addr` and serve in the background; the bound address.

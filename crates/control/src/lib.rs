@@ -23,6 +23,7 @@ pub mod file_source;
 pub mod http;
 pub mod kafka_store;
 pub mod log;
+pub mod metrics;
 pub mod model;
 pub mod redis_store;
 pub mod status;

@@ -94,6 +94,12 @@ pub struct PartitionStatus {
     pub buffered: usize,
     /// Last committed next offset known to this instance.
     pub committed: Option<i64>,
+    /// Bytes of the records waiting for a worker.
+    pub buffered_bytes: usize,
+    /// Log end offset as last seen by the consumer (no request is made).
+    pub log_end: Option<i64>,
+    /// `log_end` minus the committed offset.
+    pub lag: Option<i64>,
     /// Why the partition is stopped, when it is.
     pub reason: Option<String>,
 }

@@ -381,7 +381,19 @@ impl Coordinator {
     pub fn snapshot(&self, kafka: &Kafka) -> ListenerSnapshot {
         ListenerSnapshot {
             name: self.name.clone(),
-            partitions: self.parts.values().map(Partition::status).collect(),
+            partitions: self
+                .parts
+                .values()
+                .map(|p| {
+                    let mut s = p.status();
+                    s.log_end = cached_log_end(kafka, &p.topic, p.partition);
+                    s.lag = s
+                        .log_end
+                        .zip(s.committed.or(p.tracker.low_watermark()))
+                        .map(|(e, c)| (e - c).max(0));
+                    s
+                })
+                .collect(),
             member_id: member_id(kafka),
             stats: self.stats.snapshot(),
         }
@@ -391,6 +403,24 @@ impl Coordinator {
     pub fn in_flight(&self) -> usize {
         self.parts.values().map(Partition::in_flight_records).sum()
     }
+}
+
+/// The partition's high watermark from librdkafka's cache (fetch responses
+/// carry it): no request to the broker.
+fn cached_log_end(kafka: &Kafka, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: plain out-parameters; the topic string outlives the call.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            kafka.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
 fn member_id(kafka: &Kafka) -> Option<String> {

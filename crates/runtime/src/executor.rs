@@ -233,7 +233,10 @@ async fn run_record(ctx: &WorkerContext, msg: &OwnedMessage, report: &mut Report
             Ok(f) => f,
             Err(e) => return reporting(on_decode_error(ctx, msg, &e), report).await,
         };
-        match reporting(fut, report).await {
+        let started = std::time::Instant::now();
+        let result = reporting(fut, report).await;
+        ctx.stats.handler_latency.observe(started.elapsed());
+        match result {
             Ok(()) => {
                 ctx.stats.processed.inc();
                 return Outcome::Done;

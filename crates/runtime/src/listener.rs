@@ -565,6 +565,11 @@ impl ListenerHandle {
         self.stats.snapshot()
     }
 
+    /// The live counters, histogram and poll clock (for metrics exporters).
+    pub fn live_stats(&self) -> &ListenerStats {
+        &self.stats
+    }
+
     /// Shut down within the configured deadline.
     pub async fn shutdown(self) -> ShutdownReport {
         let d = self.shutdown_timeout;

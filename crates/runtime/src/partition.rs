@@ -77,6 +77,9 @@ impl Partition {
             in_flight: self.in_flight_records(),
             buffered: self.queue.len(),
             committed: self.committed,
+            buffered_bytes: self.queue.bytes(),
+            log_end: None,
+            lag: None,
             reason: self.stopped_at.as_ref().map(|(_, r)| r.clone()),
         }
     }

@@ -58,6 +58,7 @@ impl Poller {
         let mut pending: Option<Event> = None;
         let mut last_watch = Instant::now();
         loop {
+            self.kafka.context().lock().stats.poll_clock.tick();
             let shutdown = {
                 let mut c = self.kafka.context().lock();
                 let mut shutdown = None;

@@ -33,7 +33,13 @@ macro_rules! stats {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
         /// Live counters of one listener.
         #[derive(Debug, Default)]
-        pub struct ListenerStats { $($(#[$doc])* pub $name: Counter,)* }
+        pub struct ListenerStats {
+            $($(#[$doc])* pub $name: Counter,)*
+            /// Durations of handler calls.
+            pub handler_latency: LatencyHistogram,
+            /// When the poll loop last went round.
+            pub poll_clock: PollClock,
+        }
         /// A point-in-time copy of [`ListenerStats`].
         #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
         pub struct StatsSnapshot { $($(#[$doc])* pub $name: u64,)* }
@@ -75,4 +81,73 @@ stats! {
     backpressure_pauses,
     /// Partitions stopped by the failure policy.
     partitions_stopped,
+}
+
+/// Upper bounds (seconds) of the handler latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// A cumulative histogram of handler call durations (Prometheus style).
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Record one handler call.
+    pub fn observe(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// (cumulative count per bucket bound, total count, sum in seconds).
+    pub fn snapshot(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let mut acc = 0;
+        let cumulative = LATENCY_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(b, c)| {
+                acc += c.load(Ordering::Relaxed);
+                (*b, acc)
+            })
+            .collect();
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        (cumulative, self.count.load(Ordering::Relaxed), sum)
+    }
+}
+
+/// When the poll loop last went round, for liveness probes.
+#[derive(Debug)]
+pub struct PollClock(AtomicU64);
+
+impl Default for PollClock {
+    fn default() -> Self {
+        let c = PollClock(AtomicU64::new(0));
+        c.tick();
+        c
+    }
+}
+
+impl PollClock {
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+    /// The loop went round now.
+    pub fn tick(&self) {
+        self.0.store(Self::now_ms(), Ordering::Relaxed);
+    }
+    /// Milliseconds since the loop last went round.
+    pub fn age_ms(&self) -> u64 {
+        Self::now_ms().saturating_sub(self.0.load(Ordering::Relaxed))
+    }
 }

@@ -1,0 +1,327 @@
+//! Metrics and health probes of a running instance: `GET /metrics` in the
+//! Prometheus text format (names in the style of kafka-lag-exporter and
+//! KMinion), `GET /healthz` (the process answers) and `GET /readyz` (every
+//! listener's poll loop went round recently: a loop stuck longer than the
+//! threshold makes the instance unready).
+//!
+//! Series (labels `listener`, and `topic`, `partition` per partition):
+//!
+//! | name | type | what |
+//! |---|---|---|
+//! | `switchyard_records_processed_total` | counter | records whose handler finished |
+//! | `switchyard_records_fetched_total` | counter | records taken from the consumer |
+//! | `switchyard_handler_errors_total`, `switchyard_handler_retries_total` | counter | failed calls, retries |
+//! | `switchyard_records_dead_lettered_total`, `switchyard_records_skipped_total`, `switchyard_decode_errors_total` | counter | records not handled normally |
+//! | `switchyard_commits_total`, `switchyard_commit_failures_total` | counter | commits |
+//! | `switchyard_rebalances_total`, `switchyard_rebalance_stall_seconds_total` | counter | rebalances and how long they stood processing still |
+//! | `switchyard_handler_duration_seconds` | histogram | handler call durations |
+//! | `switchyard_poll_age_seconds` | gauge | time since the poll loop last went round |
+//! | `kafka_consumergroup_group_lag` | gauge | log end minus committed, per partition |
+//! | `switchyard_partition_paused` | gauge | 1 when paused/draining/stopped, with `state` and `reason` |
+//! | `switchyard_partition_in_flight`, `switchyard_partition_buffered_records`, `switchyard_partition_buffered_bytes` | gauge | work in the runtime |
+//!
+//! Time lag is exported by `switchyard lag serve` (from outside).
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use switchyard_runtime::command::{ListenerSnapshot, PartitionState};
+use switchyard_runtime::stats::ListenerStats;
+use switchyard_runtime::ListenerHandle;
+
+/// Listeners whose metrics and health are served.
+#[derive(Clone)]
+pub struct Probes {
+    /// The listeners.
+    pub listeners: Arc<Vec<Arc<ListenerHandle>>>,
+    /// A poll loop older than this makes `/readyz` fail.
+    pub stuck_after: Duration,
+}
+
+/// `/metrics`, `/healthz`, `/readyz`.
+pub fn router(probes: Probes) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(probes)
+}
+
+/// Serve the probes alone on `addr` in the background (an instance without
+/// the admin API); the bound address.
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    probes: Probes,
+) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router(probes)).await;
+    });
+    Ok(bound)
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}=\"{}\"",
+                v.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', " ")
+            )
+        })
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// Render the listeners' counters, histograms and partitions.
+pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
+    let mut out = String::new();
+    let counters: [(
+        &str,
+        &str,
+        fn(&switchyard_runtime::stats::StatsSnapshot) -> f64,
+    ); 12] = [
+        (
+            "switchyard_records_processed_total",
+            "Records whose handler finished.",
+            |s| s.processed as f64,
+        ),
+        (
+            "switchyard_records_fetched_total",
+            "Records taken from the consumer.",
+            |s| s.fetched as f64,
+        ),
+        (
+            "switchyard_handler_errors_total",
+            "Handler calls that failed.",
+            |s| s.handler_errors as f64,
+        ),
+        (
+            "switchyard_handler_retries_total",
+            "Handler calls repeated after a failure.",
+            |s| s.retries as f64,
+        ),
+        (
+            "switchyard_records_dead_lettered_total",
+            "Records written to the dead-letter topic.",
+            |s| s.dead_lettered as f64,
+        ),
+        (
+            "switchyard_records_skipped_total",
+            "Records skipped by policy.",
+            |s| s.skipped as f64,
+        ),
+        (
+            "switchyard_decode_errors_total",
+            "Records that could not be decoded.",
+            |s| s.decode_errors as f64,
+        ),
+        (
+            "switchyard_commits_total",
+            "Commits sent or offsets stored.",
+            |s| s.commits as f64,
+        ),
+        (
+            "switchyard_commit_failures_total",
+            "Commits that failed.",
+            |s| s.commit_failures as f64,
+        ),
+        ("switchyard_rebalances_total", "Rebalance callbacks.", |s| {
+            s.rebalances as f64
+        }),
+        (
+            "switchyard_rebalance_stall_seconds_total",
+            "Time rebalances stood processing still.",
+            |s| s.rebalance_stall_ms as f64 / 1000.0,
+        ),
+        (
+            "switchyard_backpressure_pauses_total",
+            "Times fetching was paused because the buffer was full.",
+            |s| s.backpressure_pauses as f64,
+        ),
+    ];
+    for (name, help, get) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (snap, _) in listeners {
+            let _ = writeln!(
+                out,
+                "{name}{} {}",
+                labels(&[("listener", &snap.name)]),
+                get(&snap.stats)
+            );
+        }
+    }
+    let name = "switchyard_handler_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Handler call durations.\n# TYPE {name} histogram"
+    );
+    for (snap, stats) in listeners {
+        let (buckets, count, sum) = stats.handler_latency.snapshot();
+        for (le, c) in buckets {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {c}",
+                labels(&[("listener", &snap.name), ("le", &le.to_string())])
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{} {count}",
+            labels(&[("listener", &snap.name), ("le", "+Inf")])
+        );
+        let _ = writeln!(
+            out,
+            "{name}_sum{} {sum}",
+            labels(&[("listener", &snap.name)])
+        );
+        let _ = writeln!(
+            out,
+            "{name}_count{} {count}",
+            labels(&[("listener", &snap.name)])
+        );
+    }
+    let name = "switchyard_poll_age_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time since the poll loop last went round.\n# TYPE {name} gauge"
+    );
+    for (snap, stats) in listeners {
+        let _ = writeln!(
+            out,
+            "{name}{} {}",
+            labels(&[("listener", &snap.name)]),
+            stats.poll_clock.age_ms() as f64 / 1000.0
+        );
+    }
+    type Gauge = fn(&switchyard_runtime::command::PartitionStatus) -> Option<f64>;
+    let gauges: [(&str, &str, Gauge); 4] = [
+        (
+            "kafka_consumergroup_group_lag",
+            "Log end offset minus committed offset.",
+            |p| p.lag.map(|l| l as f64),
+        ),
+        (
+            "switchyard_partition_in_flight",
+            "Records handed to handlers and not finished.",
+            |p| Some(p.in_flight as f64),
+        ),
+        (
+            "switchyard_partition_buffered_records",
+            "Records waiting for a worker.",
+            |p| Some(p.buffered as f64),
+        ),
+        (
+            "switchyard_partition_buffered_bytes",
+            "Bytes of the records waiting for a worker.",
+            |p| Some(p.buffered_bytes as f64),
+        ),
+    ];
+    for (name, help, get) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (snap, _) in listeners {
+            for p in &snap.partitions {
+                if let Some(v) = get(p) {
+                    let part = p.partition.to_string();
+                    let l = labels(&[
+                        ("listener", &snap.name),
+                        ("topic", &p.topic),
+                        ("partition", &part),
+                    ]);
+                    let _ = writeln!(out, "{name}{l} {v}");
+                }
+            }
+        }
+    }
+    let name = "switchyard_partition_paused";
+    let _ = writeln!(out, "# HELP {name} 1 when the partition is not running (paused, draining or stopped).\n# TYPE {name} gauge");
+    for (snap, _) in listeners {
+        for p in &snap.partitions {
+            let state = serde_json::to_value(p.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let part = p.partition.to_string();
+            let reason = p.reason.clone().unwrap_or_default();
+            let l = labels(&[
+                ("listener", &snap.name),
+                ("topic", &p.topic),
+                ("partition", &part),
+                ("state", &state),
+                ("reason", &reason),
+            ]);
+            let _ = writeln!(
+                out,
+                "{name}{l} {}",
+                u8::from(p.state != PartitionState::Running)
+            );
+        }
+    }
+    out
+}
+
+async fn snapshots(probes: &Probes) -> Vec<(ListenerSnapshot, Arc<ListenerHandle>)> {
+    let mut out = Vec::new();
+    for l in probes.listeners.iter() {
+        // a stuck poll loop does not answer: leave that listener's partitions out
+        let snap = tokio::time::timeout(Duration::from_millis(500), l.snapshot()).await;
+        let snap = match snap {
+            Ok(Ok(s)) => s,
+            _ => ListenerSnapshot {
+                name: l.name().to_string(),
+                stats: l.stats(),
+                ..Default::default()
+            },
+        };
+        out.push((snap, l.clone()));
+    }
+    out
+}
+
+async fn metrics(
+    State(probes): State<Probes>,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+    let snaps = snapshots(&probes).await;
+    let pairs: Vec<(ListenerSnapshot, &ListenerStats)> = snaps
+        .iter()
+        .map(|(s, l)| (s.clone(), l.live_stats()))
+        .collect();
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        render(&pairs),
+    )
+}
+
+async fn readyz(State(probes): State<Probes>) -> (StatusCode, String) {
+    let mut body = String::new();
+    let mut ready = !probes.listeners.is_empty();
+    for l in probes.listeners.iter() {
+        let age = Duration::from_millis(l.live_stats().poll_clock.age_ms());
+        let ok = age <= probes.stuck_after;
+        ready &= ok;
+        let _ = writeln!(
+            body,
+            "{} poll loop {} ms ago: {}",
+            l.name(),
+            age.as_millis(),
+            if ok { "ok" } else { "stuck" }
+        );
+    }
+    (
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        body,
+    )
+}

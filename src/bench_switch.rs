@@ -1,0 +1,505 @@
+//! `switchyard bench switch`: how long a blue/green switch leaves a listener
+//! without processing, with the real deploy driver (`switchyard-deploy`, the
+//! code `switchyard deploy switch` runs).
+//!
+//! 2 blue + 2 green in-process instances (a listener and a control-plane
+//! agent each; slot `s` consumes as group `<group>-<s>`, the standby slot
+//! assigned and paused) under a steady record flow; N handoffs alternating
+//! blue → green → blue. Every processed record is logged with its time, the
+//! slot that processed it and its partition. Per switch, from the records:
+//! **gap** = first record processed by the new slot − the last record
+//! processed before it (by anyone); **total** = from the driver's start
+//! until every partition has processed a record on the new slot. The
+//! driver's own gap/total (its clock, from status reports) are shown too.
+//!
+//! Baseline, same run: "stop and deploy" with one group: shut down the 2
+//! running instances (commit, leave the group), start 2 fresh ones in the
+//! same group; gap and total measured the same way from the records.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+use switchyard_config::{ConsumerConfig, OffsetReset};
+use switchyard_control::kafka_store::{producer, KafkaStore};
+use switchyard_control::status_topic::{StatusPublisher, StatusTail};
+use switchyard_control::{Agent, AgentConfig, SharedStore};
+use switchyard_deploy::plan;
+use switchyard_deploy::Driver;
+use switchyard_runtime::deserializer::Bytes;
+use switchyard_runtime::record::Record;
+use switchyard_runtime::{Listener, ListenerHandle};
+
+/// Options of `bench switch`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Bootstrap servers; default: an embedded mock cluster.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// Blue/green handoffs (alternating blue → green → blue).
+    #[arg(long, default_value_t = 50)]
+    switches: usize,
+    /// Stop-and-deploy baseline handoffs (each a group rebalance).
+    #[arg(long, default_value_t = 5)]
+    baseline_switches: usize,
+    /// Steady flow, records per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 8)]
+    partitions: i32,
+    /// Instances per slot.
+    #[arg(long, default_value_t = 2)]
+    instances: usize,
+    /// Status heartbeat of the agents (a status is also published on every change).
+    #[arg(long, default_value_t = 200)]
+    status_interval_ms: u64,
+    /// Steady flow between two handoffs.
+    #[arg(long, default_value_t = 300)]
+    settle_ms: u64,
+}
+
+const LISTENER: &str = "switch";
+const SLOTS: [&str; 2] = ["blue", "green"];
+
+/// (ns since start, tag of the processing instance set, partition).
+type Log = Arc<Mutex<Vec<(u64, u32, i32)>>>;
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio")?;
+    rt.block_on(bench(a))
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+#[derive(Default)]
+struct Stats {
+    gap: Vec<f64>,
+    total: Vec<f64>,
+    driver_gap: Vec<f64>,
+    driver_total: Vec<f64>,
+}
+
+struct Env {
+    bootstrap: String,
+    mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    tag: String,
+}
+
+impl Env {
+    fn create(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        if let Some(m) = &self.mock {
+            m.create_topic(topic, partitions, 1)?;
+            return Ok(());
+        }
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let admin: AdminClient<_> = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let res = rt.block_on(admin.create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new(),
+        ))?;
+        for r in res {
+            r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+async fn bench(a: Args) -> anyhow::Result<()> {
+    let env = match &a.bootstrap {
+        Some(b) => Env {
+            bootstrap: b.clone(),
+            mock: None,
+            tag: format!(
+                "{}-{}",
+                std::process::id(),
+                switchyard_control::model::now_ms()
+            ),
+        },
+        None => {
+            let m = MockCluster::new(1).context("mock cluster")?;
+            Env {
+                bootstrap: m.bootstrap_servers(),
+                mock: Some(m),
+                tag: std::process::id().to_string(),
+            }
+        }
+    };
+    let topic = format!("bench.switch.{}", env.tag);
+    {
+        let (e, t, p) = (&env, topic.clone(), a.partitions);
+        tokio::task::block_in_place(|| e.create(&t, p))?;
+    }
+    println!(
+        "blue/green switch: {} partitions, {} records/s steady flow, {} + {} instances, broker {}{}",
+        a.partitions,
+        a.rate,
+        a.instances,
+        a.instances,
+        env.bootstrap,
+        if env.mock.is_some() {
+            " (mock cluster)"
+        } else {
+            ""
+        }
+    );
+    let base = Instant::now();
+    let log: Log = Arc::new(Mutex::new(Vec::with_capacity(1 << 18)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flow = flow(&env.bootstrap, &topic, a.partitions, a.rate, stop.clone());
+
+    let sep = separate_groups(&env, &a, &topic, base, &log).await;
+    let stp = match &sep {
+        Ok(_) => stop_and_deploy(&env, &a, &topic, base, &log).await,
+        Err(_) => Ok(Stats::default()),
+    };
+    stop.store(true, Ordering::Relaxed);
+    let _ = flow.join();
+    let (sep, stp) = (sep?, stp?);
+
+    println!();
+    println!(
+        "{:<34} {:>8} {:>10} {:>10} {:>11} {:>11}",
+        "strategy", "switches", "gap p50", "gap p99", "total p50", "total p99"
+    );
+    let row = |name: &str, n: usize, g: &[f64], t: &[f64]| {
+        println!(
+            "{:<34} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms",
+            name,
+            n,
+            pct(g, 0.5),
+            pct(g, 0.99),
+            pct(t, 0.5),
+            pct(t, 0.99)
+        );
+    };
+    row(
+        "separate groups (deploy driver)",
+        sep.gap.len(),
+        &sep.gap,
+        &sep.total,
+    );
+    row(
+        "  same, driver's own clock",
+        sep.driver_gap.len(),
+        &sep.driver_gap,
+        &sep.driver_total,
+    );
+    row(
+        "stop and deploy (one group)",
+        stp.gap.len(),
+        &stp.gap,
+        &stp.total,
+    );
+    println!(
+        "{:<34} {:>8} {:>10}",
+        "shared group", "-", "not implemented"
+    );
+    let goal = pct(&sep.gap, 0.99);
+    println!(
+        "goal: separate-groups gap p99 < 250 ms: {} ({goal:.1} ms)",
+        if goal < 250.0 { "met" } else { "NOT met" }
+    );
+    Ok(())
+}
+
+fn flow(
+    bootstrap: &str,
+    topic: &str,
+    parts: i32,
+    rate: u64,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<anyhow::Result<()>> {
+    let (b, t) = (bootstrap.to_string(), topic.to_string());
+    std::thread::spawn(move || -> anyhow::Result<()> {
+        let p: BaseProducer = producer(&b)?;
+        let every = Duration::from_secs_f64(1.0 / rate as f64);
+        let start = Instant::now();
+        let mut k = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let _ = p.send(
+                BaseRecord::<(), [u8]>::to(&t)
+                    .partition((k % parts as u64) as i32)
+                    .payload(b"x"),
+            );
+            p.poll(Duration::ZERO);
+            k += 1;
+            if let Some(d) = (every * k as u32).checked_sub(start.elapsed()) {
+                std::thread::sleep(d);
+            }
+        }
+        p.flush(Duration::from_secs(5))?;
+        Ok(())
+    })
+}
+
+fn listener(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    tag: u32,
+    base: Instant,
+    log: &Log,
+) -> anyhow::Result<ListenerHandle> {
+    let log = log.clone();
+    Ok(Listener::builder(LISTENER)
+        .config(
+            ConsumerConfig::new(bootstrap)
+                .with_group(group)
+                .with_offset_reset(OffsetReset::Earliest),
+        )
+        .topics([topic.to_string()])
+        .handler(Bytes, Bytes, move |r: Record<Vec<u8>, Vec<u8>>| {
+            let mut l = log.lock().expect("log");
+            l.push((base.elapsed().as_nanos() as u64, tag, r.partition));
+            async { Ok(()) }
+        })
+        .start()?)
+}
+
+/// From the record log, for a handoff to `tag` started at `t0` (ns): the gap
+/// (first record of `tag` after `t0` − the record before it) and the time
+/// until every partition processed a record of `tag`, in ms. `None` until
+/// every partition did.
+fn from_log(log: &Log, tag: u32, t0: u64, parts: i32) -> Option<(f64, f64)> {
+    let l = log.lock().expect("log");
+    let start = l.partition_point(|r| r.0 < t0);
+    let first = (start..l.len()).find(|&i| l[i].1 == tag)?;
+    let before = if first > 0 { l[first - 1].0 } else { t0 };
+    let mut seen = BTreeMap::new();
+    for r in &l[first..] {
+        if r.1 == tag {
+            seen.entry(r.2).or_insert(r.0);
+        }
+    }
+    if seen.len() < parts as usize {
+        return None;
+    }
+    let all = *seen.values().max().expect("some");
+    Some(((l[first].0 - before) as f64 / 1e6, (all - t0) as f64 / 1e6))
+}
+
+async fn wait_log(log: &Log, tag: u32, t0: u64, parts: i32) -> anyhow::Result<(f64, f64)> {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(r) = from_log(log, tag, t0, parts) {
+            return Ok(r);
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "timed out waiting for every partition to be processed by instance set {tag}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn separate_groups(
+    env: &Env,
+    a: &Args,
+    topic: &str,
+    base: Instant,
+    log: &Log,
+) -> anyhow::Result<Stats> {
+    let (control, status) = (
+        format!("bench.switch.ctl.{}", env.tag),
+        format!("bench.switch.status.{}", env.tag),
+    );
+    tokio::task::block_in_place(|| {
+        env.create(&control, 1)?;
+        env.create(&status, 1)
+    })?;
+    let app = format!("bench-switch-{}", env.tag);
+    let group = format!("bench-switch-{}", env.tag);
+    let bootstrap = env.bootstrap.clone();
+    let driver = tokio::task::block_in_place(|| -> anyhow::Result<Driver> {
+        let store: SharedStore = KafkaStore::new(&bootstrap, &control)?;
+        let tail = StatusTail::start(&bootstrap, &status)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !tail.caught_up() {
+            anyhow::ensure!(Instant::now() < deadline, "cannot read the status topic");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Driver {
+            bootstrap: bootstrap.clone(),
+            app: app.clone(),
+            group: group.clone(),
+            store,
+            tail,
+            phase_timeout: Duration::from_secs(30),
+            issuer: "bench".into(),
+        })
+    })?;
+    // `deploy init`: blue owns every partition
+    let parts: Vec<(String, i32)> = (0..a.partitions).map(|p| (topic.to_string(), p)).collect();
+    tokio::task::block_in_place(|| driver.write(|s| plan::init(s, LISTENER, SLOTS[0], &parts)))?;
+    let initial = tokio::task::block_in_place(|| driver.read())?;
+    let mut agents = Vec::new();
+    for (tag, slot) in SLOTS.iter().enumerate() {
+        for i in 0..a.instances {
+            let l = listener(
+                &bootstrap,
+                &driver.group_of(slot),
+                topic,
+                tag as u32,
+                base,
+                log,
+            )?;
+            let overrides = Default::default();
+            for t in switchyard_control::targets::wanted_in_slot(
+                Some(&initial),
+                &overrides,
+                LISTENER,
+                slot,
+                switchyard_control::model::now_ms(),
+            ) {
+                l.pause(t).await?;
+            }
+            let (b, s) = (bootstrap.clone(), status.clone());
+            let publisher =
+                tokio::task::spawn_blocking(move || StatusPublisher::new(&b, &s)).await??;
+            let cfg = AgentConfig {
+                app: app.clone(),
+                instance: format!("{slot}-{i}"),
+                slot: slot.to_string(),
+                heartbeat: Duration::from_millis(a.status_interval_ms),
+            };
+            agents.push(
+                Agent::start(
+                    cfg,
+                    vec![Arc::new(l)],
+                    driver.store.clone(),
+                    Some(publisher),
+                )
+                .await?,
+            );
+        }
+    }
+    // settled: each slot's instances hold every partition (blue running, green paused)
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let latest = driver.tail.latest();
+        let held = |slot: &str, state: &str| {
+            latest
+                .values()
+                .filter(|s| s.app == app && s.slot == slot)
+                .flat_map(|s| s.partitions())
+                .filter(|p| p.state == state)
+                .count()
+        };
+        if held(SLOTS[0], "running") == a.partitions as usize
+            && held(SLOTS[1], "paused") == a.partitions as usize
+        {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "timed out waiting for the slots to settle"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let t = base.elapsed().as_nanos() as u64;
+    wait_log(log, 0, t, a.partitions).await?;
+    tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+
+    let mut stats = Stats::default();
+    for n in 0..a.switches {
+        let to = (n + 1) % 2;
+        let t0 = base.elapsed().as_nanos() as u64;
+        let o = tokio::task::block_in_place(|| -> anyhow::Result<_> {
+            let m = plan::switch(&driver.read()?, LISTENER, SLOTS[to])
+                .map_err(|e| anyhow::anyhow!(e))?;
+            driver.run(&m, &mut |_| {})
+        })?;
+        anyhow::ensure!(
+            o.ok,
+            "switch {n} rolled back: {}",
+            o.reason.unwrap_or_default()
+        );
+        let (gap, total) = wait_log(log, to as u32, t0, a.partitions).await?;
+        stats.gap.push(gap);
+        stats.total.push(total);
+        stats
+            .driver_gap
+            .push(o.gap.map_or(f64::NAN, |g| g.as_secs_f64() * 1e3));
+        stats.driver_total.push(o.total.as_secs_f64() * 1e3);
+        eprintln!(
+            "switch {:>3} {} -> {}: gap {gap:.1} ms, total {total:.1} ms (driver: gap {:.1} ms, total {:.1} ms)",
+            n + 1,
+            SLOTS[1 - to],
+            SLOTS[to],
+            stats.driver_gap.last().expect("pushed"),
+            stats.driver_total.last().expect("pushed"),
+        );
+        tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+    }
+    driver.tail.stop();
+    for agent in agents {
+        for l in agent.stop().await {
+            if let Ok(l) = Arc::try_unwrap(l) {
+                l.shutdown_within(Duration::from_secs(5)).await;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+async fn stop_and_deploy(
+    env: &Env,
+    a: &Args,
+    topic: &str,
+    base: Instant,
+    log: &Log,
+) -> anyhow::Result<Stats> {
+    let group = format!("bench-switch-stop-{}", env.tag);
+    let start = |tag: u32| -> anyhow::Result<Vec<ListenerHandle>> {
+        (0..a.instances)
+            .map(|_| listener(&env.bootstrap, &group, topic, tag, base, log))
+            .collect()
+    };
+    let mut tag = 100u32;
+    let t = base.elapsed().as_nanos() as u64;
+    let mut running = start(tag)?;
+    wait_log(log, tag, t, a.partitions).await?;
+    tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+    let mut stats = Stats::default();
+    for n in 0..a.baseline_switches {
+        let t0 = base.elapsed().as_nanos() as u64;
+        futures::future::join_all(running.drain(..).map(|l| l.shutdown())).await;
+        tag += 1;
+        running = start(tag)?;
+        let (gap, total) = wait_log(log, tag, t0, a.partitions).await?;
+        stats.gap.push(gap);
+        stats.total.push(total);
+        eprintln!(
+            "stop and deploy {:>3}: gap {gap:.1} ms, total {total:.1} ms",
+            n + 1
+        );
+        tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+    }
+    futures::future::join_all(running.drain(..).map(|l| l.shutdown())).await;
+    Ok(stats)
+}
