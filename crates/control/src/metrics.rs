@@ -84,11 +84,8 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 /// Render the listeners' counters, histograms and partitions.
 pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
     let mut out = String::new();
-    let counters: [(
-        &str,
-        &str,
-        fn(&switchyard_runtime::stats::StatsSnapshot) -> f64,
-    ); 12] = [
+    type Counter = fn(&switchyard_runtime::stats::StatsSnapshot) -> f64;
+    let counters: [(&str, &str, Counter); 12] = [
         (
             "switchyard_records_processed_total",
             "Records whose handler finished.",
