@@ -348,7 +348,8 @@ async fn batch_handler_gets_ordered_bounded_batches() {
     let topic = new_topic(broker(), "batch", 2);
     let group = unique_name("batch-g");
     SeqProducer::new(&b).send(&topic, None, 500, |s| format!("k{s}"));
-    let batches: Arc<std::sync::Mutex<Vec<Vec<(i32, i64)>>>> = Default::default();
+    type Batches = Arc<std::sync::Mutex<Vec<Vec<(i32, i64)>>>>;
+    let batches: Batches = Default::default();
     let bs = batches.clone();
     let l = Listener::builder("batch")
         .config(config(&group).with_max_poll_records(40))
