@@ -139,9 +139,12 @@ impl Deployment {
 
     /// Stop the flow, wait until everything is processed, check I1 and I2.
     fn check_invariants(&self, producer: SteadyProducer) {
-        let sent = producer.stop() as usize;
+        let confirmed = producer.stop() as usize;
         let end = end_offsets(&bootstrap(), &self.topic);
-        assert_eq!(end.values().sum::<i64>() as usize, sent);
+        // under load a delivery can time out in the producer although the
+        // broker wrote it: the log end is the truth
+        let sent = end.values().sum::<i64>() as usize;
+        assert!(sent >= confirmed, "log end {sent} < confirmed {confirmed}");
         // distinct offsets: a duplicate must not end the wait early
         wait_until("every record processed", WAIT, || {
             let log = ProcessedLog::read_all(&self.logs);

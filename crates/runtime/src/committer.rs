@@ -6,7 +6,7 @@
 //! | `Auto` | offsets of finished records are *stored*; librdkafka commits them every `auto.commit.interval.ms` | stored offsets committed synchronously |
 //! | `SyncPerBatch` | synchronous commit after each finished job (batch) | synchronous commit |
 //! | `Async` (default) | asynchronous commit at most every commit interval, with the sequence guard | synchronous commit |
-//! | `EveryN { records }` | asynchronous commit whenever `records` more records finished (also inside a large batch), and at the interval | synchronous commit |
+//! | `EveryN { records }` | asynchronous commit whenever `records` more records finished (also inside a large batch), at the end of each batch, and at the interval | synchronous commit |
 //!
 //! Only the low watermark of a partition is ever committed or stored, so no
 //! policy commits a record that was not processed. Records finished above it
@@ -35,7 +35,7 @@ impl Coordinator {
             CommitPolicy::SyncPerBatch => self.job_ended,
             CommitPolicy::Async => interval_due,
             CommitPolicy::EveryN { records } => {
-                self.records_since_commit >= u64::from(records) || interval_due
+                self.records_since_commit >= u64::from(records) || self.job_ended || interval_due
             }
         };
         if !due {
