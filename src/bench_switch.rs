@@ -38,7 +38,8 @@ use switchyard_runtime::{Listener, ListenerHandle};
 /// Options of `bench switch`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Bootstrap servers; default: an embedded mock cluster.
+    /// Bootstrap servers; default: an embedded mock cluster (which cannot
+    /// report group members, so the switch stops with an error there).
     #[arg(long)]
     bootstrap: Option<String>,
     /// Blue/green handoffs (alternating blue → green → blue).
@@ -93,6 +94,8 @@ struct Stats {
     total: Vec<f64>,
     driver_gap: Vec<f64>,
     driver_total: Vec<f64>,
+    /// Handoffs after which some partition was not processed within 10 s.
+    stalled: usize,
 }
 
 struct Env {
@@ -183,37 +186,41 @@ async fn bench(a: Args) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "{:<34} {:>8} {:>10} {:>10} {:>11} {:>11}",
-        "strategy", "switches", "gap p50", "gap p99", "total p50", "total p99"
+        "{:<34} {:>8} {:>10} {:>10} {:>11} {:>11} {:>8}",
+        "strategy", "switches", "gap p50", "gap p99", "total p50", "total p99", "stalled"
     );
-    let row = |name: &str, n: usize, g: &[f64], t: &[f64]| {
+    let row = |name: &str, n: usize, g: &[f64], t: &[f64], stalled: usize| {
         println!(
-            "{:<34} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms",
+            "{:<34} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms {:>8}",
             name,
             n,
             pct(g, 0.5),
             pct(g, 0.99),
             pct(t, 0.5),
-            pct(t, 0.99)
+            pct(t, 0.99),
+            stalled
         );
     };
     row(
         "separate groups (deploy driver)",
-        sep.gap.len(),
+        sep.gap.len() + sep.stalled,
         &sep.gap,
         &sep.total,
+        sep.stalled,
     );
     row(
         "  same, driver's own clock",
         sep.driver_gap.len(),
         &sep.driver_gap,
         &sep.driver_total,
+        0,
     );
     row(
         "stop and deploy (one group)",
-        stp.gap.len(),
+        stp.gap.len() + stp.stalled,
         &stp.gap,
         &stp.total,
+        stp.stalled,
     );
     println!(
         "{:<34} {:>8} {:>10}",
@@ -282,13 +289,15 @@ fn listener(
 }
 
 /// From the record log, for a handoff to `tag` started at `t0` (ns): the gap
-/// (first record of `tag` after `t0` − the record before it) and the time
-/// until every partition processed a record of `tag`, in ms. `None` until
-/// every partition did.
-fn from_log(log: &Log, tag: u32, t0: u64, parts: i32) -> Option<(f64, f64)> {
+/// (first record of `tag` after `t0` − the record before it, ms), the time
+/// until every partition processed a record of `tag` (ms; `None` while some
+/// did not), and how many partitions did not yet.
+fn from_log(log: &Log, tag: u32, t0: u64, parts: i32) -> (Option<f64>, Option<f64>, usize) {
     let l = log.lock().expect("log");
     let start = l.partition_point(|r| r.0 < t0);
-    let first = (start..l.len()).find(|&i| l[i].1 == tag)?;
+    let Some(first) = (start..l.len()).find(|&i| l[i].1 == tag) else {
+        return (None, None, parts as usize);
+    };
     let before = if first > 0 { l[first - 1].0 } else { t0 };
     let mut seen = BTreeMap::new();
     for r in &l[first..] {
@@ -296,24 +305,42 @@ fn from_log(log: &Log, tag: u32, t0: u64, parts: i32) -> Option<(f64, f64)> {
             seen.entry(r.2).or_insert(r.0);
         }
     }
-    if seen.len() < parts as usize {
-        return None;
+    let gap = Some((l[first].0 - before) as f64 / 1e6);
+    let missing = (parts as usize).saturating_sub(seen.len());
+    if missing > 0 {
+        return (gap, None, missing);
     }
     let all = *seen.values().max().expect("some");
-    Some(((l[first].0 - before) as f64 / 1e6, (all - t0) as f64 / 1e6))
+    (gap, Some((all - t0) as f64 / 1e6), 0)
 }
 
-async fn wait_log(log: &Log, tag: u32, t0: u64, parts: i32) -> anyhow::Result<(f64, f64)> {
-    let until = Instant::now() + Duration::from_secs(60);
+/// Wait (up to 10 s) for every partition to be processed by `tag`.
+async fn wait_log(log: &Log, tag: u32, t0: u64, parts: i32) -> (Option<f64>, Option<f64>, usize) {
+    let until = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(r) = from_log(log, tag, t0, parts) {
-            return Ok(r);
+        let r = from_log(log, tag, t0, parts);
+        if r.1.is_some() || Instant::now() >= until {
+            return r;
         }
-        anyhow::ensure!(
-            Instant::now() < until,
-            "timed out waiting for every partition to be processed by instance set {tag}"
-        );
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Record one handoff's figures; a handoff after which some partition was
+/// not processed within 10 s is counted as stalled.
+fn note(stats: &mut Stats, what: &str, r: (Option<f64>, Option<f64>, usize)) {
+    match r {
+        (Some(gap), Some(total), _) => {
+            stats.gap.push(gap);
+            stats.total.push(total);
+            eprintln!("{what}: gap {gap:.1} ms, total {total:.1} ms");
+        }
+        (gap, _, missing) => {
+            stats.stalled += 1;
+            eprintln!(
+                "{what}: STALLED: {missing} partitions not processed within 10 s (gap {gap:?} ms)"
+            );
+        }
     }
 }
 
@@ -422,7 +449,26 @@ async fn separate_groups(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let t = base.elapsed().as_nanos() as u64;
-    wait_log(log, 0, t, a.partitions).await?;
+    anyhow::ensure!(
+        wait_log(log, 0, t, a.partitions).await.1.is_some(),
+        "blue did not process every partition"
+    );
+    // phase 2 of the driver counts the active group's members (ListGroups /
+    // DescribeGroups), which librdkafka's mock cluster does not answer
+    let members = tokio::task::block_in_place(|| {
+        switchyard_deploy::kafka::members(&bootstrap, &driver.group_of(SLOTS[0]))
+    });
+    if !matches!(members, Ok(n) if n > 0) {
+        anyhow::bail!(
+            "the broker does not report the members of group {} ({}); the deploy driver needs \
+             them (librdkafka's mock cluster cannot): run with --bootstrap and a real broker",
+            driver.group_of(SLOTS[0]),
+            match members {
+                Ok(n) => format!("{n} members"),
+                Err(e) => format!("{e:#}"),
+            }
+        );
+    }
     tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
 
     let mut stats = Stats::default();
@@ -439,21 +485,18 @@ async fn separate_groups(
             "switch {n} rolled back: {}",
             o.reason.unwrap_or_default()
         );
-        let (gap, total) = wait_log(log, to as u32, t0, a.partitions).await?;
-        stats.gap.push(gap);
-        stats.total.push(total);
-        stats
-            .driver_gap
-            .push(o.gap.map_or(f64::NAN, |g| g.as_secs_f64() * 1e3));
-        stats.driver_total.push(o.total.as_secs_f64() * 1e3);
-        eprintln!(
-            "switch {:>3} {} -> {}: gap {gap:.1} ms, total {total:.1} ms (driver: gap {:.1} ms, total {:.1} ms)",
+        let r = wait_log(log, to as u32, t0, a.partitions).await;
+        let dg = o.gap.map_or(f64::NAN, |g| g.as_secs_f64() * 1e3);
+        let dt = o.total.as_secs_f64() * 1e3;
+        stats.driver_gap.push(dg);
+        stats.driver_total.push(dt);
+        let what = format!(
+            "switch {:>3} {} -> {} (driver: gap {dg:.1} ms, total {dt:.1} ms)",
             n + 1,
             SLOTS[1 - to],
-            SLOTS[to],
-            stats.driver_gap.last().expect("pushed"),
-            stats.driver_total.last().expect("pushed"),
+            SLOTS[to]
         );
+        note(&mut stats, &what, r);
         tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
     }
     driver.tail.stop();
@@ -483,7 +526,10 @@ async fn stop_and_deploy(
     let mut tag = 100u32;
     let t = base.elapsed().as_nanos() as u64;
     let mut running = start(tag)?;
-    wait_log(log, tag, t, a.partitions).await?;
+    anyhow::ensure!(
+        wait_log(log, tag, t, a.partitions).await.1.is_some(),
+        "the stop-and-deploy group did not process every partition"
+    );
     tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
     let mut stats = Stats::default();
     for n in 0..a.baseline_switches {
@@ -491,13 +537,8 @@ async fn stop_and_deploy(
         futures::future::join_all(running.drain(..).map(|l| l.shutdown())).await;
         tag += 1;
         running = start(tag)?;
-        let (gap, total) = wait_log(log, tag, t0, a.partitions).await?;
-        stats.gap.push(gap);
-        stats.total.push(total);
-        eprintln!(
-            "stop and deploy {:>3}: gap {gap:.1} ms, total {total:.1} ms",
-            n + 1
-        );
+        let r = wait_log(log, tag, t0, a.partitions).await;
+        note(&mut stats, &format!("stop and deploy {:>3}", n + 1), r);
         tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
     }
     futures::future::join_all(running.drain(..).map(|l| l.shutdown())).await;
