@@ -94,6 +94,9 @@ struct Stats {
     total: Vec<f64>,
     driver_gap: Vec<f64>,
     driver_total: Vec<f64>,
+    /// Without a handoff: the longest hole between two processed records in
+    /// the steady window (`--settle-ms`) before each handoff.
+    steady: Vec<f64>,
     /// Handoffs after which some partition was not processed within 10 s.
     stalled: usize,
 }
@@ -222,6 +225,13 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         &stp.total,
         stp.stalled,
     );
+    row(
+        "no handoff (steady, longest hole)",
+        sep.steady.len(),
+        &sep.steady,
+        &[],
+        0,
+    );
     println!(
         "{:<34} {:>8} {:>10}",
         "shared group", "-", "not implemented"
@@ -312,6 +322,22 @@ fn from_log(log: &Log, tag: u32, t0: u64, parts: i32) -> (Option<f64>, Option<f6
     }
     let all = *seen.values().max().expect("some");
     (gap, Some((all - t0) as f64 / 1e6), 0)
+}
+
+/// The longest time without a processed record in `[from, to]` (ns), in ms.
+fn hole(log: &Log, from: u64, to: u64) -> f64 {
+    let l = log.lock().expect("log");
+    let (a, b) = (
+        l.partition_point(|r| r.0 < from),
+        l.partition_point(|r| r.0 <= to),
+    );
+    let mut prev = from;
+    let mut max = 0;
+    for r in &l[a..b] {
+        max = max.max(r.0 - prev);
+        prev = r.0;
+    }
+    max.max(to - prev) as f64 / 1e6
 }
 
 /// Wait (up to 10 s) for every partition to be processed by `tag`.
@@ -475,6 +501,9 @@ async fn separate_groups(
     for n in 0..a.switches {
         let to = (n + 1) % 2;
         let t0 = base.elapsed().as_nanos() as u64;
+        stats
+            .steady
+            .push(hole(log, t0.saturating_sub(a.settle_ms * 1_000_000), t0));
         let o = tokio::task::block_in_place(|| -> anyhow::Result<_> {
             let m = plan::switch(&driver.read()?, LISTENER, SLOTS[to])
                 .map_err(|e| anyhow::anyhow!(e))?;
