@@ -11,6 +11,6 @@ scripts/install-test-deps.sh
 
 # e2e tests share one broker per test binary and run in parallel; several
 # consumer processes share the machine's cores, so keep the thread count sane.
-threads="${SWITCHYARD_TEST_THREADS:-4}"
+threads="${SWITCHYARD_TEST_THREADS:-3}"
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads="$threads"

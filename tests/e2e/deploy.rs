@@ -329,7 +329,7 @@ fn a_watched_canary_that_falls_behind_is_aborted_by_itself() {
             "--status-interval-ms",
             "200",
             "--delay-ms",
-            "60",
+            "150",
         ],
     );
     d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);
