@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
 use switchyard_config::{ConsumerConfig, OffsetReset};
 use switchyard_control::command::{Action, BindingCommand};
-use switchyard_control::kafka_store::{producer, KafkaStore};
+use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::model::{now_ms, DesiredState};
 use switchyard_control::status_topic::{StatusPublisher, StatusTail};
 use switchyard_control::{Agent, AgentConfig, SharedStore, Store};
@@ -214,35 +214,7 @@ async fn measure(
         agents.push(Agent::start(cfg, vec![Arc::new(listener)], store, Some(publisher)).await?);
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let flow = {
-        let (stop, b, t, parts, rate) = (
-            stop.clone(),
-            bootstrap.to_string(),
-            topic.clone(),
-            a.partitions,
-            a.rate,
-        );
-        std::thread::spawn(move || -> anyhow::Result<()> {
-            let p: BaseProducer = producer(&b)?;
-            let every = Duration::from_secs_f64(1.0 / rate as f64);
-            let start = Instant::now();
-            let mut k = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let _ = p.send(
-                    BaseRecord::<(), [u8]>::to(&t)
-                        .partition((k % parts as u64) as i32)
-                        .payload(b"x"),
-                );
-                p.poll(Duration::ZERO);
-                k += 1;
-                if let Some(d) = (every * k as u32).checked_sub(start.elapsed()) {
-                    std::thread::sleep(d);
-                }
-            }
-            p.flush(Duration::from_secs(5))?;
-            Ok(())
-        })
-    };
+    let flow = crate::bench_switch::flow(bootstrap, &topic, a.partitions, a.rate, stop.clone());
     let tail = {
         let (b, s) = (bootstrap.to_string(), status.clone());
         tokio::task::spawn_blocking(move || StatusTail::start(&b, &s)).await??

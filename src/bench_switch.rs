@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
 use switchyard_config::{ConsumerConfig, OffsetReset};
 use switchyard_control::kafka_store::{producer, KafkaStore};
 use switchyard_control::status_topic::{StatusPublisher, StatusTail};
@@ -113,25 +112,7 @@ impl Env {
             m.create_topic(topic, partitions, 1)?;
             return Ok(());
         }
-        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-        let admin: AdminClient<_> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let res = rt.block_on(admin.create_topics(
-            [&NewTopic::new(
-                topic,
-                partitions,
-                TopicReplication::Fixed(1),
-            )],
-            &AdminOptions::new(),
-        ))?;
-        for r in res {
-            r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
-        }
-        Ok(())
+        crate::bench::create_topic(&self.bootstrap, topic, partitions)
     }
 }
 
@@ -244,7 +225,9 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn flow(
+/// A producer thread writing `rate` one-byte records/s round robin over
+/// `parts` partitions until `stop` (the steady flow of the benchmarks).
+pub(crate) fn flow(
     bootstrap: &str,
     topic: &str,
     parts: i32,
