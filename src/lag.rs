@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use switchyard_control::status::InstanceStatus;
+use switchyard_control::status_topic::StatusTail;
 use switchyard_lag::{
     GroupSelection, Intents, LagError, Sampler, SamplerConfig, ServeConfig, Server, Target,
     TimeLagMode, WindowConfig,
@@ -77,6 +79,10 @@ struct ServeArgs {
     /// Seconds between samples.
     #[arg(long, default_value_t = 15.0, value_name = "SECS")]
     interval: f64,
+    /// The control plane's status topic: partitions its instances report
+    /// paused or draining read PAUSED / DRAINING, not STALL or STOP.
+    #[arg(long)]
+    status_topic: Option<String>,
 }
 
 pub fn run(args: Args) -> i32 {
@@ -140,6 +146,28 @@ fn intents(c: &Common) -> Intents {
     i
 }
 
+/// `base` plus the partitions the live instances report paused or draining.
+fn intents_from_status(mut base: Intents, statuses: &[InstanceStatus]) -> Intents {
+    for s in statuses {
+        for l in &s.listeners {
+            let Some(group) = &l.group else { continue };
+            for p in &l.partitions {
+                let t = Target {
+                    group: group.clone(),
+                    topic: p.topic.clone(),
+                    partition: Some(p.partition),
+                };
+                match p.state.as_str() {
+                    "paused" => base.pause(t),
+                    "draining" => base.drain(t),
+                    _ => {}
+                }
+            }
+        }
+    }
+    base
+}
+
 fn show(a: ShowArgs) -> anyhow::Result<()> {
     let watch = a.watch.map(|w| secs(w, "--watch")).transpose()?;
     let mut sampler = sampler(&a.common)?;
@@ -188,6 +216,23 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     rt.block_on(async {
         let server = Server::start(config).await?;
         server.set_intents(intents(c));
+        if let Some(topic) = a.status_topic.clone() {
+            let (b, handle) = (c.bootstrap.clone(), server.intents_handle());
+            let flags = intents(c);
+            let tail = tokio::task::spawn_blocking(move || StatusTail::start(&b, &topic)).await??;
+            tokio::spawn(async move {
+                loop {
+                    let now = switchyard_control::model::now_ms();
+                    let statuses: Vec<InstanceStatus> = tail
+                        .latest()
+                        .into_values()
+                        .filter(|s| !s.is_gone(now))
+                        .collect();
+                    handle.set(intents_from_status(flags.clone(), &statuses));
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            });
+        }
         println!(
             "lag exporter: http://{}/metrics (healthz: /healthz)",
             server.local_addr()

@@ -728,3 +728,91 @@ fn the_redis_store_pauses_and_resumes_an_instance() {
     assert_eq!(code, 0, "{out}");
     wait_until("resumed", WAIT, || count_of(&logs, &topic) == 20);
 }
+
+/// A pause through the control plane reads PAUSED in `lag serve` (which
+/// follows the status topic), where the same still consumer would read
+/// STALL: an intended pause raises no alarm (issue 6).
+#[test]
+fn lag_serve_reads_a_control_plane_pause_as_paused() {
+    use std::io::{Read, Write};
+    let b = bootstrap();
+    let plane = Plane::new("lp");
+    let topic = new_topic(broker(), "lp", 2);
+    let group = unique_name("lp-g");
+    let log = log_path("lp");
+    let producer = SeqProducer::new(&b);
+    for p in 0..2 {
+        producer.send_raw(&topic, Some(p), Some(b"k"), b"x", None);
+    }
+    let _a = plane.probe("lp-a", &group, &topic, &log, &[]);
+    wait_until("2 processed", WAIT, || {
+        count_of(std::slice::from_ref(&log), &topic) == 2
+    });
+    let (code, out) = plane.ctl("pause", &["--listener", "probe", "--topic", &topic]);
+    assert_eq!(code, 0, "{out}");
+    for p in 0..2 {
+        for _ in 0..5 {
+            producer.send_raw(&topic, Some(p), Some(b"k"), b"y", None);
+        }
+    }
+    let args: Vec<String> = [
+        "lag",
+        "serve",
+        "--bootstrap",
+        &b,
+        "--group",
+        &group,
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.3",
+        "--window",
+        "2",
+        "--min-samples",
+        "3",
+        "--status-topic",
+        &plane.status,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let lag = Child::spawn(
+        "lag",
+        std::path::Path::new(env!("CARGO_BIN_EXE_switchyard")),
+        &args,
+        &[],
+    );
+    let line = lag
+        .wait_for_line(|l| l.starts_with("lag exporter: http://"), WAIT)
+        .expect("lag serve starts");
+    let addr = line["lag exporter: http://".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let metrics = || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    };
+    let health = |text: &str, partition: &str, status: &str| {
+        text.lines().any(|l| {
+            l.starts_with("switchyard_lag_health{")
+                && l.contains(&format!("group=\"{group}\""))
+                && l.contains(&format!("partition=\"{partition}\""))
+                && l.contains(&format!("status=\"{status}\""))
+                && l.ends_with(" 1")
+        })
+    };
+    wait_until("both partitions read PAUSED", WAIT, || {
+        let text = metrics();
+        health(&text, "0", "PAUSED") && health(&text, "1", "PAUSED")
+    });
+    let text = metrics();
+    assert!(
+        !health(&text, "0", "STALL") && !health(&text, "0", "STOP"),
+        "{text}"
+    );
+}

@@ -401,6 +401,7 @@ impl Shared {
                 .unwrap_or_default();
             listeners.push(ListenerReport {
                 name: l.name().to_string(),
+                group: l.group_id().map(str::to_string),
                 partitions,
                 paused_targets: held.iter().map(targets::describe).collect(),
             });

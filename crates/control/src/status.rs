@@ -33,6 +33,10 @@ pub struct ListenerReport {
     pub partitions: Vec<PartitionReport>,
     /// Pause targets this instance holds for it (`*`, `topic`, `topic-p`).
     pub paused_targets: Vec<String>,
+    /// The consumer group the listener commits under (lag monitors use it
+    /// to tell an intended pause from a stalled consumer).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// What one instance reports on the status topic (key: instance id).
@@ -176,6 +180,7 @@ mod tests {
             app: "a".into(),
             listeners: vec![ListenerReport {
                 name: "l".into(),
+                group: None,
                 partitions: states
                     .iter()
                     .enumerate()

@@ -79,6 +79,17 @@ struct Shared {
     interval: Duration,
 }
 
+/// Sets the paused and draining partitions of a running [`Server`].
+#[derive(Clone)]
+pub struct IntentsHandle(Arc<Shared>);
+
+impl IntentsHandle {
+    /// Replace the paused and draining partitions, from the next sample on.
+    pub fn set(&self, intents: Intents) {
+        *self.0.intents.lock().unwrap_or_else(|p| p.into_inner()) = Some(intents);
+    }
+}
+
 /// A running exporter.
 pub struct Server {
     addr: SocketAddr,
@@ -155,11 +166,13 @@ impl Server {
 
     /// Replace the paused and draining partitions, from the next sample on.
     pub fn set_intents(&self, intents: Intents) {
-        *self
-            .shared
-            .intents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(intents);
+        self.intents_handle().set(intents);
+    }
+
+    /// A handle that sets the intents from another task (for example one
+    /// that follows the control plane's status topic).
+    pub fn intents_handle(&self) -> IntentsHandle {
+        IntentsHandle(self.shared.clone())
     }
 
     /// The newest report, if a sample succeeded.

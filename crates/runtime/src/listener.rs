@@ -441,6 +441,7 @@ impl ListenerBuilder {
             .map_err(|e| self.fail(format!("cannot start the poll thread: {e}")))?;
         tracing::info!(listener = %self.name, ?subscription, group = ?config.group_id, "listener started");
         Ok(ListenerHandle {
+            group: config.group_id.clone(),
             name: self.name,
             tx,
             stats,
@@ -506,6 +507,7 @@ impl ListenerBuilder {
 /// Steers a running listener; cheap to share by reference.
 pub struct ListenerHandle {
     name: String,
+    group: Option<String>,
     tx: Sender<Event>,
     stats: Arc<ListenerStats>,
     shutdown_timeout: Duration,
@@ -516,6 +518,11 @@ impl ListenerHandle {
     /// The listener's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The consumer group id it commits under.
+    pub fn group_id(&self) -> Option<&str> {
+        self.group.as_deref()
     }
 
     async fn ask<T>(
