@@ -538,6 +538,7 @@ mod tests {
             app: "a".into(),
             listeners: vec![ListenerReport {
                 name: "l".into(),
+                group: None,
                 partitions: parts
                     .iter()
                     .map(|(p, s)| PartitionReport {
