@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_control::metrics::{serve, Probes};
+use switchyard_runtime::deserializer::Utf8;
 use switchyard_runtime::hooks::RebalanceHooks;
+use switchyard_runtime::record::Record;
 use switchyard_runtime::{Listener, PauseTarget};
 
 use super::common::*;
@@ -46,11 +48,25 @@ async fn metrics_parse_and_readyz_fails_while_the_poll_loop_is_stuck() {
     let group = unique_name("metrics-g");
     SeqProducer::new(&b).send(&topic, Some(0), 30, |s| s.to_string());
     SeqProducer::new(&b).send(&topic, Some(1), 20, |s| s.to_string());
-    let (builder, seen) = collecting(
-        Listener::builder("metrics")
-            .config(config(&group))
-            .topics([topic.clone()]),
-    );
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen: Seen = Default::default();
+    let (s, r) = (seen.clone(), release.clone());
+    let builder = Listener::builder("metrics")
+        .config(config(&group))
+        .topics([topic.clone()])
+        .handler(Utf8, Utf8, move |rec: Record<String, String>| {
+            let (s, r) = (s.clone(), r.clone());
+            async move {
+                // a record two minutes old that the handler holds: time lag
+                while rec.value == "old" && !r.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                s.lock()
+                    .unwrap()
+                    .push((rec.partition, rec.offset, String::new(), rec.value));
+                Ok(())
+            }
+        });
     let listener = Arc::new(builder.hooks(StuckOnAssign).start().unwrap());
     let probes = Probes {
         listeners: Arc::new(vec![listener.clone()]),
@@ -159,6 +175,51 @@ async fn metrics_parse_and_readyz_fails_while_the_poll_loop_is_stuck() {
             })
         },
     )
+    .await;
+    // caught up: no time lag; a record two minutes old held by the handler: its age
+    let line_of = |text: &str, name: &str, partition: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!("{name}{{"))
+                    && l.contains(&format!("partition=\"{partition}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    assert_eq!(
+        line_of(
+            &get(addr, "/metrics").1,
+            "kafka_consumergroup_group_lag_seconds",
+            "0"
+        ),
+        Some(0.0)
+    );
+    let old = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 120_000;
+    SeqProducer::new(&b).send_raw(&topic, Some(0), None, b"old", Some(old));
+    eventually(
+        "time lag of the held record",
+        Duration::from_secs(20),
+        || {
+            line_of(
+                &get(addr, "/metrics").1,
+                "kafka_consumergroup_group_lag_seconds",
+                "0",
+            )
+            .is_some_and(|s| s >= 119.0)
+        },
+    )
+    .await;
+    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    eventually("time lag back to 0", Duration::from_secs(20), || {
+        line_of(
+            &get(addr, "/metrics").1,
+            "kafka_consumergroup_group_lag_seconds",
+            "0",
+        ) == Some(0.0)
+    })
     .await;
     // the server task holds the listener until the test process ends
 }

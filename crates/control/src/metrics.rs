@@ -17,10 +17,12 @@
 //! | `switchyard_handler_duration_seconds` | histogram | handler call durations |
 //! | `switchyard_poll_age_seconds` | gauge | time since the poll loop last went round |
 //! | `kafka_consumergroup_group_lag` | gauge | log end minus committed, per partition |
+//! | `kafka_consumergroup_group_lag_seconds` | gauge | age of the oldest record held and not finished (0 when caught up) |
 //! | `switchyard_partition_paused` | gauge | 1 when paused/draining/stopped, with `state` and `reason` |
 //! | `switchyard_partition_in_flight`, `switchyard_partition_buffered_records`, `switchyard_partition_buffered_bytes` | gauge | work in the runtime |
 //!
-//! Time lag is exported by `switchyard lag serve` (from outside).
+//! Time lag from outside (also while a consumer is down) is exported by
+//! `switchyard lag serve`.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -200,11 +202,16 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
         );
     }
     type Gauge = fn(&switchyard_runtime::command::PartitionStatus) -> Option<f64>;
-    let gauges: [(&str, &str, Gauge); 4] = [
+    let gauges: [(&str, &str, Gauge); 5] = [
         (
             "kafka_consumergroup_group_lag",
             "Log end offset minus committed offset.",
             |p| p.lag.map(|l| l as f64),
+        ),
+        (
+            "kafka_consumergroup_group_lag_seconds",
+            "Age of the oldest record held and not finished (0 when caught up).",
+            |p| p.time_lag_ms.map(|t| t as f64 / 1000.0),
         ),
         (
             "switchyard_partition_in_flight",

@@ -100,6 +100,10 @@ pub struct PartitionStatus {
     pub log_end: Option<i64>,
     /// `log_end` minus the committed offset.
     pub lag: Option<i64>,
+    /// Age in ms of the oldest record this instance holds and has not
+    /// finished (0 when caught up; unknown when the records behind the lag
+    /// are not fetched, e.g. while paused).
+    pub time_lag_ms: Option<i64>,
     /// Why the partition is stopped, when it is.
     pub reason: Option<String>,
 }

@@ -148,7 +148,8 @@ impl Coordinator {
                 continue;
             }
             part.needs_seek = false;
-            if part.tracker.ingest(msg.offset()) {
+            let ts = msg.timestamp().to_millis().unwrap_or(-1);
+            if part.tracker.ingest_at(msg.offset(), ts) {
                 part.queue.push(msg);
             }
         }
@@ -391,6 +392,11 @@ impl Coordinator {
                         .log_end
                         .zip(s.committed.or(p.tracker.low_watermark()))
                         .map(|(e, c)| (e - c).max(0));
+                    s.time_lag_ms = match (s.lag, p.tracker.oldest_pending_timestamp()) {
+                        (_, Some(ts)) => Some((now_ms() - ts).max(0)),
+                        (Some(0), None) => Some(0),
+                        _ => None,
+                    };
                     s
                 })
                 .collect(),
@@ -403,6 +409,12 @@ impl Coordinator {
     pub fn in_flight(&self) -> usize {
         self.parts.values().map(Partition::in_flight_records).sum()
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The partition's high watermark from librdkafka's cache (fetch responses

@@ -35,8 +35,8 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 /// records in flight or waiting, and every operation is O(1) amortised.
 #[derive(Debug, Default, Clone)]
 pub struct OffsetTracker {
-    /// (offset, done), increasing offsets.
-    entries: VecDeque<(i64, bool)>,
+    /// (offset, done, record timestamp in ms or -1), increasing offsets.
+    entries: VecDeque<(i64, bool, i64)>,
     pending: usize,
     /// Finished according to the commit metadata of an earlier owner.
     preset_done: BTreeSet<i64>,
@@ -62,7 +62,7 @@ impl OffsetTracker {
 
     /// Drop done entries from the front while no hole lies below them.
     fn pop_done(&mut self) {
-        while let Some(&(o, true)) = self.entries.front() {
+        while let Some(&(o, true, _)) = self.entries.front() {
             match self.next {
                 Some(n) if o <= n => {
                     self.next = Some(n.max(o + 1));
@@ -77,6 +77,12 @@ impl OffsetTracker {
     /// must not be processed: it finished already (fetched again after a
     /// rewind, or finished by an earlier owner) or it is still in flight.
     pub fn ingest(&mut self, offset: i64) -> bool {
+        self.ingest_at(offset, -1)
+    }
+
+    /// [`ingest`](Self::ingest) with the record's timestamp (ms), for
+    /// [`oldest_pending_timestamp`](Self::oldest_pending_timestamp).
+    pub fn ingest_at(&mut self, offset: i64, timestamp_ms: i64) -> bool {
         let below_next = self.next.is_some_and(|n| offset < n);
         self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
         let fresh = match self.find(offset) {
@@ -84,7 +90,7 @@ impl OffsetTracker {
             Err(_) if below_next => false,
             Err(i) => {
                 let done = self.preset_done.remove(&offset);
-                self.entries.insert(i, (offset, done));
+                self.entries.insert(i, (offset, done, timestamp_ms));
                 if !done {
                     self.pending += 1;
                 }
@@ -119,7 +125,7 @@ impl OffsetTracker {
         };
         let before = self.entries.len();
         self.entries
-            .retain(|(o, done)| *done || !dropped.contains(o));
+            .retain(|(o, done, _)| *done || !dropped.contains(o));
         self.pending -= before - self.entries.len();
         self.next = Some(self.next.map_or(min, |n| n.min(min)));
     }
@@ -158,6 +164,16 @@ impl OffsetTracker {
             (Some(p), Some(n)) => Some(p.min(n)),
             (p, n) => p.or(n),
         }
+    }
+
+    /// Timestamp (ms) of the oldest record not finished, if known: the
+    /// instance's own time lag is its age.
+    pub fn oldest_pending_timestamp(&self) -> Option<i64> {
+        self.entries
+            .iter()
+            .find(|e| !e.1)
+            .map(|e| e.2)
+            .filter(|t| *t >= 0)
     }
 
     /// Number of ingested records that have not finished.
@@ -271,6 +287,18 @@ mod tests {
         }
         assert_eq!(t.low_watermark(), Some(5));
         assert_eq!(t.done_above().count(), 0);
+    }
+
+    #[test]
+    fn oldest_pending_timestamp_follows_the_commit_point() {
+        let mut t = OffsetTracker::new();
+        t.ingest_at(0, 1000);
+        t.ingest_at(1, 2000);
+        assert_eq!(t.oldest_pending_timestamp(), Some(1000));
+        t.complete(0);
+        assert_eq!(t.oldest_pending_timestamp(), Some(2000));
+        t.complete(1);
+        assert_eq!(t.oldest_pending_timestamp(), None);
     }
 
     #[test]

@@ -80,6 +80,7 @@ impl Partition {
             buffered_bytes: self.queue.bytes(),
             log_end: None,
             lag: None,
+            time_lag_ms: None,
             reason: self.stopped_at.as_ref().map(|(_, r)| r.clone()),
         }
     }
