@@ -61,6 +61,9 @@ pub struct Args {
     heartbeat_ms: u32,
     #[arg(long, default_value_t = 10000)]
     shutdown_timeout_ms: u64,
+    /// Most records per job (max.poll.records).
+    #[arg(long, default_value_t = 500)]
+    max_poll_records: usize,
     /// Application: starts the control-plane agent.
     #[arg(long)]
     app: Option<String>,
@@ -166,7 +169,8 @@ fn run_inner(a: Args) -> anyhow::Result<()> {
             .with_offset_reset(switchyard_config::OffsetReset::Earliest)
             .with_session_timeout_ms(a.session_timeout_ms)
             .with_heartbeat_interval_ms(a.heartbeat_ms)
-            .with_max_poll_interval_ms(a.session_timeout_ms.max(10_000));
+            .with_max_poll_interval_ms(a.session_timeout_ms.max(10_000))
+            .with_max_poll_records(a.max_poll_records);
         if let Some(id) = &a.instance_id {
             config = config.with_instance_id(id);
         }
