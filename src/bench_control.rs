@@ -266,13 +266,7 @@ async fn measure(
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
     tail.stop();
-    for agent in agents {
-        for l in agent.stop().await {
-            if let Ok(l) = Arc::try_unwrap(l) {
-                l.shutdown_within(Duration::from_secs(5)).await;
-            }
-        }
-    }
+    crate::bench_switch::stop_agents(agents).await;
     Ok(stats)
 }
 

@@ -512,13 +512,7 @@ async fn separate_groups(
         tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
     }
     driver.tail.stop();
-    for agent in agents {
-        for l in agent.stop().await {
-            if let Ok(l) = Arc::try_unwrap(l) {
-                l.shutdown_within(Duration::from_secs(5)).await;
-            }
-        }
-    }
+    stop_agents(agents).await;
     Ok(stats)
 }
 
@@ -555,4 +549,15 @@ async fn stop_and_deploy(
     }
     futures::future::join_all(running.drain(..).map(|l| l.shutdown())).await;
     Ok(stats)
+}
+
+/// Stop the agents, then shut their listeners down (5 s each).
+pub(crate) async fn stop_agents(agents: Vec<switchyard_control::agent::Agent>) {
+    for agent in agents {
+        for l in agent.stop().await {
+            if let Ok(l) = Arc::try_unwrap(l) {
+                l.shutdown_within(Duration::from_secs(5)).await;
+            }
+        }
+    }
 }

@@ -150,14 +150,22 @@ impl Agent {
 
     /// Wait until desired version `version` or newer is applied here.
     pub async fn wait_applied(&self, version: u64, timeout: Duration) -> Result<()> {
-        let mut rx = self.shared.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|(v, _)| *v >= version))
+        let what = format!("desired version {version}");
+        self.wait_for_applied(|(v, _)| *v >= version, &what, timeout)
             .await
-            .map_err(|_| {
-                ControlError::Timeout(format!(
-                    "desired version {version} not applied within {timeout:?}"
-                ))
-            })?
+    }
+
+    /// Wait until (applied version, applied override generation) satisfies `done`.
+    async fn wait_for_applied(
+        &self,
+        done: impl FnMut(&(u64, u64)) -> bool,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        let mut rx = self.shared.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(done))
+            .await
+            .map_err(|_| ControlError::Timeout(format!("{what} not applied within {timeout:?}")))?
             .map_err(|_| ControlError::Invalid("the agent stopped".into()))?;
         Ok(())
     }
@@ -183,16 +191,9 @@ impl Agent {
             st.override_gen
         };
         self.shared.kick.notify_one();
-        let mut rx = self.shared.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|(_, g)| *g >= gen))
+        let what = format!("override of `{listener}`");
+        self.wait_for_applied(|(_, g)| *g >= gen, &what, timeout)
             .await
-            .map_err(|_| {
-                ControlError::Timeout(format!(
-                    "override of `{listener}` not applied within {timeout:?}"
-                ))
-            })?
-            .map_err(|_| ControlError::Invalid("the agent stopped".into()))?;
-        Ok(())
     }
 
     /// The actual state of this instance, now.
