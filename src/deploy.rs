@@ -1,6 +1,8 @@
 //! `switchyard deploy`: blue/green and canary deployments of consumers with a
-//! drain-verified handoff (separate-groups strategy: slot `s` consumes as
-//! group `<group>-<s>`; see docs/deploy.md and `switchyard-deploy`).
+//! drain-verified handoff. Strategy, chosen at `init`: separate groups (slot
+//! `s` consumes as group `<group>-<s>`) or one shared group `<group>` that
+//! the standby slot joins only at the switch; see docs/deploy.md and
+//! `switchyard-deploy`.
 //!
 //! Exit codes: 0 done, 1 error, 2 refused (nothing to move, a handoff in
 //! progress, no canary...), 4 a phase timed out and the handoff was rolled
@@ -18,6 +20,7 @@ use switchyard_control::SharedStore;
 use switchyard_deploy::kafka::{self, Tp};
 use switchyard_deploy::plan::{self, Move};
 use switchyard_deploy::Driver;
+use switchyard_deploy::{recover, shared};
 
 /// Where the deployment lives.
 #[derive(clap::Args, Clone)]
@@ -34,7 +37,8 @@ pub struct Common {
     /// Listener id.
     #[arg(long, default_value = "probe")]
     listener: String,
-    /// Base group id: slot `s` consumes as `<group>-<s>`.
+    /// Group id: with separate groups, the base (slot `s` consumes as
+    /// `<group>-<s>`); with a shared group, the group itself.
     #[arg(long)]
     group: String,
     /// Longest wait of one handoff phase.
@@ -56,6 +60,16 @@ pub enum Cmd {
         slot: String,
         #[arg(long, value_delimiter = ',', required = true)]
         topics: Vec<String>,
+        /// separate: a group per slot, standby subscribed and paused;
+        /// shared: one group, the standby slot stays out until the switch.
+        #[arg(long, value_enum, default_value_t = Strategy::Separate)]
+        strategy: Strategy,
+    },
+    /// Roll back what an interrupted `deploy` left behind (frozen
+    /// partitions, two joined slots).
+    Recover {
+        #[command(flatten)]
+        common: Common,
     },
     /// Slots, their instances, partition ownership, lag per slot.
     Status {
@@ -108,6 +122,15 @@ pub enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// How slots share the work.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// A consumer group per slot.
+    Separate,
+    /// One consumer group for every slot.
+    Shared,
 }
 
 struct Refused(String);
@@ -171,8 +194,40 @@ fn handoff(
     pick: impl Fn(&switchyard_control::DesiredState) -> Result<Move, String>,
 ) -> anyhow::Result<i32> {
     let d = driver(c)?;
-    let m = pick(&d.read()?).map_err(Refused)?;
+    let s = d.read()?;
+    if shared::is_shared(&s) {
+        return Err(Refused(
+            "canaries need the separate-groups strategy (one group cannot pin partitions to slots)"
+                .into(),
+        )
+        .into());
+    }
+    let m = pick(&s).map_err(Refused)?;
     let o = d.run(&m, &mut say)?;
+    d.tail.stop();
+    Ok(if o.ok { 0 } else { 4 })
+}
+
+/// A switch (`to`) or a rollback (`None`), by the application's strategy.
+fn switch(c: &Common, to: Option<&str>) -> anyhow::Result<i32> {
+    let d = driver(c)?;
+    let s = d.read()?;
+    let l = c.listener.as_str();
+    let o = if shared::is_shared(&s) {
+        let m = match to {
+            Some(to) => shared::switch(&s, l, to),
+            None => shared::rollback(&s, l),
+        }
+        .map_err(Refused)?;
+        d.run_shared(&m, &mut say)?
+    } else {
+        let m = match to {
+            Some(to) => plan::switch(&s, l, to),
+            None => plan::rollback(&s, l),
+        }
+        .map_err(Refused)?;
+        d.run(&m, &mut say)?
+    };
     d.tail.stop();
     Ok(if o.ok { 0 } else { 4 })
 }
@@ -183,15 +238,28 @@ fn run_inner(cmd: Cmd) -> anyhow::Result<i32> {
             common,
             slot,
             topics,
+            strategy,
         } => {
             anyhow::ensure!(!slot.is_empty(), "the slot is blank");
             let d = driver(&common)?;
-            if !plan::owners(&d.read()?, &common.listener).is_empty() {
+            let current = d.read()?;
+            if !plan::owners(&current, &common.listener).is_empty()
+                || current.joined.contains_key(&common.listener)
+            {
                 return Err(Refused(format!(
-                    "listener `{}` already has slot owners",
+                    "listener `{}` already has slot owners or joined slots",
                     common.listener
                 ))
                 .into());
+            }
+            if strategy == Strategy::Shared {
+                let v = d.write(|s| shared::init(s, &common.listener, &slot, &topics))?;
+                say(format!(
+                    "init: wrote v{v}, shared group {}: only {slot} joined",
+                    common.group
+                ));
+                d.tail.stop();
+                return Ok(0);
             }
             let mut parts = Vec::new();
             for t in &topics {
@@ -208,13 +276,16 @@ fn run_inner(cmd: Cmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         Cmd::Status { common, json } => status(&common, json),
-        Cmd::Switch { common, to } => {
-            let l = common.listener.clone();
-            handoff(&common, |s| plan::switch(s, &l, &to))
-        }
-        Cmd::Rollback { common } => {
-            let l = common.listener.clone();
-            handoff(&common, |s| plan::rollback(s, &l))
+        Cmd::Switch { common, to } => switch(&common, Some(&to)),
+        Cmd::Rollback { common } => switch(&common, None),
+        Cmd::Recover { common } => {
+            let d = driver(&common)?;
+            let r = recover::plan(&d.read()?, &common.listener).map_err(Refused)?;
+            if d.recover(&r, &mut say)?.is_none() {
+                say("recover: nothing to do (no frozen partition, one joined slot)".into());
+            }
+            d.tail.stop();
+            Ok(0)
         }
         Cmd::Canary {
             common,
@@ -299,7 +370,6 @@ struct SlotView {
 fn status(c: &Common, json: bool) -> anyhow::Result<i32> {
     let d = driver(c)?;
     let s = d.read()?;
-    let owners = plan::owners(&s, &c.listener);
     let now = now_ms();
     let live: Vec<_> = d
         .tail
@@ -307,6 +377,11 @@ fn status(c: &Common, json: bool) -> anyhow::Result<i32> {
         .into_values()
         .filter(|x| x.app == c.app && !x.is_gone(now))
         .collect();
+    if shared::is_shared(&s) {
+        d.tail.stop();
+        return shared_status(c, &s, &live, json);
+    }
+    let owners = plan::owners(&s, &c.listener);
     let mut slots: BTreeSet<String> = owners
         .values()
         .filter(|v| v.as_str() != NOBODY)
@@ -374,6 +449,88 @@ fn status(c: &Common, json: bool) -> anyhow::Result<i32> {
             v.lag,
             v.owns.join(","),
             v.instances.join(" ")
+        ));
+    }
+    Ok(0)
+}
+
+/// `deploy status` of a shared-group application: per slot, whether it is
+/// joined, its live instances and the partitions they hold; the group's lag.
+fn shared_status(
+    c: &Common,
+    s: &switchyard_control::DesiredState,
+    live: &[switchyard_control::status::InstanceStatus],
+    json: bool,
+) -> anyhow::Result<i32> {
+    let joined = s.joined.get(&c.listener).cloned().unwrap_or_default();
+    let mut tps = Vec::new();
+    for t in shared::topics(s) {
+        for p in kafka::partitions(&c.bootstrap, &t)? {
+            tps.push((t.clone(), p));
+        }
+    }
+    let ends = kafka::end_offsets(&c.bootstrap, &tps)?;
+    let committed = kafka::committed(&c.bootstrap, &c.group, &tps)?;
+    let lag: i64 = tps
+        .iter()
+        .map(|tp| {
+            ends.get(tp).copied().unwrap_or(0) - committed.get(tp).copied().unwrap_or(-1).max(0)
+        })
+        .sum();
+    let mut slots: BTreeSet<String> = joined.iter().cloned().collect();
+    slots.extend(live.iter().map(|x| x.slot.clone()));
+    let views: Vec<serde_json::Value> = slots
+        .iter()
+        .map(|slot| {
+            let mine: Vec<_> = live.iter().filter(|x| &x.slot == slot).collect();
+            let holds: Vec<String> = mine
+                .iter()
+                .flat_map(|x| x.partitions().map(|p| format!("{}-{}", p.topic, p.partition)))
+                .collect();
+            serde_json::json!({
+                "slot": slot,
+                "joined": joined.contains(slot),
+                "instances": mine.iter().map(|x| format!("{}(v{})", x.instance, x.applied_version)).collect::<Vec<_>>(),
+                "holds": holds,
+            })
+        })
+        .collect();
+    if json {
+        say(serde_json::to_string_pretty(&serde_json::json!({
+            "app": c.app, "version": s.version, "strategy": "shared", "group": c.group,
+            "lag": lag, "deploy": s.deploy, "slots": views,
+        }))?);
+        return Ok(0);
+    }
+    say(format!(
+        "app {} desired v{} shared group {} lag {lag} {:?}",
+        c.app, s.version, c.group, s.deploy
+    ));
+    say(format!(
+        "{:<10} {:<7} {:<30} instances",
+        "SLOT", "JOINED", "HOLDS"
+    ));
+    for v in views {
+        let list = |k: &str| {
+            v[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        };
+        say(format!(
+            "{:<10} {:<7} {:<30} {}",
+            v["slot"].as_str().unwrap_or(""),
+            if v["joined"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
+            list("holds"),
+            list("instances").replace(',', " ")
         ));
     }
     Ok(0)

@@ -184,6 +184,9 @@ fn run_inner(a: Args) -> anyhow::Result<()> {
             .ordering(ordering)
             .workers(a.workers)
             .hooks(PrintHooks)
+            // with a control plane, the agent joins the group once it has
+            // applied the desired state (a slot may have to stay out)
+            .detached(a.app.is_some())
             .shutdown_timeout(Duration::from_millis(a.shutdown_timeout_ms))
             .handler(Utf8, Utf8, move |r: Record<String, String>| {
                 let log = log.clone();

@@ -5,6 +5,11 @@
 //! per-instance overrides, and publishes the instance's actual state on every
 //! change and every heartbeat.
 //!
+//! For deployments it also applies slot ownership (pauses of partitions
+//! another slot owns), start floors from handoff offsets, and, with the
+//! shared-group strategy, the group membership of each listener (an
+//! instance whose slot is not joined leaves the group).
+//!
 //! The runtime keeps the wanted targets of each listener and applies them to
 //! partitions assigned later, so a pause follows a partition across
 //! rebalances; at start-up the agent reads the desired state before its first
@@ -44,6 +49,10 @@ struct State {
     overrides: Overrides,
     override_gen: u64,
     held: BTreeMap<String, BTreeSet<PauseTarget>>,
+    /// Group membership applied per listener (shared-group strategy).
+    joined: BTreeMap<String, bool>,
+    /// Start floors applied per listener (handoff offsets).
+    floors: BTreeMap<String, Vec<(String, i32, i64)>>,
     desired: Option<DesiredState>,
     last_status: Option<InstanceStatus>,
 }
@@ -338,6 +347,7 @@ impl Shared {
                 .unwrap_or_default();
             let plan = targets::plan(&held, &want);
             if plan.is_empty() {
+                self.apply_group(&l, desired.as_ref()).await;
                 continue;
             }
             if !plan.resume.is_empty() {
@@ -363,16 +373,57 @@ impl Shared {
                 .unwrap()
                 .held
                 .insert(l.name().to_string(), want);
+            self.apply_group(&l, desired.as_ref()).await;
         }
         let version = desired.as_ref().map_or(0, |d| d.version);
         self.state.lock().unwrap().desired = desired;
         self.applied.send_replace((version, gen));
     }
 
+    /// Group membership (join or leave, shared-group strategy) and start
+    /// floors (handoff offsets) of `l`, after its pauses: a listener that
+    /// joins already holds its pause targets.
+    async fn apply_group(&self, l: &ListenerHandle, desired: Option<&DesiredState>) {
+        let name = l.name().to_string();
+        let join = targets::joins(desired, &name, &self.cfg.slot);
+        let floors = targets::start_floors(desired, &name, &self.cfg.slot);
+        let (joined, floored) = {
+            let st = self.state.lock().unwrap();
+            (st.joined.get(&name).copied(), st.floors.get(&name).cloned())
+        };
+        if floored.as_ref() != Some(&floors) {
+            if let Err(e) = l.set_start_floors(floors.clone()).await {
+                tracing::warn!(listener = %name, error = %e, "cannot set start floors");
+            }
+            self.state
+                .lock()
+                .unwrap()
+                .floors
+                .insert(name.clone(), floors);
+        }
+        if joined == Some(join) {
+            return;
+        }
+        let result = if join {
+            l.join_group().await
+        } else {
+            tracing::info!(listener = %name, slot = %self.cfg.slot, "leaving the group (slot not joined)");
+            l.leave_group().await
+        };
+        match result {
+            Ok(()) => tracing::info!(listener = %name, join, "group membership applied"),
+            // a standalone listener has no group: nothing to apply, ever
+            Err(e) => tracing::debug!(listener = %name, error = %e, "group membership not applied"),
+        }
+        self.state.lock().unwrap().joined.insert(name, join);
+    }
+
     async fn status(&self) -> InstanceStatus {
         let mut listeners = Vec::new();
         for l in self.listeners() {
-            let partitions = match l.snapshot().await {
+            let snapshot = l.snapshot().await;
+            let joined = snapshot.as_ref().ok().and_then(|s| s.joined);
+            let partitions = match snapshot {
                 Ok(s) => s
                     .partitions
                     .iter()
@@ -403,6 +454,7 @@ impl Shared {
             listeners.push(ListenerReport {
                 name: l.name().to_string(),
                 group: l.group_id().map(str::to_string),
+                joined,
                 partitions,
                 paused_targets: held.iter().map(targets::describe).collect(),
             });

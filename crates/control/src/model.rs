@@ -43,6 +43,12 @@ pub struct DesiredState {
     /// Handoff offsets: listener -> `topic-partition` -> offset.
     #[serde(default)]
     pub handoff: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Shared-group strategy: listener -> the slots whose instances are
+    /// members of the listener's (one, shared) consumer group; instances of
+    /// other slots stay out of it. A listener without an entry is not
+    /// constrained (every instance joins).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joined: BTreeMap<String, Vec<String>>,
     /// Deployment bookkeeping of `switchyard deploy` (e.g. `previous`,
     /// `canary`, `canary_from` slots); agents do not read it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -154,6 +160,7 @@ impl DesiredState {
             pauses: Vec::new(),
             owners: BTreeMap::new(),
             handoff: BTreeMap::new(),
+            joined: BTreeMap::new(),
             deploy: BTreeMap::new(),
             issuer: None,
             written_at_ms: 0,

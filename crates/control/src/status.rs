@@ -37,6 +37,10 @@ pub struct ListenerReport {
     /// to tell an intended pause from a stalled consumer).
     #[serde(default)]
     pub group: Option<String>,
+    /// In its consumer group (`None`: a standalone assignment, or an older
+    /// instance that does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<bool>,
 }
 
 /// What one instance reports on the status topic (key: instance id).
@@ -179,6 +183,7 @@ mod tests {
             slot: "blue".into(),
             app: "a".into(),
             listeners: vec![ListenerReport {
+                joined: None,
                 name: "l".into(),
                 group: None,
                 partitions: states

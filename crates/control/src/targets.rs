@@ -107,6 +107,48 @@ pub fn handoff_offset(
         .copied()
 }
 
+/// Does an instance of `slot` keep `listener` in its consumer group? Yes
+/// unless the desired state's `joined` names the listener's slots and
+/// `slot` is not among them (shared-group deployment strategy).
+///
+/// ```
+/// use switchyard_control::{model::DesiredState, targets::joins};
+/// let mut s = DesiredState::new("a");
+/// assert!(joins(Some(&s), "l", "green"));
+/// s.joined.insert("l".into(), vec!["blue".into()]);
+/// assert!(joins(Some(&s), "l", "blue"));
+/// assert!(!joins(Some(&s), "l", "green"));
+/// ```
+pub fn joins(desired: Option<&DesiredState>, listener: &str, slot: &str) -> bool {
+    desired
+        .and_then(|d| d.joined.get(listener))
+        .is_none_or(|slots| slots.iter().any(|s| s == slot))
+}
+
+/// The start floors of `listener` on an instance of `slot`: the handoff
+/// offsets of the partitions its slot owns (so whichever member of the
+/// slot's group is assigned such a partition later starts at or above it).
+pub fn start_floors(
+    desired: Option<&DesiredState>,
+    listener: &str,
+    slot: &str,
+) -> Vec<(String, i32, i64)> {
+    let Some(d) = desired else {
+        return Vec::new();
+    };
+    let (Some(owners), Some(handoff)) = (d.owners.get(listener), d.handoff.get(listener)) else {
+        return Vec::new();
+    };
+    handoff
+        .iter()
+        .filter(|(k, _)| owners.get(*k).is_some_and(|o| o == slot))
+        .filter_map(|(k, o)| match parse_owner_key(k) {
+            PauseTarget::Partition(t, p) => Some((t, p, *o)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// [`wanted`] plus the ownership pauses of an instance of `slot` (an
 /// override still wins).
 pub fn wanted_in_slot(

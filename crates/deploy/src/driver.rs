@@ -295,7 +295,7 @@ impl Driver {
     /// acknowledgements (gone instances and an empty group count as done; a
     /// timeout goes on, said so), and start the previous owner at
     /// `max(phase-3 offsets, the target group's committed offsets)`.
-    fn roll_back(
+    pub(crate) fn roll_back(
         &self,
         m: &Move,
         after_transfer: bool,
@@ -389,7 +389,7 @@ impl Driver {
     }
 }
 
-fn fmt_offsets(o: &BTreeMap<Tp, i64>) -> String {
+pub(crate) fn fmt_offsets(o: &BTreeMap<Tp, i64>) -> String {
     o.iter()
         .map(|(tp, v)| format!("{}={v}", plan::key(tp)))
         .collect::<Vec<_>>()

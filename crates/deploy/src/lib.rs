@@ -19,6 +19,12 @@
 //! A timeout writes the previous owner back (rollback, by the same
 //! procedure in the other direction after phase 4).
 //!
+//! Shared-group strategy ([`shared`]): both slots use one group; the standby
+//! slot stays out of it until the switch, which makes it join and then the
+//! active slot leave (draining and committing on revoke).
+//!
+//! [`recover`] rolls back what an interrupted driver left behind.
+//!
 //! - [`plan`]: the pure part: which partitions move, the desired-state
 //!   changes of each phase, the acknowledgement checks, and the phase
 //!   machine ([`plan::Handoff`]);
@@ -28,6 +34,9 @@
 pub mod driver;
 pub mod kafka;
 pub mod plan;
+pub mod recover;
+pub mod shared;
 
 pub use driver::{Driver, Outcome};
 pub use plan::{Handoff, Move};
+pub use shared::SharedMove;

@@ -226,11 +226,17 @@ pub fn abort(s: &DesiredState, listener: &str) -> Result<Move, String> {
 }
 
 /// Phase 1: the moving partitions are owned by nobody.
+/// The handoff in progress is recorded (`in_progress`: `from>to`) for
+/// `deploy recover`; the transfer and the restore clear it.
 pub fn freeze(s: &mut DesiredState, m: &Move) {
     let o = s.owners.entry(m.listener.clone()).or_default();
     for tp in &m.partitions {
         o.insert(key(tp), NOBODY.into());
     }
+    s.deploy.insert(
+        crate::shared::IN_PROGRESS.into(),
+        format!("{}>{}", m.from, m.to),
+    );
 }
 
 fn set_handoff(s: &mut DesiredState, m: &Move, offsets: &BTreeMap<Tp, i64>) {
@@ -537,6 +543,7 @@ mod tests {
             slot: slot.into(),
             app: "a".into(),
             listeners: vec![ListenerReport {
+                joined: None,
                 name: "l".into(),
                 group: None,
                 partitions: parts

@@ -117,6 +117,8 @@ pub struct ListenerSnapshot {
     pub partitions: Vec<PartitionStatus>,
     /// The group member id, if in a group.
     pub member_id: Option<String>,
+    /// In its consumer group now (`None`: a standalone assignment).
+    pub joined: Option<bool>,
     /// Counters.
     pub stats: crate::stats::StatsSnapshot,
 }

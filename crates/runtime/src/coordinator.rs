@@ -26,6 +26,7 @@ use crate::event::{Command, Event};
 use crate::executor::{Executor, Job, MAX_LANES_PER_JOB};
 use crate::hooks::RebalanceHooks;
 use crate::jobs_queue::Ordering;
+use crate::membership::Membership;
 use crate::partition::Partition;
 use crate::rebalance::RuntimeContext;
 use crate::stats::ListenerStats;
@@ -74,6 +75,12 @@ pub(crate) struct Coordinator {
     pub last_commit: Instant,
     pub shutting_down: bool,
     pub revoked_at: Option<Instant>,
+    /// In the group or not, and what to subscribe to ([`crate::membership`]).
+    pub membership: Membership,
+    /// Start floors of partitions assigned later ([`crate::start_floor`]).
+    pub start_floors: HashMap<Tp, i64>,
+    /// Partitions whose assignment was raised to their floor, until `on_assign`.
+    pub floored: HashMap<Tp, i64>,
 }
 
 impl Coordinator {
@@ -107,6 +114,9 @@ impl Coordinator {
             last_commit: Instant::now(),
             shutting_down: false,
             revoked_at: None,
+            membership: Membership::default(),
+            start_floors: HashMap::new(),
+            floored: HashMap::new(),
         }
     }
 
@@ -374,6 +384,11 @@ impl Coordinator {
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot(kafka));
             }
+            Command::Membership(join, reply) => self.set_membership(kafka, join, reply),
+            Command::StartFloors(floors, done) => {
+                self.set_start_floors(floors);
+                let _ = done.send(());
+            }
             // Shutdown is driven by the poller; a second request is deferred to it.
             cmd @ Command::Shutdown(..) => self.deferred.push(cmd),
         }
@@ -401,6 +416,11 @@ impl Coordinator {
                 })
                 .collect(),
             member_id: member_id(kafka),
+            joined: self
+                .membership
+                .subscription
+                .is_some()
+                .then_some(self.membership.joined),
             stats: self.stats.snapshot(),
         }
     }

@@ -42,5 +42,9 @@ pub(crate) enum Command {
     Resume(PauseTarget, bool, oneshot::Sender<()>),
     Seek(Option<(String, i32)>, SeekTo, SeekReply),
     Snapshot(oneshot::Sender<ListenerSnapshot>),
+    /// Join (true) or leave (false) the consumer group.
+    Membership(bool, oneshot::Sender<Result<(), RuntimeError>>),
+    /// Start floors of partitions assigned later: (topic, partition, offset).
+    StartFloors(Vec<(String, i32, i64)>, oneshot::Sender<()>),
     Shutdown(std::time::Duration, oneshot::Sender<ShutdownReport>),
 }

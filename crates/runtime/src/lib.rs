@@ -8,11 +8,13 @@
 //!
 //! How the parts fit (one file per concept; the path of a record):
 //!
-//! - [`listener`]: the builder and the handle users see; [`concurrent`]: N of them in one group;
+//! - [`listener`]: the builder users see, `handle` the [`ListenerHandle`] that
+//!   steers a running one; [`concurrent`]: N of them in one group;
 //! - `poller`: the poll thread, sole owner of the consumer;
 //! - `coordinator`: per-partition state and dispatch decisions, with
-//!   `committer`, `pause`, `rebalance`, `seek`, `shutdown` adding
-//!   one duty each;
+//!   `committer`, `pause`, `rebalance`, `seek`, `shutdown`, `membership`
+//!   (leave and join the group at run time) and `start_floor` (handoff
+//!   offsets on later assignments) adding one duty each;
 //! - `partition`, [`jobs_queue`], [`offset_tracker`]: one partition's state,
 //!   its records waiting in lanes, and its commit point;
 //! - `executor`: runs jobs on tokio with retries ([`failure`]) and dead
@@ -34,10 +36,12 @@ pub mod error;
 mod event;
 mod executor;
 pub mod failure;
+mod handle;
 pub mod handler;
 pub mod hooks;
 pub mod jobs_queue;
 pub mod listener;
+mod membership;
 pub mod metadata_watcher;
 pub mod offset_metadata;
 pub mod offset_tracker;
@@ -48,6 +52,7 @@ mod rebalance;
 pub mod record;
 mod seek;
 mod shutdown;
+mod start_floor;
 pub mod stats;
 
 pub use command::{PauseAck, PauseTarget, SeekTo, ShutdownReport};

@@ -33,20 +33,18 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::{CommitPolicy, ConsumerConfig, DecodeErrorPolicy, ListenerConfig};
-use tokio::sync::oneshot;
 
-use crate::command::{ListenerSnapshot, PauseAck, PauseTarget, SeekTo, ShutdownReport};
 use crate::coordinator::{Coordinator, Kafka, Settings};
 use crate::dead_letter::DeadLetters;
 use crate::deserializer::Deserializer;
 use crate::error::RuntimeError;
-use crate::event::{Command, Event};
+use crate::event::Event;
 use crate::executor::{Executor, WorkerContext};
 use crate::failure::{FailurePolicy, RetryPolicy};
+pub use crate::handle::ListenerHandle;
 use crate::handler::{HandlerResult, PerBatch, PerRecord, SharedProcessor, Typed};
 use crate::hooks::{NoHooks, RebalanceHooks};
 use crate::jobs_queue::Ordering;
@@ -54,7 +52,7 @@ use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
 use crate::poller::{BrokerMetadata, Poller};
 use crate::rebalance::RuntimeContext;
 use crate::record::Record;
-use crate::stats::{ListenerStats, StatsSnapshot};
+use crate::stats::ListenerStats;
 
 /// What a listener consumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +101,7 @@ pub struct ListenerBuilder {
     metadata_refresh: Duration,
     metadata_source: Option<Arc<dyn MetadataSource>>,
     processor: Option<SharedProcessor>,
+    detached: bool,
 }
 
 impl ListenerBuilder {
@@ -128,6 +127,7 @@ impl ListenerBuilder {
             metadata_refresh: Duration::from_secs(5),
             metadata_source: None,
             processor: None,
+            detached: false,
         }
     }
 
@@ -301,6 +301,15 @@ impl ListenerBuilder {
         self
     }
 
+    /// Start outside the consumer group: nothing is assigned until
+    /// [`ListenerHandle::join_group`] (a control-plane agent joins once it
+    /// knows the desired state; the shared-group deployment strategy keeps a
+    /// standby slot out of the group). Not for standalone assignments.
+    pub fn detached(mut self, detached: bool) -> Self {
+        self.detached = detached;
+        self
+    }
+
     /// The listener's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -343,6 +352,11 @@ impl ListenerBuilder {
             Subscription::Pattern(p) => {
                 regex::Regex::new(p)
                     .map_err(|e| self.fail(format!("invalid pattern `{p}`: {e}")))?;
+            }
+            Subscription::Assign(_) if self.detached => {
+                return Err(
+                    self.fail("a standalone assignment cannot start detached (it has no group)")
+                )
             }
             Subscription::Assign(_) if config.group_id.is_none() => {
                 // commits of a standalone listener need a group id, which is never joined
@@ -457,18 +471,20 @@ impl ListenerBuilder {
         config: &ConsumerConfig,
     ) -> Result<Option<MetadataWatcher>, RuntimeError> {
         match subscription {
-            Subscription::Topics(t) => {
-                let t: Vec<&str> = t.iter().map(String::as_str).collect();
-                kafka.subscribe(&t)?;
-                Ok(None)
-            }
-            Subscription::Pattern(p) => {
-                let p = if p.starts_with('^') {
-                    p.clone()
-                } else {
-                    format!("^{p}")
+            Subscription::Topics(_) | Subscription::Pattern(_) => {
+                let topics = match subscription {
+                    Subscription::Pattern(p) if !p.starts_with('^') => vec![format!("^{p}")],
+                    Subscription::Pattern(p) => vec![p.clone()],
+                    Subscription::Topics(t) => t.clone(),
+                    Subscription::Assign(_) => unreachable!(),
                 };
-                kafka.subscribe(&[&p])?;
+                if !self.detached {
+                    let t: Vec<&str> = topics.iter().map(String::as_str).collect();
+                    kafka.subscribe(&t)?;
+                }
+                let mut c = kafka.context().lock();
+                c.membership.subscription = Some(topics);
+                c.membership.joined = !self.detached;
                 Ok(None)
             }
             Subscription::Assign(entries) => {
@@ -500,132 +516,6 @@ impl ListenerBuilder {
                 kafka.context().lock().on_assign(kafka, &assigned);
                 Ok((!watched.is_empty()).then(|| MetadataWatcher::new(watched)))
             }
-        }
-    }
-}
-
-/// Steers a running listener; cheap to share by reference.
-pub struct ListenerHandle {
-    name: String,
-    group: Option<String>,
-    tx: Sender<Event>,
-    stats: Arc<ListenerStats>,
-    shutdown_timeout: Duration,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ListenerHandle {
-    /// The listener's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The consumer group id it commits under.
-    pub fn group_id(&self) -> Option<&str> {
-        self.group.as_deref()
-    }
-
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, RuntimeError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Event::Command(make(reply)))
-            .map_err(|_| RuntimeError::NotRunning(self.name.clone()))?;
-        rx.await
-            .map_err(|_| RuntimeError::NotRunning(self.name.clone()))
-    }
-
-    /// Pause `target`; resolves when every matching assigned partition is
-    /// drained and committed (DESIGN.md's acknowledgement).
-    pub async fn pause(&self, target: PauseTarget) -> Result<PauseAck, RuntimeError> {
-        self.ask(|r| Command::Pause(target, r)).await
-    }
-
-    /// Resume `target`; records continue at exactly the committed offset.
-    pub async fn resume(&self, target: PauseTarget) -> Result<(), RuntimeError> {
-        self.ask(|r| Command::Resume(target, false, r)).await
-    }
-
-    /// Resume partitions stopped by the failure policy, skipping the failed record.
-    pub async fn resume_skipping(&self, target: PauseTarget) -> Result<(), RuntimeError> {
-        self.ask(|r| Command::Resume(target, true, r)).await
-    }
-
-    /// Seek one assigned partition, or all of them with `None`.
-    pub async fn seek(
-        &self,
-        partition: Option<(String, i32)>,
-        to: SeekTo,
-    ) -> Result<Vec<(String, i32, i64)>, RuntimeError> {
-        self.ask(|r| Command::Seek(partition, to, r)).await?
-    }
-
-    /// Partitions, their states and the counters.
-    pub async fn snapshot(&self) -> Result<ListenerSnapshot, RuntimeError> {
-        self.ask(Command::Snapshot).await
-    }
-
-    /// Counters, without asking the poll thread.
-    pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
-    }
-
-    /// The live counters, histogram and poll clock (for metrics exporters).
-    pub fn live_stats(&self) -> &ListenerStats {
-        &self.stats
-    }
-
-    /// Shut down within the configured deadline.
-    pub async fn shutdown(self) -> ShutdownReport {
-        let d = self.shutdown_timeout;
-        self.shutdown_within(d).await
-    }
-
-    /// Stop fetching, finish in-flight records, commit, leave the group, all
-    /// within `deadline`; past it, the report says what was abandoned.
-    pub async fn shutdown_within(mut self, deadline: Duration) -> ShutdownReport {
-        let started = std::time::Instant::now();
-        let (reply, rx) = oneshot::channel();
-        if self
-            .tx
-            .send(Event::Command(Command::Shutdown(deadline, reply)))
-            .is_err()
-        {
-            return ShutdownReport {
-                closed: true,
-                notes: vec!["already shut down".into()],
-                ..Default::default()
-            };
-        }
-        let grace = Duration::from_millis(250);
-        let report = match tokio::time::timeout(deadline + grace, rx).await {
-            Ok(Ok(r)) => r,
-            _ => ShutdownReport {
-                elapsed_ms: started.elapsed().as_millis() as u64,
-                notes: vec!["the poll thread did not finish before the deadline (blocked in librdkafka); abandoned".into()],
-                ..Default::default()
-            },
-        };
-        if let Some(t) = self.thread.take() {
-            if report.closed {
-                let _ = t.join();
-            }
-        }
-        report
-    }
-}
-
-impl Drop for ListenerHandle {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            // Not shut down explicitly: ask for it and do not wait.
-            let (reply, _rx) = oneshot::channel();
-            let _ = self.tx.send(Event::Command(Command::Shutdown(
-                self.shutdown_timeout,
-                reply,
-            )));
         }
     }
 }

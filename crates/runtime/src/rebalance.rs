@@ -8,7 +8,9 @@
 //! `on_revoked`, forget them. A *lost* assignment skips the commit and calls
 //! `on_lost`.
 //!
-//! **Assign**: track the new partitions, read their committed offsets, and
+//! **Assign**: raise the start offsets to their floors
+//! ([`crate::start_floor`]), track the new partitions, read their committed
+//! offsets, and
 //! apply the wanted pauses *before* any of their records can reach a handler
 //! (a pause follows the partition, not the pod); then call `on_assigned`.
 //! Every rebalance is logged with the partitions that moved and how long
@@ -18,8 +20,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
+};
 use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::command::PartitionState;
@@ -45,6 +50,37 @@ impl ClientContext for RuntimeContext {
 }
 
 impl ConsumerContext for RuntimeContext {
+    /// rust-rdkafka's rebalance, with one step more: before an assignment,
+    /// the start floors raise the start offsets ([`crate::start_floor`]).
+    fn rebalance(
+        &self,
+        kafka: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        if assign {
+            self.lock().apply_start_floors(kafka, tpl);
+        }
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+            e => Rebalance::Error(KafkaError::Rebalance(e.into())),
+        };
+        self.pre_rebalance(kafka, &rebalance);
+        let cooperative = matches!(kafka.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let result = match (assign, cooperative) {
+            (true, true) => kafka.incremental_assign(tpl),
+            (true, false) => kafka.assign(tpl),
+            (false, true) => kafka.incremental_unassign(tpl),
+            (false, false) => kafka.unassign(),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, assign, "cannot apply the rebalance");
+        }
+        self.post_rebalance(kafka, &rebalance);
+    }
+
     fn pre_rebalance(&self, kafka: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let lost = kafka.assignment_lost();
@@ -128,6 +164,7 @@ impl Coordinator {
             self.remove_partition(tp);
         }
         self.answer_pause_waiters();
+        self.answer_leave_waiters();
         tracing::info!(listener = %self.name, revoked = ?revoked, lost, committed = ?committed,
             drain_ms = started.elapsed().as_millis() as u64, "partitions revoked");
     }
@@ -143,6 +180,8 @@ impl Coordinator {
         let mut paused = Vec::new();
         for tp in assigned {
             let want_pause = self.is_desired_paused(tp);
+            let floor = self.floored.remove(tp);
+            self.dirty |= floor.is_some();
             let part = self.add_partition(tp.clone());
             let elem = committed
                 .as_ref()
@@ -152,6 +191,10 @@ impl Coordinator {
                     part.committed = Some(o);
                     part.tracker.seed_done(decode(o, e.metadata()));
                 }
+            }
+            if let Some(floor) = floor {
+                // started above the committed offset: that start is the next commit
+                part.tracker.reset(floor);
             }
             if want_pause {
                 part.state = PartitionState::Paused;

@@ -1,0 +1,80 @@
+//! Group membership at run time: a listener can leave its consumer group and
+//! join it again without being stopped (the shared-group deployment strategy
+//! of DESIGN.md: the standby slot joins at the switch, the active slot leaves
+//! after draining and committing on revoke).
+//!
+//! Leaving is `unsubscribe`: librdkafka revokes the assignment through the
+//! rebalance callback, so [`crate::rebalance`]'s revoke runs as in any
+//! rebalance (dispatch stops, in-flight records finish up to the revoke
+//! timeout, offsets are committed synchronously), and then the member sends
+//! LeaveGroup (a static member does not: it stays in the group until its
+//! session times out). The leave request is answered once that revoke has
+//! happened. Joining is `subscribe` with the listener's topics or pattern.
+//! A listener built with [`ListenerBuilder::detached`](crate::ListenerBuilder::detached)
+//! starts outside its group.
+
+use rdkafka::consumer::Consumer;
+use tokio::sync::oneshot;
+
+use crate::coordinator::{Coordinator, Kafka};
+use crate::error::RuntimeError;
+
+/// What `subscribe` takes, and whether the listener is in its group now.
+#[derive(Debug, Default)]
+pub(crate) struct Membership {
+    /// Topics, or one anchored regex; `None` for a standalone assignment.
+    pub subscription: Option<Vec<String>>,
+    /// Subscribed now.
+    pub joined: bool,
+    /// Leave requests answered when the revoke of the leave has happened.
+    pub leave_waiters: Vec<oneshot::Sender<Result<(), RuntimeError>>>,
+}
+
+impl Coordinator {
+    /// Join (`true`) or leave the group; see the module docs.
+    pub fn set_membership(
+        &mut self,
+        kafka: &Kafka,
+        join: bool,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    ) {
+        let Some(subscription) = self.membership.subscription.clone() else {
+            let _ = reply.send(Err(RuntimeError::Listener {
+                listener: self.name.clone(),
+                reason: "a standalone (assigned) listener has no group to join or leave".into(),
+            }));
+            return;
+        };
+        if join == self.membership.joined {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        if join {
+            let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
+            let result = kafka.subscribe(&topics).map_err(RuntimeError::from);
+            if result.is_ok() {
+                self.membership.joined = true;
+                tracing::info!(listener = %self.name, "joined the group");
+            }
+            let _ = reply.send(result);
+            return;
+        }
+        kafka.unsubscribe();
+        self.membership.joined = false;
+        tracing::info!(listener = %self.name, "leaving the group");
+        if self.parts.is_empty() {
+            let _ = reply.send(Ok(()));
+        } else {
+            self.membership.leave_waiters.push(reply);
+        }
+    }
+
+    /// After a revoke: answer the leave requests once nothing is assigned.
+    pub fn answer_leave_waiters(&mut self) {
+        if !self.membership.joined && self.parts.is_empty() {
+            for w in self.membership.leave_waiters.drain(..) {
+                let _ = w.send(Ok(()));
+            }
+        }
+    }
+}
