@@ -81,10 +81,12 @@ pub fn switch(s: &DesiredState, listener: &str, to: &str) -> Result<SharedMove, 
     })?;
     let from = match joined.as_slice() {
         [one] => one.clone(),
-        many => return Err(format!(
+        many => {
+            return Err(format!(
             "slots {} are joined: a handoff is in progress or was interrupted (`deploy recover`)",
             many.join(", ")
-        )),
+        ))
+        }
     };
     if from == to {
         return Err(format!(

@@ -86,3 +86,43 @@ fn twenty_switches_each_with_an_instance_killed_lose_nothing() {
     d.check_invariants_with_kills(producer, &killed);
     tail.stop();
 }
+
+#[test]
+fn an_interrupted_switch_is_recovered() {
+    let mut d = Deployment::new("dprec");
+    let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
+    assert_eq!(code, 0, "{out}");
+    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let _b1 = d.probe("dprec-blue-1", "blue");
+    let _g1 = d.probe("dprec-green-1", "green");
+    d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);
+    let producer = SteadyProducer::start(&bootstrap(), &d.topic, PARTITIONS, 200);
+    d.wait_progress(100);
+    let (code, out) = d.deploy("recover", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("nothing to do"), "{out}");
+    // the driver dies right after writing the freeze
+    let mut switch = Child::spawn(
+        "dprec-switch",
+        std::path::Path::new(env!("CARGO_BIN_EXE_switchyard")),
+        &d.deploy_args("switch", &["--to", "green"]),
+        &[],
+    );
+    switch
+        .wait_for_line(|l| l.starts_with("phase 1 freeze"), Duration::from_secs(60))
+        .expect("freeze written");
+    switch.kill();
+    let (code, out) = d.deploy("switch", &["--to", "green"]);
+    assert_eq!(code, 2, "a frozen partition refuses every move: {out}");
+    let (code, out) = d.deploy("recover", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("back to blue"), "{out}");
+    assert!(all_owned_by(&d, "blue"), "{:?}", d.owners());
+    d.wait_progress(100);
+    // and deployments work again
+    let (code, out) = d.deploy("switch", &["--to", "green"]);
+    assert_eq!(code, 0, "{out}");
+    d.wait_progress(100);
+    d.check_invariants(producer);
+    tail.stop();
+}
