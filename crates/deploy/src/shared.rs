@@ -325,11 +325,9 @@ impl Driver {
         out(format!(
             "phase 1 join: wrote v{v1}, slots {from},{to} in the group"
         ));
-        let failed = match self.await_membership(m, to, true, v1, &[from, to], &all, "phase 2", out)
-        {
-            Ok(()) => None,
-            Err(r) => Some(r),
-        };
+        let failed = self
+            .await_membership(m, to, true, v1, &[from, to], &all, "phase 2", out)
+            .err();
         let mut gap = None;
         let failed = match failed {
             Some(r) => Some(r),
