@@ -2,7 +2,9 @@
 //! cluster, nothing to install): produce sample records, consume them with a
 //! listener while showing progress, pause and resume the topic half-way
 //! through the control plane (control topic, agent, acknowledgement), shut
-//! down cleanly, and print a summary (records, rate, commits, lag).
+//! down cleanly, and print a summary (records, rate, commits, lag); then a
+//! blue/green switch and rollback while records flow, verified for
+//! duplicates and lost records (`demo_deploy`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,12 +28,16 @@ use switchyard_runtime::Listener;
 /// Options of the demo.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Records to produce and consume.
+    /// Records to produce and consume in the first part (the blue/green
+    /// part produces at --deploy-rate until its handoffs are done).
     #[arg(long, default_value_t = 200_000)]
     records: u64,
-    /// Partitions of the demo topic.
+    /// Partitions of the demo topics.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Records per second produced during the blue/green phase.
+    #[arg(long, default_value_t = 3000)]
+    deploy_rate: u32,
 }
 
 #[derive(serde::Deserialize)]
@@ -204,7 +210,7 @@ async fn demo(
         a.records
     );
     anyhow::ensure!(lag == 0, "lag is {lag} after shutdown");
-    Ok(())
+    crate::demo_deploy::run(cluster, a.partitions, a.deploy_rate).await
 }
 
 /// Write a pause or resume of `topic` to the demo's desired state; its version.

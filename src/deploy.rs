@@ -167,26 +167,77 @@ fn say(line: String) {
 
 fn driver(c: &Common) -> anyhow::Result<Driver> {
     let store: SharedStore = KafkaStore::new(&c.bootstrap, &c.control_topic)?;
-    let tail = StatusTail::start(&c.bootstrap, &c.status_topic)?;
+    let issuer = c
+        .issuer
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .map(|u| format!("deploy:{u}"))
+        .unwrap_or_else(|| "deploy".into());
+    let timeout = Duration::from_millis(c.phase_timeout_ms);
+    start_driver(
+        &c.bootstrap,
+        store,
+        &c.status_topic,
+        &c.app,
+        &c.group,
+        issuer,
+        timeout,
+    )
+}
+
+/// A driver of `app` (base group `group`) over `store`, once its tail of
+/// `status_topic` has caught up.
+pub(crate) fn start_driver(
+    bootstrap: &str,
+    store: SharedStore,
+    status_topic: &str,
+    app: &str,
+    group: &str,
+    issuer: String,
+    phase_timeout: Duration,
+) -> anyhow::Result<Driver> {
+    let tail = StatusTail::start(bootstrap, status_topic)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !tail.caught_up() {
         anyhow::ensure!(Instant::now() < deadline, "cannot read the status topic");
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(Driver {
-        bootstrap: c.bootstrap.clone(),
-        app: c.app.clone(),
-        group: c.group.clone(),
+        bootstrap: bootstrap.into(),
+        app: app.into(),
+        group: group.into(),
         store,
         tail,
-        phase_timeout: Duration::from_millis(c.phase_timeout_ms),
-        issuer: c
-            .issuer
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .map(|u| format!("deploy:{u}"))
-            .unwrap_or_else(|| "deploy".into()),
+        phase_timeout,
+        issuer,
     })
+}
+
+/// `deploy init`: `slot` owns every partition of `topics` for `listener`
+/// (refused when the listener already has owners); the version written and
+/// the number of partitions.
+pub(crate) fn init(
+    d: &Driver,
+    listener: &str,
+    slot: &str,
+    topics: &[String],
+) -> anyhow::Result<(u64, usize)> {
+    anyhow::ensure!(!slot.is_empty(), "the slot is blank");
+    let current = d.read()?;
+    if !plan::owners(&current, listener).is_empty() || current.joined.contains_key(listener) {
+        return Err(Refused(format!(
+            "listener `{listener}` already has slot owners or joined slots"
+        ))
+        .into());
+    }
+    let mut parts = Vec::new();
+    for t in topics {
+        for p in kafka::partitions(&d.bootstrap, t)? {
+            parts.push((t.clone(), p));
+        }
+    }
+    let v = d.write(|s| plan::init(s, listener, slot, &parts))?;
+    Ok((v, parts.len()))
 }
 
 fn handoff(
@@ -240,19 +291,18 @@ fn run_inner(cmd: Cmd) -> anyhow::Result<i32> {
             topics,
             strategy,
         } => {
-            anyhow::ensure!(!slot.is_empty(), "the slot is blank");
             let d = driver(&common)?;
-            let current = d.read()?;
-            if !plan::owners(&current, &common.listener).is_empty()
-                || current.joined.contains_key(&common.listener)
-            {
-                return Err(Refused(format!(
-                    "listener `{}` already has slot owners or joined slots",
-                    common.listener
-                ))
-                .into());
-            }
             if strategy == Strategy::Shared {
+                let current = d.read()?;
+                if current.joined.contains_key(&common.listener)
+                    || !plan::owners(&current, &common.listener).is_empty()
+                {
+                    return Err(Refused(format!(
+                        "listener `{}` already has slot owners or joined slots",
+                        common.listener
+                    ))
+                    .into());
+                }
                 let v = d.write(|s| shared::init(s, &common.listener, &slot, &topics))?;
                 say(format!(
                     "init: wrote v{v}, shared group {}: only {slot} joined",
@@ -261,17 +311,8 @@ fn run_inner(cmd: Cmd) -> anyhow::Result<i32> {
                 d.tail.stop();
                 return Ok(0);
             }
-            let mut parts = Vec::new();
-            for t in &topics {
-                for p in kafka::partitions(&common.bootstrap, t)? {
-                    parts.push((t.clone(), p));
-                }
-            }
-            let v = d.write(|s| plan::init(s, &common.listener, &slot, &parts))?;
-            say(format!(
-                "init: wrote v{v}, {} partitions owned by {slot}",
-                parts.len()
-            ));
+            let (v, n) = init(&d, &common.listener, &slot, &topics)?;
+            say(format!("init: wrote v{v}, {n} partitions owned by {slot}"));
             d.tail.stop();
             Ok(0)
         }

@@ -20,6 +20,7 @@ mod bench_switch;
 mod config_cmd;
 mod ctl;
 mod demo;
+mod demo_deploy;
 mod deploy;
 mod lag;
 mod offsets;

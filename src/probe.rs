@@ -259,25 +259,13 @@ async fn start_agent(
         anyhow::Ok((store, publisher, initial))
     })
     .await??;
-    let overrides = Default::default();
-    let now = switchyard_control::model::now_ms();
-    for t in switchyard_control::targets::wanted_in_slot(
-        Some(&initial),
-        &overrides,
-        "probe",
-        &a.slot,
-        now,
-    ) {
-        listener.pause(t).await?;
-    }
     let cfg = switchyard_control::AgentConfig {
         app: app.into(),
         instance: a.instance.clone(),
         slot: a.slot.clone(),
         heartbeat: Duration::from_millis(a.status_interval_ms),
     };
-    let agent =
-        switchyard_control::Agent::start(cfg, vec![Arc::new(listener)], store, publisher).await?;
+    let agent = start_in_slot(cfg, listener, store, publisher, &initial).await?;
     if let Some(addr) = a.http {
         let fleet = match &a.status_topic {
             Some(t) => Some(switchyard_control::status_topic::StatusTail::start(
@@ -297,8 +285,31 @@ async fn start_agent(
     Ok(agent)
 }
 
+/// Start the agent `cfg` for `listener`, after pausing what the desired
+/// state `initial` wants paused in `cfg.slot` (partitions owned by another
+/// slot, the operator's pauses), so that a standby never processes a record.
+pub(crate) async fn start_in_slot(
+    cfg: switchyard_control::AgentConfig,
+    listener: switchyard_runtime::ListenerHandle,
+    store: switchyard_control::SharedStore,
+    publisher: Option<switchyard_control::status_topic::StatusPublisher>,
+    initial: &switchyard_control::DesiredState,
+) -> anyhow::Result<switchyard_control::Agent> {
+    let now = switchyard_control::model::now_ms();
+    for t in switchyard_control::targets::wanted_in_slot(
+        Some(initial),
+        &Default::default(),
+        listener.name(),
+        &cfg.slot,
+        now,
+    ) {
+        listener.pause(t).await?;
+    }
+    Ok(switchyard_control::Agent::start(cfg, vec![Arc::new(listener)], store, publisher).await?)
+}
+
 /// Stop the agent and take the listener back for its shutdown.
-async fn stop_agent(
+pub(crate) async fn stop_agent(
     agent: switchyard_control::Agent,
 ) -> anyhow::Result<switchyard_runtime::ListenerHandle> {
     let mut listeners = agent.stop().await;

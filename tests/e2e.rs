@@ -11,6 +11,7 @@ mod e2e {
     mod control;
     mod decode_errors;
     mod delivery;
+    mod demo;
     mod deploy;
     mod lag;
     mod metrics;

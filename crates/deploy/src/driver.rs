@@ -71,15 +71,23 @@ impl Driver {
 
     /// Phase 2: wait for the acknowledgements of `m.from`: no live instance
     /// pending, and as many acknowledged as the group has members (or none).
+    /// A broker that cannot list group members at all (librdkafka's mock
+    /// cluster has no DescribeGroups) is said once; the instances awaited
+    /// are then those of the slot by their statuses
+    /// ([`plan::awaited_by_status`]).
     fn await_freeze(&self, m: &Move, v: u64, out: &mut dyn FnMut(String)) -> Result<(), String> {
         let deadline = Instant::now() + self.phase_timeout;
         let group = self.group_of(&m.from);
+        let at_start = plan::live_instances(&self.tail.latest(), &self.app, &m.from, now_ms());
         let mut said = BTreeSet::new();
         let mut members = None;
+        // the broker cannot list the group's members: go by the statuses
+        let mut unlisted = false;
         let mut last_members = Instant::now() - Duration::from_secs(1);
         loop {
             let all = self.tail.latest();
-            let pending = plan::freeze_pending(&all, &self.app, m, v, now_ms());
+            let now = now_ms();
+            let pending = plan::freeze_pending(&all, &self.app, m, v, now);
             let acked = plan::freeze_acked(&all, &self.app, m, v);
             for id in &acked {
                 if said.insert(id.clone()) {
@@ -101,23 +109,60 @@ impl Driver {
                 }
             }
             let refresh = pending.is_empty() || members == Some(0);
-            if refresh && last_members.elapsed() >= Duration::from_millis(250) {
+            if refresh && !unlisted && last_members.elapsed() >= Duration::from_millis(250) {
                 last_members = Instant::now();
-                members = kafka::members(&self.bootstrap, &group).ok();
+                members = match kafka::members(&self.bootstrap, &group) {
+                    Ok(n) => Some(n),
+                    Err(e) if kafka::unsupported(&e) => {
+                        unlisted = true;
+                        out(format!(
+                            "phase 2: the broker does not support listing the members of {group}; waiting for the `{}` instances by their statuses instead",
+                            m.from
+                        ));
+                        None
+                    }
+                    Err(_) => None,
+                };
             }
-            if refresh && plan::freeze_done(pending.len(), acked.len(), members) {
-                if members == Some(0) {
-                    out(format!("phase 2: group {group} has no members"));
+            let awaited =
+                unlisted.then(|| plan::awaited_by_status(&all, &self.app, &m.from, &at_start, now));
+            match &awaited {
+                Some(a) if plan::freeze_done_by_status(a, &acked) => {
+                    if a.is_empty() {
+                        out(format!("phase 2: no live `{}` instance", m.from));
+                    }
+                    return Ok(());
                 }
-                return Ok(());
+                Some(_) => {}
+                None if refresh && plan::freeze_done(pending.len(), acked.len(), members) => {
+                    if members == Some(0) {
+                        out(format!("phase 2: group {group} has no members"));
+                    }
+                    return Ok(());
+                }
+                None => {}
             }
             if Instant::now() >= deadline {
+                let of = match &awaited {
+                    Some(a) => format!(
+                        "awaited `{}` instances ({})",
+                        m.from,
+                        a.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    None => format!(
+                        "{} members of {group}",
+                        members.map_or("?".to_string(), |n| n.to_string())
+                    ),
+                };
                 return Err(format!(
-                    "phase 2 (freeze) timed out after {:?}: pending {}; acknowledged {} of {} members of {group}",
+                    "phase 2 (freeze) timed out after {:?}: pending {}; acknowledged {} of {of}",
                     self.phase_timeout,
-                    if pending.is_empty() { "none".to_string() } else { pending.join(", ") },
+                    if pending.is_empty() {
+                        "none".to_string()
+                    } else {
+                        pending.join(", ")
+                    },
                     acked.len(),
-                    members.map_or("?".to_string(), |n| n.to_string()),
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -125,16 +170,19 @@ impl Driver {
     }
 
     /// Phase 5: wait until every moving partition runs on `slot` at `v`.
-    /// Returns when the first one was seen running.
+    /// Returns when the first one was seen running. A partition's start is
+    /// said as the agent computes it, `max(committed, handoff)`: the
+    /// reported committed offset may predate the handoff seek's commit.
     fn await_running(
         &self,
         m: &Move,
         slot: &str,
         v: u64,
-        timeout: Duration,
+        handoff: &BTreeMap<Tp, i64>,
         label: &str,
         out: &mut dyn FnMut(String),
     ) -> (Option<Instant>, Result<(), String>) {
+        let timeout = self.phase_timeout;
         let deadline = Instant::now() + timeout;
         let mut seen = BTreeSet::new();
         let mut first = None;
@@ -146,7 +194,9 @@ impl Driver {
                     out(format!(
                         "{label} ack: {inst} ({slot}) applied v{v}, running {} from {}",
                         plan::key(tp),
-                        committed.unwrap_or(-1)
+                        committed
+                            .unwrap_or(-1)
+                            .max(handoff.get(tp).copied().unwrap_or(-1))
                     ));
                 }
             }
@@ -232,8 +282,7 @@ impl Driver {
                     Err(e) => Event::Failed(format!("phase 4: {e:#}")),
                 },
                 Step::AwaitTransfer(v) => {
-                    let (first, r) =
-                        self.await_running(m, &m.to, v, self.phase_timeout, "phase 5", out);
+                    let (first, r) = self.await_running(m, &m.to, v, h.frozen(), "phase 5", out);
                     match r {
                         Ok(()) => {
                             let gap = match (frozen_at, first) {
@@ -326,7 +375,8 @@ impl Driver {
             describe(&m.partitions),
             m.from
         ));
-        let (_, r) = self.await_running(m, &m.from, v, self.phase_timeout, "rollback resume", out);
+        let handoff = offsets.unwrap_or_default();
+        let (_, r) = self.await_running(m, &m.from, v, &handoff, "rollback resume", out);
         if let Err(r) = r {
             out(format!("rollback: {r}"));
         }

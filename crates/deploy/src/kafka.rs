@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// A partition: (topic, partition).
@@ -91,4 +93,27 @@ pub fn members(bootstrap: &str, group: &str) -> anyhow::Result<usize> {
         .iter()
         .find(|g| g.name() == group)
         .map_or(0, |g| g.members().len()))
+}
+
+/// Is `e`, from [`members`], the broker not supporting group listing at all
+/// (librdkafka's mock cluster answers neither ListGroups nor DescribeGroups),
+/// rather than a request that failed?
+pub fn unsupported(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<KafkaError>(),
+        Some(KafkaError::GroupListFetch(
+            RDKafkaErrorCode::UnsupportedFeature
+        ))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mock_cluster_cannot_list_group_members_and_says_so() {
+        let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+        let e = super::members(&cluster.bootstrap_servers(), "g").unwrap_err();
+        assert!(super::unsupported(&e), "{e:#}");
+        assert!(!super::unsupported(&anyhow::anyhow!("timed out")));
+    }
 }
