@@ -193,13 +193,16 @@ async fn measure(
     while done.load(AtomicOrdering::Relaxed) < n {
         anyhow::ensure!(Instant::now() < deadline, "timed out");
         if std::env::var_os("SWITCHYARD_BENCH_TRACE").is_some()
-            && last_print.elapsed() > Duration::from_millis(100)
+            && last_print.elapsed() > Duration::from_millis(20)
         {
             last_print = Instant::now();
             let s = listener.stats();
             eprintln!(
-                "fetched {} processed {} backpressure {}",
-                s.fetched, s.processed, s.backpressure_pauses
+                "{:?} fetched {} processed {} backpressure {}",
+                first.get().map(|f| f.elapsed()),
+                s.fetched,
+                s.processed,
+                s.backpressure_pauses
             );
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

@@ -301,7 +301,10 @@ impl Coordinator {
             // librdkafka handles a resume on its main thread and does not wake
             // the partition leader's broker thread, which then sleeps up to
             // 1 s before its next fetch; a watermark request wakes it now.
-            let _ = kafka.fetch_watermarks(&part.topic, part.partition, Duration::from_millis(200));
+            // Its answer is not needed: waiting for it would stall this thread
+            // behind the broker's pending long-poll fetch on the same
+            // connection (up to the timeout), so the timeout is minimal.
+            let _ = kafka.fetch_watermarks(&part.topic, part.partition, Duration::from_millis(1));
         } else if let Err(e) = kafka.pause(&tpl) {
             tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "pause failed");
         }
@@ -322,23 +325,20 @@ impl Coordinator {
                 self.records_since_commit += n;
                 self.dirty |= n > 0;
             }
-            Event::LaneEnd {
-                id,
-                slot,
-                lane,
-                offsets,
-            } => {
-                self.executor.lane_finished(id);
-                self.on_event(kafka, Event::Progress { slot, offsets });
+            Event::LaneEnd { id, slot, ends } => {
                 self.job_ended = true;
-                let Some(tp) = self.slots.get(&slot).cloned() else {
-                    return;
-                };
-                let part = self.parts.get_mut(&tp).expect("slot maps to a partition");
-                part.in_flight_lanes -= 1;
-                part.queue.finish(&lane);
-                if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
-                    self.complete_pause(kafka, &tp);
+                for (lane, offsets) in ends {
+                    self.executor.lane_finished(id);
+                    self.on_event(kafka, Event::Progress { slot, offsets });
+                    let Some(tp) = self.slots.get(&slot).cloned() else {
+                        continue;
+                    };
+                    let part = self.parts.get_mut(&tp).expect("slot maps to a partition");
+                    part.in_flight_lanes -= 1;
+                    part.queue.finish(lane);
+                    if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
+                        self.complete_pause(kafka, &tp);
+                    }
                 }
             }
             Event::Stopped {

@@ -19,13 +19,12 @@ pub(crate) enum Event {
         offset: i64,
         reason: String,
     },
-    /// A lane of job `id` is over (with its last finished records); the lane
-    /// may run again.
+    /// Lanes of job `id` are over, each with its last finished records; the
+    /// lanes may run again.
     LaneEnd {
         id: u64,
         slot: u64,
-        lane: Lane,
-        offsets: Vec<i64>,
+        ends: Vec<(Lane, Vec<i64>)>,
     },
     /// An operator or application request.
     Command(Command),

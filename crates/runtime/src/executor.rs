@@ -5,9 +5,9 @@
 //! For each record it decodes, calls the handler, retries failures with the
 //! [`RetryPolicy`], and applies the [`FailurePolicy`] or the decode-error
 //! policy; then it reports the record's offset as finished
-//! (`Event::Progress`, batched per 64 records or 20 ms). When a lane of the
-//! job is over it reports `Event::LaneEnd`, with the last offsets, so the
-//! lane can run again. Nothing here touches the Kafka consumer: the poller
+//! (`Event::Progress`, batched per 64 records or 20 ms). When lanes of the
+//! job are over it reports `Event::LaneEnd` with their last offsets (the
+//! lanes that ended in one poll of the job together), so they can run again. Nothing here touches the Kafka consumer: the poller
 //! owns it.
 
 use ahash::AHashMap as HashMap;
@@ -123,12 +123,13 @@ impl<'a> Reporter<'a> {
     const BATCH: usize = 64;
     const EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
-    fn new(ctx: &'a WorkerContext, slot: u64) -> Self {
+    /// `now`: the job's start (the clock is read once per job, not per lane).
+    fn new(ctx: &'a WorkerContext, slot: u64, now: std::time::Instant) -> Self {
         Reporter {
             ctx,
             slot,
             done: Vec::new(),
-            last_flush: std::time::Instant::now(),
+            last_flush: now,
         }
     }
 
@@ -170,30 +171,52 @@ impl<'a> Reporter<'a> {
 
 /// Run the lanes of a job concurrently; each lane reports its own end, so a
 /// slow lane holds back neither the offsets nor the worker slots of the
-/// others.
+/// others. Lanes that end in the same poll of the job travel in one event
+/// (with handlers that complete at once, one event per job).
 async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
+    use futures::stream::{FuturesUnordered, StreamExt};
     let Job { id, slot, lanes } = job;
     let ctx = &ctx;
-    let run = |(lane, msgs): (Lane, Vec<OwnedMessage>)| async move {
-        let offsets = run_lane(ctx, slot, &msgs).await;
-        let _ = ctx.events.send(Event::LaneEnd {
-            id,
-            slot,
-            lane,
-            offsets,
-        });
+    let now = std::time::Instant::now();
+    let mut running: FuturesUnordered<_> = lanes
+        .into_iter()
+        .map(|(lane, msgs)| async move { (lane, run_lane(ctx, slot, now, &msgs).await) })
+        .collect();
+    let mut ended = Vec::new();
+    let send = |ended: &mut Vec<(Lane, Vec<i64>)>| {
+        if !ended.is_empty() {
+            let _ = ctx.events.send(Event::LaneEnd {
+                id,
+                slot,
+                ends: std::mem::take(ended),
+            });
+        }
     };
-    if lanes.len() == 1 {
-        run(lanes.into_iter().next().expect("one lane")).await;
-    } else {
-        futures::future::join_all(lanes.into_iter().map(run)).await;
-    }
+    std::future::poll_fn(|cx| loop {
+        match running.poll_next_unpin(cx) {
+            std::task::Poll::Ready(Some(end)) => ended.push(end),
+            std::task::Poll::Ready(None) => {
+                send(&mut ended);
+                return std::task::Poll::Ready(());
+            }
+            std::task::Poll::Pending => {
+                send(&mut ended);
+                return std::task::Poll::Pending;
+            }
+        }
+    })
+    .await;
 }
 
 /// Run the records of one lane in order; returns the finished offsets not
 /// reported yet.
-async fn run_lane(ctx: &WorkerContext, slot: u64, msgs: &[OwnedMessage]) -> Vec<i64> {
-    let mut report = Reporter::new(ctx, slot);
+async fn run_lane(
+    ctx: &WorkerContext,
+    slot: u64,
+    now: std::time::Instant,
+    msgs: &[OwnedMessage],
+) -> Vec<i64> {
+    let mut report = Reporter::new(ctx, slot, now);
     match ctx.processor.kind() {
         HandlerKind::Record => {
             for msg in msgs {

@@ -22,7 +22,7 @@
 //! let (_, job_b) = q.next_job(10).unwrap();
 //! assert_eq!(job_b.len(), 1);
 //! assert!(q.next_job(10).is_none());               // every lane is busy or empty
-//! q.finish(&lane_a);
+//! q.finish(lane_a);
 //! ```
 
 use std::collections::VecDeque;
@@ -45,14 +45,20 @@ pub enum Ordering {
     Unordered,
 }
 
-/// The lane a job belongs to: the record key in key mode, `None` otherwise.
-pub type Lane = Option<Vec<u8>>;
+/// The lane a job belongs to: a 64-bit hash of the record key in key mode
+/// (no copy of the key per record; two keys that collide share a lane, which
+/// costs parallelism, never order), 0 otherwise.
+pub type Lane = u64;
+
+/// The lane of every record in partition and unordered modes.
+const ONE_LANE: Lane = 0;
 
 /// Records of one partition waiting for a worker.
 #[derive(Debug)]
 pub struct JobsQueue {
     ordering: Ordering,
     lanes: HashMap<Lane, VecDeque<OwnedMessage>>,
+    hasher: ahash::RandomState,
     ready: VecDeque<Lane>,
     busy: HashSet<Lane>,
     len: usize,
@@ -65,6 +71,7 @@ impl JobsQueue {
         JobsQueue {
             ordering,
             lanes: HashMap::new(),
+            hasher: ahash::RandomState::new(),
             ready: VecDeque::new(),
             busy: HashSet::new(),
             len: 0,
@@ -74,29 +81,28 @@ impl JobsQueue {
 
     fn lane_of(&self, msg: &OwnedMessage) -> Lane {
         match self.ordering {
-            Ordering::Key => Some(msg.key().unwrap_or_default().to_vec()),
-            Ordering::Partition | Ordering::Unordered => None,
+            Ordering::Key => self.hasher.hash_one(msg.key().unwrap_or_default()),
+            Ordering::Partition | Ordering::Unordered => ONE_LANE,
         }
     }
 
-    /// Append a fetched record.
     pub fn push(&mut self, msg: OwnedMessage) {
         self.len += 1;
         self.bytes += message_size(&msg);
         if self.ordering != Ordering::Key {
             // one lane: no key hashing on the hot path
-            let queue = self.lanes.entry(None).or_default();
+            let queue = self.lanes.entry(ONE_LANE).or_default();
             queue.push_back(msg);
             if self.ordering == Ordering::Partition
                 && queue.len() == 1
-                && !self.busy.contains(&None)
+                && !self.busy.contains(&ONE_LANE)
             {
-                self.ready.push_back(None);
+                self.ready.push_back(ONE_LANE);
             }
             return;
         }
         let lane = self.lane_of(&msg);
-        let queue = self.lanes.entry(lane.clone()).or_default();
+        let queue = self.lanes.entry(lane).or_default();
         queue.push_back(msg);
         if queue.len() == 1 && !self.busy.contains(&lane) {
             self.ready.push_back(lane);
@@ -106,10 +112,10 @@ impl JobsQueue {
     /// Take the next job: up to `max` records of a ready lane, which becomes busy.
     pub fn next_job(&mut self, max: usize) -> Option<(Lane, Vec<OwnedMessage>)> {
         if self.ordering == Ordering::Unordered {
-            let msg = self.lanes.get_mut(&None)?.pop_front()?;
+            let msg = self.lanes.get_mut(&ONE_LANE)?.pop_front()?;
             self.len -= 1;
             self.bytes -= message_size(&msg);
-            return Some((None, vec![msg]));
+            return Some((ONE_LANE, vec![msg]));
         }
         let lane = self.ready.pop_front()?;
         let queue = self.lanes.get_mut(&lane)?;
@@ -120,17 +126,17 @@ impl JobsQueue {
         }
         self.len -= job.len();
         self.bytes -= job.iter().map(message_size).sum::<usize>();
-        self.busy.insert(lane.clone());
+        self.busy.insert(lane);
         Some((lane, job))
     }
 
     /// The job of `lane` has finished: the lane may run again.
-    pub fn finish(&mut self, lane: &Lane) {
+    pub fn finish(&mut self, lane: Lane) {
         if self.ordering == Ordering::Unordered {
             return;
         }
-        if self.busy.remove(lane) && self.lanes.get(lane).is_some_and(|q| !q.is_empty()) {
-            self.ready.push_back(lane.clone());
+        if self.busy.remove(&lane) && self.lanes.get(&lane).is_some_and(|q| !q.is_empty()) {
+            self.ready.push_back(lane);
         }
     }
 
@@ -199,7 +205,7 @@ mod tests {
             [0, 1, 2]
         );
         assert!(q.next_job(3).is_none());
-        q.finish(&lane);
+        q.finish(lane);
         let (_, job) = q.next_job(3).unwrap();
         assert_eq!(job.iter().map(|m| m.offset()).collect::<Vec<_>>(), [3, 4]);
         assert!(q.is_empty());
@@ -215,7 +221,7 @@ mod tests {
         let (_, jb) = q.next_job(10).unwrap();
         assert_eq!((ja[0].offset(), jb[0].offset()), (0, 1));
         assert!(q.next_job(10).is_none(), "a is busy");
-        q.finish(&la);
+        q.finish(la);
         let (_, ja2) = q.next_job(10).unwrap();
         assert_eq!(ja2[0].offset(), 2);
     }

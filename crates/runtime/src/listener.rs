@@ -376,12 +376,18 @@ impl ListenerBuilder {
         // librdkafka's own prefetch is bounded like the runtime's buffer, and
         // when it backs off because that bound was reached it retries soon
         // (its default, 1 s, stalls a listener after every backpressure pause).
+        // Each is a default only: the consumer configuration wins.
         for (key, value) in [
             (
                 "queued.min.messages",
                 self.max_buffered_records.max(1000).to_string(),
             ),
             ("fetch.queue.backoff.ms", "20".to_string()),
+            // A backpressure pause drops librdkafka's prefetched records and
+            // the resume seeks back to them; that seek waits for the fetch in
+            // flight, which at the log end is a long poll of up to
+            // fetch.wait.max.ms (500 ms by default): bound the stall.
+            ("fetch.wait.max.ms", "100".to_string()),
         ] {
             if client.get(key).is_none() {
                 client.set(key, value);
