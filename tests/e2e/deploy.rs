@@ -359,10 +359,6 @@ fn a_watched_canary_that_falls_behind_is_aborted_by_itself() {
             "200",
             "--delay-ms",
             "150",
-            // a pause waits for the records already handed to a job: keep
-            // jobs short so the abort's freeze drains in seconds
-            "--max-poll-records",
-            "10",
         ],
     );
     d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);

@@ -211,6 +211,7 @@ impl Coordinator {
                 id: *next_job,
                 slot: part.slot,
                 lanes,
+                halt: part.halt.clone(),
             });
             Some(true)
         };
@@ -327,7 +328,7 @@ impl Coordinator {
             }
             Event::LaneEnd { id, slot, ends } => {
                 self.job_ended = true;
-                for (lane, offsets) in ends {
+                for (lane, offsets, unstarted) in ends {
                     self.executor.lane_finished(id);
                     self.on_event(kafka, Event::Progress { slot, offsets });
                     let Some(tp) = self.slots.get(&slot).cloned() else {
@@ -336,6 +337,11 @@ impl Coordinator {
                     let part = self.parts.get_mut(&tp).expect("slot maps to a partition");
                     part.in_flight_lanes -= 1;
                     part.queue.finish(lane);
+                    if !unstarted.is_empty() {
+                        // halted: fetched again from the first of them on resume
+                        part.tracker.drop_waiting(unstarted);
+                        part.needs_seek = true;
+                    }
                     if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
                         self.complete_pause(kafka, &tp);
                     }

@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 use crate::command::{ListenerSnapshot, PauseAck, PauseTarget, SeekTo, ShutdownReport};
 use crate::error::RuntimeError;
-use crate::jobs_queue::Lane;
+use crate::executor::LaneOutcome;
 
 /// Something the poller must react to.
 pub(crate) enum Event {
@@ -19,12 +19,12 @@ pub(crate) enum Event {
         offset: i64,
         reason: String,
     },
-    /// Lanes of job `id` are over, each with its last finished records; the
-    /// lanes may run again.
+    /// Lanes of job `id` are over, each with its last finished records and
+    /// the records it did not start (halted); the lanes may run again.
     LaneEnd {
         id: u64,
         slot: u64,
-        ends: Vec<(Lane, Vec<i64>)>,
+        ends: Vec<LaneOutcome>,
     },
     /// An operator or application request.
     Command(Command),

@@ -7,10 +7,14 @@
 //! policy; then it reports the record's offset as finished
 //! (`Event::Progress`, batched per 64 records or 20 ms). When lanes of the
 //! job are over it reports `Event::LaneEnd` with their last offsets (the
-//! lanes that ended in one poll of the job together), so they can run again. Nothing here touches the Kafka consumer: the poller
+//! lanes that ended in one poll of the job together), so they can run again.
+//! A job whose partition pauses, is revoked or shuts down is *halted*: its
+//! lanes stop before their next record and report the records they did not
+//! start, which the coordinator drops like records still waiting. Nothing here touches the Kafka consumer: the poller
 //! owns it.
 
 use ahash::AHashMap as HashMap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
@@ -34,7 +38,14 @@ pub(crate) struct Job {
     pub id: u64,
     pub slot: u64,
     pub lanes: Vec<(Lane, Vec<OwnedMessage>)>,
+    /// Set when the partition pauses, is revoked or shuts down: stop before
+    /// the next record.
+    pub halt: Arc<AtomicBool>,
 }
+
+/// How a lane ended: its finished offsets not reported yet, and the offsets
+/// it did not start because the job was halted.
+pub(crate) type LaneOutcome = (Lane, Vec<i64>, Vec<i64>);
 
 /// Most lanes in one job.
 pub(crate) const MAX_LANES_PER_JOB: usize = 32;
@@ -175,15 +186,23 @@ impl<'a> Reporter<'a> {
 /// (with handlers that complete at once, one event per job).
 async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     use futures::stream::{FuturesUnordered, StreamExt};
-    let Job { id, slot, lanes } = job;
-    let ctx = &ctx;
+    let Job {
+        id,
+        slot,
+        lanes,
+        halt,
+    } = job;
+    let (ctx, halt) = (&ctx, &halt);
     let now = std::time::Instant::now();
     let mut running: FuturesUnordered<_> = lanes
         .into_iter()
-        .map(|(lane, msgs)| async move { (lane, run_lane(ctx, slot, now, &msgs).await) })
+        .map(|(lane, msgs)| async move {
+            let (done, unstarted) = run_lane(ctx, slot, now, halt, &msgs).await;
+            (lane, done, unstarted)
+        })
         .collect();
     let mut ended = Vec::new();
-    let send = |ended: &mut Vec<(Lane, Vec<i64>)>| {
+    let send = |ended: &mut Vec<LaneOutcome>| {
         if !ended.is_empty() {
             let _ = ctx.events.send(Event::LaneEnd {
                 id,
@@ -208,18 +227,25 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     .await;
 }
 
-/// Run the records of one lane in order; returns the finished offsets not
-/// reported yet.
+/// Run the records of one lane in order, stopping before the next record
+/// once `halt` is set; returns the finished offsets not reported yet and the
+/// offsets not started.
 async fn run_lane(
     ctx: &WorkerContext,
     slot: u64,
     now: std::time::Instant,
+    halt: &AtomicBool,
     msgs: &[OwnedMessage],
-) -> Vec<i64> {
+) -> (Vec<i64>, Vec<i64>) {
     let mut report = Reporter::new(ctx, slot, now);
+    let mut unstarted = Vec::new();
     match ctx.processor.kind() {
         HandlerKind::Record => {
-            for msg in msgs {
+            for (i, msg) in msgs.iter().enumerate() {
+                if i > 0 && halt.load(AtomicOrdering::Relaxed) {
+                    unstarted = msgs[i..].iter().map(Message::offset).collect();
+                    break;
+                }
                 match run_record(ctx, msg, &mut report).await {
                     Outcome::Done => report.done(msg.offset()),
                     Outcome::Stop(reason) => {
@@ -231,7 +257,7 @@ async fn run_lane(
         }
         HandlerKind::Batch => run_batch(ctx, msgs, &mut report).await,
     }
-    report.into_remaining()
+    (report.into_remaining(), unstarted)
 }
 
 /// Await `fut`, but first report finished records if it does not complete at

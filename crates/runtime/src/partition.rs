@@ -6,6 +6,9 @@
 //! late reports about an earlier assignment of the same partition are
 //! ignored) and dropped on revoke. See docs/architecture.md for the states.
 
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
 use crate::command::{PartitionState, PartitionStatus};
 use crate::jobs_queue::{JobsQueue, Ordering};
 use crate::offset_tracker::OffsetTracker;
@@ -34,6 +37,9 @@ pub(crate) struct Partition {
     pub backpressured: bool,
     /// The record the failure policy stopped at, with the reason.
     pub stopped_at: Option<(i64, String)>,
+    /// Shared with the jobs dispatched since the last halt: set, they stop
+    /// before their next record ([`Partition::drop_waiting`]).
+    pub halt: Arc<AtomicBool>,
 }
 
 impl Partition {
@@ -53,11 +59,18 @@ impl Partition {
             fetch_paused: false,
             backpressured: false,
             stopped_at: None,
+            halt: Arc::default(),
         }
     }
 
-    /// Drop the records waiting for a worker; fetching must start again at the first of them.
+    /// Drop the records waiting for a worker; fetching must start again at
+    /// the first of them. Jobs running now stop before their next record and
+    /// report the records they did not start, which are dropped the same way
+    /// (so a pause, revoke or shutdown waits for one record per lane, not
+    /// for whole jobs).
     pub fn drop_waiting(&mut self) {
+        self.halt.store(true, AtomicOrdering::Relaxed);
+        self.halt = Arc::default();
         let dropped = self.queue.drain_all();
         if !dropped.is_empty() {
             self.tracker.drop_waiting(dropped);
