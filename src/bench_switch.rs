@@ -32,7 +32,7 @@ use switchyard_deploy::plan;
 use switchyard_deploy::Driver;
 use switchyard_runtime::deserializer::Bytes;
 use switchyard_runtime::record::Record;
-use switchyard_runtime::{Listener, ListenerHandle};
+use switchyard_runtime::{Listener, ListenerBuilder, ListenerHandle};
 
 /// Options of `bench switch`.
 #[derive(clap::Args)]
@@ -40,35 +40,35 @@ pub struct Args {
     /// Bootstrap servers; default: an embedded mock cluster (which cannot
     /// report group members, so the switch stops with an error there).
     #[arg(long)]
-    bootstrap: Option<String>,
+    pub(crate) bootstrap: Option<String>,
     /// Blue/green handoffs (alternating blue → green → blue).
     #[arg(long, default_value_t = 50)]
-    switches: usize,
+    pub(crate) switches: usize,
     /// Stop-and-deploy baseline handoffs (each a group rebalance).
     #[arg(long, default_value_t = 5)]
-    baseline_switches: usize,
+    pub(crate) baseline_switches: usize,
     /// Steady flow, records per second.
     #[arg(long, default_value_t = 1000)]
-    rate: u64,
+    pub(crate) rate: u64,
     /// Partitions of the topic.
     #[arg(long, default_value_t = 8)]
-    partitions: i32,
+    pub(crate) partitions: i32,
     /// Instances per slot.
     #[arg(long, default_value_t = 2)]
-    instances: usize,
+    pub(crate) instances: usize,
     /// Status heartbeat of the agents (a status is also published on every change).
     #[arg(long, default_value_t = 200)]
-    status_interval_ms: u64,
+    pub(crate) status_interval_ms: u64,
     /// Steady flow between two handoffs.
     #[arg(long, default_value_t = 300)]
-    settle_ms: u64,
+    pub(crate) settle_ms: u64,
 }
 
-const LISTENER: &str = "switch";
-const SLOTS: [&str; 2] = ["blue", "green"];
+pub(crate) const LISTENER: &str = "switch";
+pub(crate) const SLOTS: [&str; 2] = ["blue", "green"];
 
 /// (ns since start, tag of the processing instance set, partition).
-type Log = Arc<Mutex<Vec<(u64, u32, i32)>>>;
+pub(crate) type Log = Arc<Mutex<Vec<(u64, u32, i32)>>>;
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -88,26 +88,26 @@ fn pct(v: &[f64], p: f64) -> f64 {
 }
 
 #[derive(Default)]
-struct Stats {
-    gap: Vec<f64>,
-    total: Vec<f64>,
-    driver_gap: Vec<f64>,
-    driver_total: Vec<f64>,
+pub(crate) struct Stats {
+    pub gap: Vec<f64>,
+    pub total: Vec<f64>,
+    pub driver_gap: Vec<f64>,
+    pub driver_total: Vec<f64>,
     /// Without a handoff: the longest hole between two processed records in
     /// the steady window (`--settle-ms`) before each handoff.
-    steady: Vec<f64>,
+    pub steady: Vec<f64>,
     /// Handoffs after which some partition was not processed within 10 s.
-    stalled: usize,
+    pub stalled: usize,
 }
 
-struct Env {
-    bootstrap: String,
+pub(crate) struct Env {
+    pub bootstrap: String,
     mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
-    tag: String,
+    pub tag: String,
 }
 
 impl Env {
-    fn create(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    pub(crate) fn create(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
         if let Some(m) = &self.mock {
             m.create_topic(topic, partitions, 1)?;
             return Ok(());
@@ -160,13 +160,17 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     let flow = flow(&env.bootstrap, &topic, a.partitions, a.rate, stop.clone());
 
     let sep = separate_groups(&env, &a, &topic, base, &log).await;
+    let shr = match &sep {
+        Ok(_) => crate::bench_switch_shared::shared_group(&env, &a, &topic, base, &log).await,
+        Err(_) => Ok(Stats::default()),
+    };
     let stp = match &sep {
         Ok(_) => stop_and_deploy(&env, &a, &topic, base, &log).await,
         Err(_) => Ok(Stats::default()),
     };
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
-    let (sep, stp) = (sep?, stp?);
+    let (sep, shr, stp) = (sep?, shr?, stp?);
 
     println!();
     println!(
@@ -213,9 +217,19 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         &[],
         0,
     );
-    println!(
-        "{:<34} {:>8} {:>10}",
-        "shared group", "-", "not implemented"
+    row(
+        "shared group (deploy driver)",
+        shr.gap.len() + shr.stalled,
+        &shr.gap,
+        &shr.total,
+        shr.stalled,
+    );
+    row(
+        "  same, driver's own clock",
+        shr.driver_gap.len(),
+        &shr.driver_gap,
+        &shr.driver_total,
+        0,
     );
     let goal = pct(&sep.gap, 0.99);
     println!(
@@ -257,14 +271,14 @@ pub(crate) fn flow(
     })
 }
 
-fn listener(
+pub(crate) fn listener(
     bootstrap: &str,
     group: &str,
     topic: &str,
     tag: u32,
     base: Instant,
     log: &Log,
-) -> anyhow::Result<ListenerHandle> {
+) -> anyhow::Result<ListenerBuilder> {
     let log = log.clone();
     Ok(Listener::builder(LISTENER)
         .config(
@@ -277,8 +291,7 @@ fn listener(
             let mut l = log.lock().expect("log");
             l.push((base.elapsed().as_nanos() as u64, tag, r.partition));
             async { Ok(()) }
-        })
-        .start()?)
+        }))
 }
 
 /// From the record log, for a handoff to `tag` started at `t0` (ns): the gap
@@ -308,7 +321,7 @@ fn from_log(log: &Log, tag: u32, t0: u64, parts: i32) -> (Option<f64>, Option<f6
 }
 
 /// The longest time without a processed record in `[from, to]` (ns), in ms.
-fn hole(log: &Log, from: u64, to: u64) -> f64 {
+pub(crate) fn hole(log: &Log, from: u64, to: u64) -> f64 {
     let l = log.lock().expect("log");
     let (a, b) = (
         l.partition_point(|r| r.0 < from),
@@ -324,7 +337,12 @@ fn hole(log: &Log, from: u64, to: u64) -> f64 {
 }
 
 /// Wait (up to 10 s) for every partition to be processed by `tag`.
-async fn wait_log(log: &Log, tag: u32, t0: u64, parts: i32) -> (Option<f64>, Option<f64>, usize) {
+pub(crate) async fn wait_log(
+    log: &Log,
+    tag: u32,
+    t0: u64,
+    parts: i32,
+) -> (Option<f64>, Option<f64>, usize) {
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         let r = from_log(log, tag, t0, parts);
@@ -337,7 +355,7 @@ async fn wait_log(log: &Log, tag: u32, t0: u64, parts: i32) -> (Option<f64>, Opt
 
 /// Record one handoff's figures; a handoff after which some partition was
 /// not processed within 10 s is counted as stalled.
-fn note(stats: &mut Stats, what: &str, r: (Option<f64>, Option<f64>, usize)) {
+pub(crate) fn note(stats: &mut Stats, what: &str, r: (Option<f64>, Option<f64>, usize)) {
     match r {
         (Some(gap), Some(total), _) => {
             stats.gap.push(gap);
@@ -371,24 +389,8 @@ async fn separate_groups(
     let app = format!("bench-switch-{}", env.tag);
     let group = format!("bench-switch-{}", env.tag);
     let bootstrap = env.bootstrap.clone();
-    let driver = tokio::task::block_in_place(|| -> anyhow::Result<Driver> {
-        let store: SharedStore = KafkaStore::new(&bootstrap, &control)?;
-        let tail = StatusTail::start(&bootstrap, &status)?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !tail.caught_up() {
-            anyhow::ensure!(Instant::now() < deadline, "cannot read the status topic");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(Driver {
-            bootstrap: bootstrap.clone(),
-            app: app.clone(),
-            group: group.clone(),
-            store,
-            tail,
-            phase_timeout: Duration::from_secs(30),
-            issuer: "bench".into(),
-        })
-    })?;
+    let driver =
+        tokio::task::block_in_place(|| bench_driver(&bootstrap, &app, &group, &control, &status))?;
     // `deploy init`: blue owns every partition
     let parts: Vec<(String, i32)> = (0..a.partitions).map(|p| (topic.to_string(), p)).collect();
     tokio::task::block_in_place(|| driver.write(|s| plan::init(s, LISTENER, SLOTS[0], &parts)))?;
@@ -403,7 +405,8 @@ async fn separate_groups(
                 tag as u32,
                 base,
                 log,
-            )?;
+            )?
+            .start()?;
             let overrides = Default::default();
             for t in switchyard_control::targets::wanted_in_slot(
                 Some(&initial),
@@ -526,7 +529,7 @@ async fn stop_and_deploy(
     let group = format!("bench-switch-stop-{}", env.tag);
     let start = |tag: u32| -> anyhow::Result<Vec<ListenerHandle>> {
         (0..a.instances)
-            .map(|_| listener(&env.bootstrap, &group, topic, tag, base, log))
+            .map(|_| Ok(listener(&env.bootstrap, &group, topic, tag, base, log)?.start()?))
             .collect()
     };
     let mut tag = 100u32;
@@ -549,6 +552,32 @@ async fn stop_and_deploy(
     }
     futures::future::join_all(running.drain(..).map(|l| l.shutdown())).await;
     Ok(stats)
+}
+
+/// The deploy driver of a benchmark application, its status tail caught up.
+pub(crate) fn bench_driver(
+    bootstrap: &str,
+    app: &str,
+    group: &str,
+    control: &str,
+    status: &str,
+) -> anyhow::Result<Driver> {
+    let store: SharedStore = KafkaStore::new(bootstrap, control)?;
+    let tail = StatusTail::start(bootstrap, status)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tail.caught_up() {
+        anyhow::ensure!(Instant::now() < deadline, "cannot read the status topic");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(Driver {
+        bootstrap: bootstrap.into(),
+        app: app.into(),
+        group: group.into(),
+        store,
+        tail,
+        phase_timeout: Duration::from_secs(30),
+        issuer: "bench".into(),
+    })
 }
 
 /// Stop the agents, then shut their listeners down (5 s each).

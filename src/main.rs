@@ -17,6 +17,7 @@ mod bench_control;
 mod bench_lag;
 mod bench_parallel;
 mod bench_switch;
+mod bench_switch_shared;
 mod config_cmd;
 mod ctl;
 mod demo;

@@ -31,6 +31,9 @@ use crate::partition::Partition;
 use crate::rebalance::RuntimeContext;
 use crate::stats::ListenerStats;
 
+/// Most log ends of paused partitions asked for in one snapshot.
+const LOG_END_QUERIES: usize = 4;
+
 /// The consumer type the runtime drives.
 pub(crate) type Kafka = BaseConsumer<RuntimeContext>;
 /// (topic, partition)
@@ -400,7 +403,8 @@ impl Coordinator {
         }
     }
 
-    pub fn snapshot(&self, kafka: &Kafka) -> ListenerSnapshot {
+    pub fn snapshot(&mut self, kafka: &Kafka) -> ListenerSnapshot {
+        self.refresh_paused_log_ends(kafka);
         ListenerSnapshot {
             name: self.name.clone(),
             partitions: self
@@ -408,7 +412,8 @@ impl Coordinator {
                 .values()
                 .map(|p| {
                     let mut s = p.status();
-                    s.log_end = cached_log_end(kafka, &p.topic, p.partition);
+                    s.log_end = cached_log_end(kafka, &p.topic, p.partition)
+                        .max(p.queried_log_end.map(|q| q.1));
                     s.lag = s
                         .log_end
                         .zip(s.committed.or(p.tracker.low_watermark()))
@@ -428,6 +433,33 @@ impl Coordinator {
                 .is_some()
                 .then_some(self.membership.joined),
             stats: self.stats.snapshot(),
+        }
+    }
+
+    /// librdkafka's cached log end comes with fetch responses, so it stands
+    /// still while a partition's fetching is paused: ask the broker for the
+    /// log end of paused partitions, each at most once a second and at most
+    /// [`LOG_END_QUERIES`] per snapshot (a short wait on this thread each).
+    fn refresh_paused_log_ends(&mut self, kafka: &Kafka) {
+        let stale: Vec<Tp> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| p.fetch_paused)
+            .filter(|(_, p)| {
+                p.queried_log_end
+                    .is_none_or(|q| q.0.elapsed() >= Duration::from_secs(1))
+            })
+            .map(|(tp, _)| tp.clone())
+            .take(LOG_END_QUERIES)
+            .collect();
+        for tp in stale {
+            let end = kafka
+                .fetch_watermarks(&tp.0, tp.1, Duration::from_millis(100))
+                .ok()
+                .map(|w| w.1);
+            if let (Some(end), Some(p)) = (end, self.parts.get_mut(&tp)) {
+                p.queried_log_end = Some((Instant::now(), end));
+            }
         }
     }
 

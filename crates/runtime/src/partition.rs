@@ -40,6 +40,8 @@ pub(crate) struct Partition {
     /// Shared with the jobs dispatched since the last halt: set, they stop
     /// before their next record ([`Partition::drop_waiting`]).
     pub halt: Arc<AtomicBool>,
+    /// The log end asked for while fetching is paused, and when.
+    pub queried_log_end: Option<(std::time::Instant, i64)>,
 }
 
 impl Partition {
@@ -60,6 +62,7 @@ impl Partition {
             backpressured: false,
             stopped_at: None,
             halt: Arc::default(),
+            queried_log_end: None,
         }
     }
 

@@ -1,0 +1,109 @@
+//! The shared-group row of `switchyard bench switch`: 2 blue + 2 green
+//! in-process instances configured with one group; only the joined slot is
+//! a member (`deploy init --strategy shared`), the other's listeners start
+//! detached and stay out. Each handoff is `Driver::run_shared` (green joins,
+//! then blue leaves after draining and committing on revoke), under the same
+//! steady flow and record log as the separate-groups row.
+//!
+//! **gap** here = the longest time without any processed record (any slot,
+//! any partition) from the driver's start until every partition processed a
+//! record on the new slot: a shared-group switch goes through two
+//! rebalances, and with the eager `range` assignor each one stops every
+//! partition, so the first record of the new slot is not where the hole is.
+//! **total** is measured as in the separate-groups row.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard_control::status_topic::StatusPublisher;
+use switchyard_control::{Agent, AgentConfig};
+use switchyard_deploy::shared;
+
+use crate::bench_switch::{
+    bench_driver, hole, listener, note, stop_agents, wait_log, Args, Env, Log, Stats, LISTENER,
+    SLOTS,
+};
+
+/// Run `a.switches` shared-group handoffs; see the module docs.
+pub(crate) async fn shared_group(
+    env: &Env,
+    a: &Args,
+    topic: &str,
+    base: Instant,
+    log: &Log,
+) -> anyhow::Result<Stats> {
+    let tag = format!("{}-shared", env.tag);
+    let (control, status) = (
+        format!("bench.switch.ctl.{tag}"),
+        format!("bench.switch.status.{tag}"),
+    );
+    tokio::task::block_in_place(|| {
+        env.create(&control, 1)?;
+        env.create(&status, 1)
+    })?;
+    let (app, group) = (format!("bench-switch-{tag}"), format!("bench-switch-{tag}"));
+    let bootstrap = env.bootstrap.clone();
+    let driver =
+        tokio::task::block_in_place(|| bench_driver(&bootstrap, &app, &group, &control, &status))?;
+    tokio::task::block_in_place(|| {
+        driver.write(|s| shared::init(s, LISTENER, SLOTS[0], &[topic.to_string()]))
+    })?;
+    let mut agents = Vec::new();
+    for (i, slot) in SLOTS.iter().enumerate() {
+        for n in 0..a.instances {
+            // tags 10 (blue) and 11 (green): apart from the other rows' tags
+            let l = listener(&bootstrap, &group, topic, 10 + i as u32, base, log)?
+                .detached(true)
+                .start()?;
+            let (b, s) = (bootstrap.clone(), status.clone());
+            let publisher =
+                tokio::task::spawn_blocking(move || StatusPublisher::new(&b, &s)).await??;
+            let cfg = AgentConfig {
+                app: app.clone(),
+                instance: format!("shared-{slot}-{n}"),
+                slot: slot.to_string(),
+                heartbeat: Duration::from_millis(a.status_interval_ms),
+            };
+            let store = driver.store.clone();
+            agents.push(Agent::start(cfg, vec![Arc::new(l)], store, Some(publisher)).await?);
+        }
+    }
+    let t = base.elapsed().as_nanos() as u64;
+    anyhow::ensure!(
+        wait_log(log, 10, t, a.partitions).await.1.is_some(),
+        "blue (shared group) did not process every partition"
+    );
+    tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+    let mut stats = Stats::default();
+    for n in 0..a.switches {
+        let to = (n + 1) % 2;
+        let t0 = base.elapsed().as_nanos() as u64;
+        let o = tokio::task::block_in_place(|| -> anyhow::Result<_> {
+            let m = shared::switch(&driver.read()?, LISTENER, SLOTS[to])
+                .map_err(|e| anyhow::anyhow!(e))?;
+            driver.run_shared(&m, &mut |_| {})
+        })?;
+        anyhow::ensure!(
+            o.ok,
+            "shared switch {n} rolled back: {}",
+            o.reason.unwrap_or_default()
+        );
+        let (_, total, missing) = wait_log(log, 10 + to as u32, t0, a.partitions).await;
+        let gap = total.map(|t| hole(log, t0, t0 + (t * 1e6) as u64));
+        let dg = o.gap.map_or(f64::NAN, |g| g.as_secs_f64() * 1e3);
+        let dt = o.total.as_secs_f64() * 1e3;
+        stats.driver_gap.push(dg);
+        stats.driver_total.push(dt);
+        let what = format!(
+            "shared switch {:>3} {} -> {} (driver: gap <= {dg:.1} ms, total {dt:.1} ms)",
+            n + 1,
+            SLOTS[1 - to],
+            SLOTS[to]
+        );
+        note(&mut stats, &what, (gap, total, missing));
+        tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+    }
+    driver.tail.stop();
+    stop_agents(agents).await;
+    Ok(stats)
+}
