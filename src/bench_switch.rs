@@ -493,7 +493,7 @@ async fn separate_groups(
         let o = tokio::task::block_in_place(|| -> anyhow::Result<_> {
             let m = plan::switch(&driver.read()?, LISTENER, SLOTS[to])
                 .map_err(|e| anyhow::anyhow!(e))?;
-            driver.run(&m, &mut |_| {})
+            driver.run(&m, &mut trace_line(base))
         })?;
         anyhow::ensure!(
             o.ok,
@@ -552,6 +552,17 @@ async fn stop_and_deploy(
     }
     futures::future::join_all(running.drain(..).map(|l| l.shutdown())).await;
     Ok(stats)
+}
+
+/// The driver's progress lines, with the time since `base`, on stderr when
+/// `SWITCHYARD_BENCH_TRACE` is set (where a handoff spends its time).
+pub(crate) fn trace_line(base: Instant) -> impl FnMut(String) {
+    let on = std::env::var_os("SWITCHYARD_BENCH_TRACE").is_some();
+    move |line| {
+        if on {
+            eprintln!("{:>10.1} ms  {line}", base.elapsed().as_secs_f64() * 1e3);
+        }
+    }
 }
 
 /// The deploy driver of a benchmark application, its status tail caught up.

@@ -20,8 +20,8 @@ use switchyard_control::{Agent, AgentConfig};
 use switchyard_deploy::shared;
 
 use crate::bench_switch::{
-    bench_driver, hole, listener, note, stop_agents, wait_log, Args, Env, Log, Stats, LISTENER,
-    SLOTS,
+    bench_driver, hole, listener, note, stop_agents, trace_line, wait_log, Args, Env, Log, Stats,
+    LISTENER, SLOTS,
 };
 
 /// Run `a.switches` shared-group handoffs; see the module docs.
@@ -81,7 +81,7 @@ pub(crate) async fn shared_group(
         let o = tokio::task::block_in_place(|| -> anyhow::Result<_> {
             let m = shared::switch(&driver.read()?, LISTENER, SLOTS[to])
                 .map_err(|e| anyhow::anyhow!(e))?;
-            driver.run_shared(&m, &mut |_| {})
+            driver.run_shared(&m, &mut trace_line(base))
         })?;
         anyhow::ensure!(
             o.ok,

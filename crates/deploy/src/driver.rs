@@ -225,6 +225,7 @@ impl Driver {
     /// Run the handoff `m`.
     pub fn run(&self, m: &Move, out: &mut dyn FnMut(String)) -> anyhow::Result<Outcome> {
         let start = Instant::now();
+        kafka::warm_up(&self.bootstrap, &self.group_of(&m.from), &m.partitions);
         let mut h = Handoff::new();
         let mut frozen_at = None;
         out(format!(

@@ -1,6 +1,7 @@
 //! Group offsets and membership, read from outside the groups.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,11 +25,38 @@ fn client(bootstrap: &str, group: Option<&str>) -> anyhow::Result<BaseConsumer> 
     Ok(c.create()?)
 }
 
+/// One client per (bootstrap, group), kept for the process: phase 3 of a
+/// handoff reads committed offsets while no partition is processed, and a
+/// new client (connection, metadata, coordinator lookup) costs 100-150 ms.
+fn group_client(bootstrap: &str, group: &str) -> anyhow::Result<Arc<BaseConsumer>> {
+    static CLIENTS: OnceLock<Mutex<HashMap<(String, String), Arc<BaseConsumer>>>> = OnceLock::new();
+    let key = (bootstrap.to_string(), group.to_string());
+    let mut clients = CLIENTS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = clients.get(&key) {
+        return Ok(c.clone());
+    }
+    let c = Arc::new(client(bootstrap, Some(group))?);
+    clients.insert(key, c.clone());
+    Ok(c)
+}
+
+/// Connect the client of `group` in the background, so that a later
+/// [`committed`] of the group does not pay for the connection.
+pub fn warm_up(bootstrap: &str, group: &str, tps: &[Tp]) {
+    let (b, g, t) = (bootstrap.to_string(), group.to_string(), tps.to_vec());
+    std::thread::spawn(move || {
+        let _ = committed(&b, &g, &t);
+    });
+}
+
 /// The committed next offset of `group` for each of `tps` (-1: none).
 /// Partitions are always named (some brokers answer nothing to an
 /// all-partitions fetch).
 pub fn committed(bootstrap: &str, group: &str, tps: &[Tp]) -> anyhow::Result<BTreeMap<Tp, i64>> {
-    let c = client(bootstrap, Some(group))?;
+    let c = group_client(bootstrap, group)?;
     let mut req = TopicPartitionList::new();
     for (t, p) in tps {
         req.add_partition(t, *p);
