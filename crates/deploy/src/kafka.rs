@@ -29,7 +29,8 @@ fn client(bootstrap: &str, group: Option<&str>) -> anyhow::Result<BaseConsumer> 
 /// handoff reads committed offsets while no partition is processed, and a
 /// new client (connection, metadata, coordinator lookup) costs 100-150 ms.
 fn group_client(bootstrap: &str, group: &str) -> anyhow::Result<Arc<BaseConsumer>> {
-    static CLIENTS: OnceLock<Mutex<HashMap<(String, String), Arc<BaseConsumer>>>> = OnceLock::new();
+    type Clients = Mutex<HashMap<(String, String), Arc<BaseConsumer>>>;
+    static CLIENTS: OnceLock<Clients> = OnceLock::new();
     let key = (bootstrap.to_string(), group.to_string());
     let mut clients = CLIENTS
         .get_or_init(Mutex::default)
