@@ -26,7 +26,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use switchyard_config::{ConsumerConfig, OffsetReset};
 use switchyard_control::kafka_store::{producer, KafkaStore};
-use switchyard_control::status_topic::{StatusPublisher, StatusTail};
+use switchyard_control::status_topic::StatusPublisher;
 use switchyard_control::{Agent, AgentConfig, SharedStore};
 use switchyard_deploy::plan;
 use switchyard_deploy::Driver;
@@ -98,6 +98,29 @@ pub(crate) struct Stats {
     pub steady: Vec<f64>,
     /// Handoffs after which some partition was not processed within 10 s.
     pub stalled: usize,
+}
+
+impl Stats {
+    /// Keep the driver's own figures of handoff `n` (to `SLOTS[to]`); the
+    /// line that names it.
+    pub(crate) fn driver(
+        &mut self,
+        o: &switchyard_deploy::Outcome,
+        kind: &str,
+        n: usize,
+        to: usize,
+    ) -> String {
+        let dg = o.gap.map_or(f64::NAN, |g| g.as_secs_f64() * 1e3);
+        let dt = o.total.as_secs_f64() * 1e3;
+        self.driver_gap.push(dg);
+        self.driver_total.push(dt);
+        format!(
+            "{kind} {:>3} {} -> {} (driver: gap {dg:.1} ms, total {dt:.1} ms)",
+            n + 1,
+            SLOTS[1 - to],
+            SLOTS[to]
+        )
+    }
 }
 
 pub(crate) struct Env {
@@ -501,16 +524,7 @@ async fn separate_groups(
             o.reason.unwrap_or_default()
         );
         let r = wait_log(log, to as u32, t0, a.partitions).await;
-        let dg = o.gap.map_or(f64::NAN, |g| g.as_secs_f64() * 1e3);
-        let dt = o.total.as_secs_f64() * 1e3;
-        stats.driver_gap.push(dg);
-        stats.driver_total.push(dt);
-        let what = format!(
-            "switch {:>3} {} -> {} (driver: gap {dg:.1} ms, total {dt:.1} ms)",
-            n + 1,
-            SLOTS[1 - to],
-            SLOTS[to]
-        );
+        let what = stats.driver(&o, "switch", n, to);
         note(&mut stats, &what, r);
         tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
     }
@@ -574,21 +588,15 @@ pub(crate) fn bench_driver(
     status: &str,
 ) -> anyhow::Result<Driver> {
     let store: SharedStore = KafkaStore::new(bootstrap, control)?;
-    let tail = StatusTail::start(bootstrap, status)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !tail.caught_up() {
-        anyhow::ensure!(Instant::now() < deadline, "cannot read the status topic");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(Driver {
-        bootstrap: bootstrap.into(),
-        app: app.into(),
-        group: group.into(),
+    crate::deploy::start_driver(
+        bootstrap,
         store,
-        tail,
-        phase_timeout: Duration::from_secs(30),
-        issuer: "bench".into(),
-    })
+        status,
+        app,
+        group,
+        "bench".into(),
+        Duration::from_secs(30),
+    )
 }
 
 /// Stop the agents, then shut their listeners down (5 s each).

@@ -90,16 +90,7 @@ pub(crate) async fn shared_group(
         );
         let (_, total, missing) = wait_log(log, 10 + to as u32, t0, a.partitions).await;
         let gap = total.map(|t| hole(log, t0, t0 + (t * 1e6) as u64));
-        let dg = o.gap.map_or(f64::NAN, |g| g.as_secs_f64() * 1e3);
-        let dt = o.total.as_secs_f64() * 1e3;
-        stats.driver_gap.push(dg);
-        stats.driver_total.push(dt);
-        let what = format!(
-            "shared switch {:>3} {} -> {} (driver: gap <= {dg:.1} ms, total {dt:.1} ms)",
-            n + 1,
-            SLOTS[1 - to],
-            SLOTS[to]
-        );
+        let what = stats.driver(&o, "shared switch", n, to);
         note(&mut stats, &what, (gap, total, missing));
         tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
     }

@@ -103,27 +103,27 @@ async fn long_pause_keeps_the_group_and_resumes_at_the_committed_offset() {
     assert!(report.closed);
 }
 
-/// Records fetched but not yet handed to a handler are dropped at the pause
-/// and delivered again after resume, none lost and none twice (slow handler,
-/// so the buffer is full when the pause arrives).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pause_with_a_full_buffer_loses_and_duplicates_nothing() {
-    let b = bootstrap();
-    let topic = new_topic(broker(), "pausebuf", 1);
-    let group = unique_name("pausebuf-g");
-    SeqProducer::new(&b).send(&topic, Some(0), 400, |s| s.to_string());
+/// A listener whose handler takes `delay_ms` per record, with at most
+/// `max_poll` records per job, logging what it processed.
+fn slow_listener(
+    name: &str,
+    topic: &str,
+    group: &str,
+    max_poll: usize,
+    delay_ms: u64,
+) -> (switchyard_runtime::ListenerHandle, Seen) {
     let seen: Seen = Default::default();
     let s = seen.clone();
-    let listener = Listener::builder("pausebuf")
-        .config(config(&group).with_max_poll_records(10))
-        .topics([topic.clone()])
+    let listener = Listener::builder(name)
+        .config(config(group).with_max_poll_records(max_poll))
+        .topics([topic.to_string()])
         .handler(
             switchyard_runtime::deserializer::Utf8,
             switchyard_runtime::deserializer::Utf8,
             move |r: switchyard_runtime::record::Record<String, String>| {
                 let s = s.clone();
                 async move {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                     s.lock()
                         .unwrap()
                         .push((r.partition, r.offset, String::new(), r.value));
@@ -133,6 +133,19 @@ async fn pause_with_a_full_buffer_loses_and_duplicates_nothing() {
         )
         .start()
         .unwrap();
+    (listener, seen)
+}
+
+/// Records fetched but not yet handed to a handler are dropped at the pause
+/// and delivered again after resume, none lost and none twice (slow handler,
+/// so the buffer is full when the pause arrives).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_with_a_full_buffer_loses_and_duplicates_nothing() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "pausebuf", 1);
+    let group = unique_name("pausebuf-g");
+    SeqProducer::new(&b).send(&topic, Some(0), 400, |s| s.to_string());
+    let (listener, seen) = slow_listener("pausebuf", &topic, &group, 10, 2);
     eventually("some processed", Duration::from_secs(20), || {
         count(&seen) >= 50
     })
@@ -174,27 +187,7 @@ async fn a_pause_stops_a_long_job_after_the_record_in_progress() {
     let topic = new_topic(broker(), "pausejob", 1);
     let group = unique_name("pausejob-g");
     SeqProducer::new(&b).send(&topic, Some(0), 200, |s| s.to_string());
-    let seen: Seen = Default::default();
-    let s = seen.clone();
-    let listener = Listener::builder("pausejob")
-        .config(config(&group).with_max_poll_records(500))
-        .topics([topic.clone()])
-        .handler(
-            switchyard_runtime::deserializer::Utf8,
-            switchyard_runtime::deserializer::Utf8,
-            move |r: switchyard_runtime::record::Record<String, String>| {
-                let s = s.clone();
-                async move {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    s.lock()
-                        .unwrap()
-                        .push((r.partition, r.offset, String::new(), r.value));
-                    Ok(())
-                }
-            },
-        )
-        .start()
-        .unwrap();
+    let (listener, seen) = slow_listener("pausejob", &topic, &group, 500, 50);
     eventually("some processed", Duration::from_secs(20), || {
         count(&seen) >= 10
     })

@@ -278,7 +278,7 @@ pub fn restore(s: &mut DesiredState, m: &Move, offsets: Option<&BTreeMap<Tp, i64
     s.deploy = m.meta_before.clone();
 }
 
-fn live<'a>(
+pub(crate) fn live<'a>(
     statuses: &'a BTreeMap<String, InstanceStatus>,
     app: &'a str,
     slot: &'a str,

@@ -32,7 +32,7 @@ use switchyard_control::status::InstanceStatus;
 
 use crate::driver::{fmt_offsets, Outcome};
 use crate::kafka::{self, Tp};
-use crate::plan::{key, PREVIOUS};
+use crate::plan::{key, live, PREVIOUS};
 use crate::Driver;
 
 /// `deploy` bookkeeping: the strategy (`shared`; absent: separate groups).
@@ -139,17 +139,6 @@ pub fn leave(s: &mut DesiredState, m: &SharedMove) {
 pub fn restore(s: &mut DesiredState, m: &SharedMove) {
     s.joined.insert(m.listener.clone(), vec![m.from.clone()]);
     s.deploy.remove(IN_PROGRESS);
-}
-
-fn live<'a>(
-    statuses: &'a BTreeMap<String, InstanceStatus>,
-    app: &'a str,
-    slot: &'a str,
-    now_ms: i64,
-) -> impl Iterator<Item = &'a InstanceStatus> + 'a {
-    statuses
-        .values()
-        .filter(move |s| s.app == app && s.slot == slot && !s.is_gone(now_ms))
 }
 
 /// The live instances of `slot` that have not yet applied `version` with
