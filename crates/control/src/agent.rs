@@ -321,6 +321,12 @@ impl Shared {
         self.listeners.lock().unwrap().values().cloned().collect()
     }
 
+    /// The pause targets `listener` holds now.
+    fn held(&self, listener: &str) -> BTreeSet<PauseTarget> {
+        let st = self.state.lock().unwrap();
+        st.held.get(listener).cloned().unwrap_or_default()
+    }
+
     /// Move every listener to the targets wanted now.
     async fn apply(&self, rx: &mut watch::Receiver<Option<DesiredState>>) {
         let desired = rx.borrow_and_update().clone();
@@ -337,14 +343,7 @@ impl Shared {
                 &self.cfg.slot,
                 now,
             );
-            let held = self
-                .state
-                .lock()
-                .unwrap()
-                .held
-                .get(l.name())
-                .cloned()
-                .unwrap_or_default();
+            let held = self.held(l.name());
             let plan = targets::plan(&held, &want);
             if plan.is_empty() {
                 self.apply_group(&l, desired.as_ref()).await;
@@ -443,14 +442,7 @@ impl Shared {
                     .collect(),
                 Err(_) => Vec::new(),
             };
-            let held = self
-                .state
-                .lock()
-                .unwrap()
-                .held
-                .get(l.name())
-                .cloned()
-                .unwrap_or_default();
+            let held = self.held(l.name());
             listeners.push(ListenerReport {
                 name: l.name().to_string(),
                 group: l.group_id().map(str::to_string),
