@@ -188,8 +188,8 @@ async fn handler_slower_than_max_poll_interval_causes_no_rebalance() {
 
 /// A backlog far larger than the buffer, consumed by a slow handler: the
 /// records waiting for workers never exceed the bound (plus one poll batch),
-/// fetching is paused and resumed, and every record is processed once in
-/// order.
+/// taking records stops and goes on (backpressure), and every record is
+/// processed once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_stays_within_the_buffer_bound() {
     let b = bootstrap();

@@ -59,6 +59,8 @@ pub(crate) struct Coordinator {
     pub parts: BTreeMap<Tp, Partition>,
     pub slots: HashMap<u64, Tp>,
     next_slot: u64,
+    /// Bumped whenever a partition is added or removed.
+    pub assignment_epoch: u64,
     next_job: u64,
     rr: usize,
     pub executor: Executor,
@@ -101,6 +103,7 @@ impl Coordinator {
             parts: BTreeMap::new(),
             slots: HashMap::new(),
             next_slot: 0,
+            assignment_epoch: 0,
             next_job: 0,
             rr: 0,
             executor,
@@ -126,6 +129,7 @@ impl Coordinator {
     /// Start tracking a newly assigned partition.
     pub fn add_partition(&mut self, tp: Tp) -> &mut Partition {
         self.next_slot += 1;
+        self.assignment_epoch += 1;
         let slot = self.next_slot;
         self.slots.insert(slot, tp.clone());
         let part = Partition::new(slot, tp.0.clone(), tp.1, self.settings.ordering);
@@ -136,8 +140,35 @@ impl Coordinator {
     /// Stop tracking a partition; later reports about it are ignored.
     pub fn remove_partition(&mut self, tp: &Tp) -> Option<Partition> {
         let part = self.parts.remove(tp)?;
+        self.assignment_epoch += 1;
         self.slots.remove(&part.slot);
         Some(part)
+    }
+
+    /// Slot and name of every assigned partition.
+    pub fn assignment(&self) -> Vec<(u64, Tp)> {
+        self.parts.iter().map(|(tp, p)| (p.slot, tp.clone())).collect()
+    }
+
+    /// The partitions of `slots` now have their own fetch queue
+    /// ([`crate::fetch_queues`]): backpressure stops taking their records
+    /// instead of pausing their fetch.
+    pub fn set_own_queues(&mut self, slots: &[u64]) {
+        for slot in slots {
+            if let Some(part) = self.part_of_slot(*slot) {
+                part.own_queue = true;
+            }
+        }
+    }
+
+    /// True when the poller may take records of `slot` from its fetch queue.
+    pub fn takes_records(&self, slot: u64) -> bool {
+        !self.shutting_down
+            && self
+                .slots
+                .get(&slot)
+                .and_then(|tp| self.parts.get(tp))
+                .is_some_and(|p| p.state == PartitionState::Running && !p.backpressured)
     }
 
     fn part_of_slot(&mut self, slot: u64) -> Option<&mut Partition> {
@@ -241,7 +272,8 @@ impl Coordinator {
         }
     }
 
-    /// Pause fetching of partitions feeding a full buffer; resume below half.
+    /// Stop taking records of partitions feeding a full buffer (pausing their
+    /// fetch if they have no fetch queue of their own); go on below half.
     pub fn apply_backpressure(&mut self, kafka: &Kafka) {
         let (records, bytes) = self
             .parts
@@ -280,7 +312,10 @@ impl Coordinator {
         let Some(part) = self.parts.get_mut(tp) else {
             return;
         };
-        let want = part.state == PartitionState::Running && !part.backpressured && !shutting_down;
+        // A partition with its own fetch queue is backpressured by not taking
+        // its records ([`crate::fetch_queues`]), not by a pause.
+        let backpressured = part.backpressured && !part.own_queue;
+        let want = part.state == PartitionState::Running && !backpressured && !shutting_down;
         if want != part.fetch_paused {
             return;
         }

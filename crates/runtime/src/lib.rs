@@ -10,7 +10,8 @@
 //!
 //! - [`listener`]: the builder users see, `handle` the [`ListenerHandle`] that
 //!   steers a running one; [`concurrent`]: N of them in one group;
-//! - `poller`: the poll thread, sole owner of the consumer;
+//! - `poller`: the poll thread, sole owner of the consumer, and
+//!   `fetch_queues`, the partitions' own queues it takes records from;
 //! - `coordinator`: per-partition state and dispatch decisions, with
 //!   `committer`, `pause`, `rebalance`, `seek`, `shutdown`, `membership`
 //!   (leave and join the group at run time) and `start_floor` (handoff
@@ -35,6 +36,7 @@ pub mod deserializer;
 pub mod error;
 mod event;
 mod executor;
+mod fetch_queues;
 pub mod failure;
 mod handle;
 pub mod handler;

@@ -373,9 +373,10 @@ impl ListenerBuilder {
             "topic.metadata.refresh.interval.ms",
             self.metadata_refresh.as_millis().to_string(),
         );
-        // librdkafka's own prefetch is bounded like the runtime's buffer, and
-        // when it backs off because that bound was reached it retries soon
-        // (its default, 1 s, stalls a listener after every backpressure pause).
+        // librdkafka's own prefetch (per partition: each has its own fetch
+        // queue, see fetch_queues.rs) is bounded like the runtime's buffer,
+        // and when it backs off because that bound was reached it retries
+        // soon (its default, 1 s, stalls a listener after backpressure).
         // Each is a default only: the consumer configuration wins.
         for (key, value) in [
             (
@@ -383,10 +384,10 @@ impl ListenerBuilder {
                 self.max_buffered_records.max(1000).to_string(),
             ),
             ("fetch.queue.backoff.ms", "20".to_string()),
-            // A backpressure pause drops librdkafka's prefetched records and
-            // the resume seeks back to them; that seek waits for the fetch in
-            // flight, which at the log end is a long poll of up to
-            // fetch.wait.max.ms (500 ms by default): bound the stall.
+            // A pause drops librdkafka's prefetched records and the resume
+            // seeks back to them; that seek waits for the fetch in flight,
+            // which at the log end is a long poll of up to fetch.wait.max.ms
+            // (500 ms by default): bound the stall.
             ("fetch.wait.max.ms", "100".to_string()),
         ] {
             if client.get(key).is_none() {
@@ -439,17 +440,22 @@ impl ListenerBuilder {
         };
         let mut kafka: Kafka = client.create_with_context(ctx)?;
         let wake = Arc::new(AtomicBool::new(false));
-        {
+        let wake_up: crate::fetch_queues::Wake = {
             let (wake, tx) = (wake.clone(), tx.clone());
-            kafka.set_nonempty_callback(move || {
+            Arc::new(move || {
                 if !wake.swap(true, AtomicOrdering::SeqCst) {
                     let _ = tx.send(Event::Wake);
                 }
-            });
+            })
+        };
+        {
+            let wake_up = wake_up.clone();
+            kafka.set_nonempty_callback(move || wake_up());
         }
         let watcher = self.subscribe(&kafka, &subscription, &config)?;
         let poller = Poller {
-            kafka,
+            kafka: Arc::new(kafka),
+            queues: crate::fetch_queues::FetchQueues::new(wake_up),
             events: rx,
             wake,
             max_poll_records: config.max_poll_records,

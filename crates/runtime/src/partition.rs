@@ -33,8 +33,10 @@ pub(crate) struct Partition {
     pub needs_seek: bool,
     /// Fetching is paused in librdkafka.
     pub fetch_paused: bool,
-    /// Fetching is paused because the buffer is full.
+    /// No more records are taken because the buffer is full.
     pub backpressured: bool,
+    /// Its records come through its own fetch queue ([`crate::fetch_queues`]).
+    pub own_queue: bool,
     /// The record the failure policy stopped at, with the reason.
     pub stopped_at: Option<(i64, String)>,
     /// Shared with the jobs dispatched since the last halt: set, they stop
@@ -60,6 +62,7 @@ impl Partition {
             needs_seek: false,
             fetch_paused: false,
             backpressured: false,
+            own_queue: false,
             stopped_at: None,
             halt: Arc::default(),
             queried_log_end: None,

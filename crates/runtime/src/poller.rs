@@ -21,6 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::coordinator::Kafka;
 use crate::event::{Command, Event};
+use crate::fetch_queues::FetchQueues;
 use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
 
 /// Longest wait between two polls.
@@ -28,7 +29,8 @@ pub const TICK: Duration = Duration::from_millis(1);
 
 /// What the poll thread needs besides the consumer.
 pub(crate) struct Poller {
-    pub kafka: Kafka,
+    pub kafka: Arc<Kafka>,
+    pub queues: FetchQueues,
     pub events: Receiver<Event>,
     pub wake: Arc<AtomicBool>,
     pub max_poll_records: usize,
@@ -80,6 +82,7 @@ impl Poller {
                 shutdown
             };
             if let Some((deadline, reply)) = shutdown {
+                self.queues.clear();
                 let report = crate::shutdown::run(self.kafka, &self.events, deadline);
                 let _ = reply.send(report);
                 return;
@@ -95,15 +98,7 @@ impl Poller {
                 }
             }
             self.wake.store(false, Ordering::SeqCst);
-            let mut batch = Vec::new();
-            let mut misses = 0;
-            while batch.len() < self.max_poll_records && misses < 2 {
-                match self.kafka.poll(Duration::ZERO) {
-                    Some(Ok(m)) => batch.push(m.detach()),
-                    Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-                    None => misses += 1,
-                }
-            }
+            let batch = self.take_records();
             let got = !batch.is_empty();
             if got {
                 let mut c = self.kafka.context().lock();
@@ -118,6 +113,49 @@ impl Poller {
                 }
             }
         }
+    }
+}
+
+impl Poller {
+    /// Records from the consumer queue, then (when it is empty) from the
+    /// partitions' own fetch queues, at most `max_poll_records` in all.
+    fn take_records(&mut self) -> Vec<rdkafka::message::OwnedMessage> {
+        let max = self.max_poll_records;
+        let mut batch = Vec::new();
+        let mut misses = 0;
+        while batch.len() < max && misses < 2 {
+            match self.kafka.poll(Duration::ZERO) {
+                Some(Ok(m)) => batch.push(m.detach()),
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                None => misses += 1,
+            }
+        }
+        if batch.len() >= max {
+            return batch; // the consumer queue may hold older records still
+        }
+        let (epoch, assigned) = {
+            let c = self.kafka.context().lock();
+            let epoch = c.assignment_epoch;
+            (epoch, (epoch != self.queues.epoch()).then(|| c.assignment()))
+        };
+        if let Some(assigned) = assigned {
+            // split now: records fetched before are in the consumer queue,
+            // taken in a later turn before any of this queue's
+            let split = self.queues.sync(&self.kafka, epoch, &assigned);
+            self.kafka.context().lock().set_own_queues(&split);
+            return batch;
+        }
+        let wants: ahash::AHashSet<u64> = {
+            let c = self.kafka.context().lock();
+            self.queues
+                .slots()
+                .filter(|s| c.takes_records(*s))
+                .collect()
+        };
+        if !wants.is_empty() {
+            batch.extend(self.queues.take(max - batch.len(), |s| wants.contains(&s)));
+        }
+        batch
     }
 }
 

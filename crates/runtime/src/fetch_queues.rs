@@ -1,0 +1,127 @@
+//! Fetch queues: one librdkafka queue per assigned partition, so that
+//! backpressure can stop *taking* a partition's records instead of pausing
+//! its fetch.
+//!
+//! By default librdkafka forwards every partition's fetched records to the
+//! consumer's one queue, and the only way to stop one partition is to pause
+//! its fetch; a pause drops the records librdkafka had prefetched (up to
+//! `queued.min.messages`), which are fetched and decoded again on resume. A
+//! busy pool hits its buffer bound again and again, and each time paid for a
+//! second fetch of its prefetch. With the partition's queue split off the
+//! consumer queue (`rd_kafka_queue_get_partition` + forward to none), the
+//! poller simply does not take records of a backpressured partition;
+//! librdkafka stops fetching it by itself once its queue holds
+//! `queued.min.messages` records or `queued.max.messages.kbytes`, and nothing
+//! is fetched twice. Pauses by the application or the control plane still
+//! pause the fetch (see [`crate::pause`]).
+//!
+//! Ordering: records fetched before a partition's queue was split sit in the
+//! consumer queue. The poller takes from the fetch queues only in a turn in
+//! which it found the consumer queue empty, after the split, so a partition's
+//! older records are always taken first.
+//!
+//! The queues live here, on the poll thread, and not in the coordinator: a
+//! queue holds a reference to the consumer, whose context holds the
+//! coordinator.
+
+use std::sync::Arc;
+
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::message::OwnedMessage;
+
+use crate::coordinator::{Kafka, Tp};
+use crate::rebalance::RuntimeContext;
+
+/// A callback that wakes the poll thread.
+pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// The split-off queues of the assigned partitions, by slot.
+pub(crate) struct FetchQueues {
+    queues: Vec<(u64, PartitionQueue<RuntimeContext>)>,
+    /// The coordinator's assignment epoch the queues match.
+    epoch: u64,
+    /// Round-robin start of the next [`FetchQueues::take`].
+    next: usize,
+    wake: Wake,
+}
+
+impl FetchQueues {
+    pub fn new(wake: Wake) -> Self {
+        FetchQueues {
+            queues: Vec::new(),
+            epoch: 0,
+            next: 0,
+            wake,
+        }
+    }
+
+    /// The assignment epoch the queues match.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Slots with a queue.
+    pub fn slots(&self) -> impl Iterator<Item = u64> + '_ {
+        self.queues.iter().map(|(s, _)| *s)
+    }
+
+    /// Match the assignment: split the queues of partitions assigned since
+    /// the last call and forget those of revoked ones. `assigned` is the
+    /// coordinator's (slot, partition) list at `epoch`; returns the slots
+    /// whose queue was split now.
+    pub fn sync(&mut self, kafka: &Arc<Kafka>, epoch: u64, assigned: &[(u64, Tp)]) -> Vec<u64> {
+        self.epoch = epoch;
+        self.queues
+            .retain(|(slot, _)| assigned.iter().any(|(s, _)| s == slot));
+        let mut split = Vec::new();
+        for (slot, (topic, partition)) in assigned {
+            if self.queues.iter().any(|(s, _)| s == slot) {
+                continue;
+            }
+            let Some(mut queue) = kafka.split_partition_queue(topic, *partition) else {
+                tracing::debug!(%topic, partition, "no fetch queue: records come through the consumer queue");
+                continue;
+            };
+            let wake = self.wake.clone();
+            queue.set_nonempty_callback(move || wake());
+            tracing::debug!(%topic, partition, slot, "fetch queue split off");
+            self.queues.push((*slot, queue));
+            split.push(*slot);
+        }
+        split
+    }
+
+    /// Take up to `budget` records from the queues of the slots `wants`
+    /// accepts, round robin over partitions.
+    pub fn take(&mut self, budget: usize, wants: impl Fn(u64) -> bool) -> Vec<OwnedMessage> {
+        let mut batch = Vec::new();
+        let n = self.queues.len();
+        if n == 0 {
+            return batch;
+        }
+        let start = self.next % n;
+        self.next = self.next.wrapping_add(1);
+        for i in 0..n {
+            let (slot, queue) = &self.queues[(start + i) % n];
+            if !wants(*slot) {
+                continue;
+            }
+            while batch.len() < budget {
+                match queue.poll(std::time::Duration::ZERO) {
+                    Some(Ok(m)) => batch.push(m.detach()),
+                    Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                    None => break,
+                }
+            }
+            if batch.len() >= budget {
+                break;
+            }
+        }
+        batch
+    }
+
+    /// Forget every queue (before the consumer closes).
+    pub fn clear(&mut self) {
+        self.queues.clear();
+    }
+}
