@@ -179,9 +179,13 @@ impl Coordinator {
     /// Records fetched by the poller.
     pub fn ingest(&mut self, kafka: &Kafka, msgs: Vec<OwnedMessage>) {
         let shutting_down = self.shutting_down;
+        self.stats.fetched.add(msgs.len() as u64);
+        // consecutive records mostly share a partition: no name copy per record
+        let mut tp: Tp = (String::new(), -1);
         for msg in msgs {
-            self.stats.fetched.inc();
-            let tp = (msg.topic().to_string(), msg.partition());
+            if tp.1 != msg.partition() || tp.0 != msg.topic() {
+                tp = (msg.topic().to_string(), msg.partition());
+            }
             let Some(part) = self.parts.get_mut(&tp) else {
                 continue; // not (or no longer) assigned
             };
@@ -366,23 +370,29 @@ impl Coordinator {
             }
             Event::LaneEnd { id, slot, ends } => {
                 self.job_ended = true;
-                for (lane, offsets, unstarted) in ends {
-                    self.executor.lane_finished(id);
-                    self.on_event(kafka, Event::Progress { slot, offsets });
-                    let Some(tp) = self.slots.get(&slot).cloned() else {
-                        continue;
-                    };
-                    let part = self.parts.get_mut(&tp).expect("slot maps to a partition");
-                    part.in_flight_lanes -= 1;
+                self.executor.lanes_finished(id, ends.lanes.len());
+                let Some((tp, part)) = self
+                    .slots
+                    .get(&slot)
+                    .and_then(|tp| self.parts.get_mut(tp).map(|p| (tp, p)))
+                else {
+                    return;
+                };
+                let n: u64 = ends.done.iter().map(|o| part.tracker.complete(*o) as u64).sum();
+                self.records_since_commit += n;
+                self.dirty |= n > 0;
+                part.in_flight_lanes -= ends.lanes.len();
+                for lane in ends.lanes {
                     part.queue.finish(lane);
-                    if !unstarted.is_empty() {
-                        // halted: fetched again from the first of them on resume
-                        part.tracker.drop_waiting(unstarted);
-                        part.needs_seek = true;
-                    }
-                    if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
-                        self.complete_pause(kafka, &tp);
-                    }
+                }
+                if !ends.unstarted.is_empty() {
+                    // halted: fetched again from the first of them on resume
+                    part.tracker.drop_waiting(ends.unstarted);
+                    part.needs_seek = true;
+                }
+                if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
+                    let tp = tp.clone();
+                    self.complete_pause(kafka, &tp);
                 }
             }
             Event::Stopped {

@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 use crate::command::{ListenerSnapshot, PauseAck, PauseTarget, SeekTo, ShutdownReport};
 use crate::error::RuntimeError;
-use crate::executor::LaneOutcome;
+use crate::executor::LaneEnds;
 
 /// Something the poller must react to.
 pub(crate) enum Event {
@@ -19,13 +19,9 @@ pub(crate) enum Event {
         offset: i64,
         reason: String,
     },
-    /// Lanes of job `id` are over, each with its last finished records and
-    /// the records it did not start (halted); the lanes may run again.
-    LaneEnd {
-        id: u64,
-        slot: u64,
-        ends: Vec<LaneOutcome>,
-    },
+    /// Lanes of job `id` are over, with their last finished records and
+    /// the records they did not start (halted); the lanes may run again.
+    LaneEnd { id: u64, slot: u64, ends: LaneEnds },
     /// An operator or application request.
     Command(Command),
     /// librdkafka's consumer queue became non-empty.

@@ -28,7 +28,7 @@ use crate::event::Event;
 use crate::failure::{FailurePolicy, RetryPolicy};
 use crate::handler::{HandlerKind, SharedProcessor};
 use crate::jobs_queue::Lane;
-use crate::stats::ListenerStats;
+use crate::stats::{ListenerStats, LocalLatency};
 
 /// Records of one or more lanes of one partition handed to a worker task.
 /// The lanes run concurrently in the task, each lane's records in order;
@@ -43,9 +43,14 @@ pub(crate) struct Job {
     pub halt: Arc<AtomicBool>,
 }
 
-/// How a lane ended: its finished offsets not reported yet, and the offsets
-/// it did not start because the job was halted.
-pub(crate) type LaneOutcome = (Lane, Vec<i64>, Vec<i64>);
+/// How lanes of a job ended: the lanes, their finished offsets not reported
+/// yet, and the offsets they did not start because the job was halted.
+#[derive(Debug, Default)]
+pub(crate) struct LaneEnds {
+    pub lanes: Vec<Lane>,
+    pub done: Vec<i64>,
+    pub unstarted: Vec<i64>,
+}
 
 /// Most lanes in one job.
 pub(crate) const MAX_LANES_PER_JOB: usize = 32;
@@ -99,11 +104,11 @@ impl Executor {
         self.running.insert(id, (handle.abort_handle(), lanes));
     }
 
-    /// One lane of job `id` is over; the job is forgotten with its last lane.
-    pub fn lane_finished(&mut self, id: u64) {
+    /// `n` lanes of job `id` are over; the job is forgotten with its last lane.
+    pub fn lanes_finished(&mut self, id: u64, n: usize) {
         if let Some((_, lanes)) = self.running.get_mut(&id) {
-            *lanes -= 1;
-            self.busy_lanes -= 1;
+            *lanes -= n;
+            self.busy_lanes -= n;
             if *lanes == 0 {
                 self.running.remove(&id);
             }
@@ -123,11 +128,15 @@ impl Executor {
 
 /// Reports finished records of one job to the poller in small batches, so
 /// the poll thread is woken per 64 records (or 20 ms), not per record.
+/// Its statistics (processed records, handler latencies) are added to the
+/// listener's counters at the same moments, not per record.
 struct Reporter<'a> {
     ctx: &'a WorkerContext,
     slot: u64,
     done: Vec<i64>,
     last_flush: std::time::Instant,
+    processed: u64,
+    latency: LocalLatency,
 }
 
 impl<'a> Reporter<'a> {
@@ -141,7 +150,25 @@ impl<'a> Reporter<'a> {
             slot,
             done: Vec::new(),
             last_flush: now,
+            processed: 0,
+            latency: LocalLatency::default(),
         }
+    }
+
+    /// A handler call took `d`.
+    fn observe(&mut self, d: std::time::Duration) {
+        self.latency.observe(d);
+    }
+
+    /// A record's handler succeeded.
+    fn processed(&mut self) {
+        self.processed += 1;
+    }
+
+    fn flush_stats(&mut self) {
+        let stats = &self.ctx.stats;
+        stats.processed.add(std::mem::take(&mut self.processed));
+        stats.handler_latency.add(&mut self.latency);
     }
 
     fn done(&mut self, offset: i64) {
@@ -155,6 +182,7 @@ impl<'a> Reporter<'a> {
     }
 
     fn flush(&mut self) {
+        self.flush_stats();
         if !self.done.is_empty() {
             let offsets = std::mem::take(&mut self.done);
             let _ = self.ctx.events.send(Event::Progress {
@@ -175,15 +203,19 @@ impl<'a> Reporter<'a> {
     }
 
     /// The lane is over: its last offsets travel with the job's end.
-    fn into_remaining(self) -> Vec<i64> {
-        self.done
+    fn into_remaining(mut self) -> Vec<i64> {
+        self.flush_stats();
+        std::mem::take(&mut self.done)
     }
 }
 
-/// Run the lanes of a job concurrently; each lane reports its own end, so a
-/// slow lane holds back neither the offsets nor the worker slots of the
-/// others. Lanes that end in the same poll of the job travel in one event
-/// (with handlers that complete at once, one event per job).
+/// Run the lanes of a job: first each lane inline, record after record, as
+/// long as handlers complete at once (no task, no allocation per lane);
+/// a lane whose handler waits (or fails, or whose record does not decode)
+/// goes on concurrently with the other such lanes, each reporting its own
+/// end, so a slow lane holds back neither the offsets nor the worker slots
+/// of the others. Lanes that end in the same poll of the job travel in one
+/// event (with handlers that complete at once, one event per job).
 async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     use futures::stream::{FuturesUnordered, StreamExt};
     let Job {
@@ -192,34 +224,45 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
         lanes,
         halt,
     } = job;
-    let (ctx, halt) = (&ctx, &halt);
+    let (ctx, halt) = (&ctx, &*halt);
     let now = std::time::Instant::now();
-    let mut running: FuturesUnordered<_> = lanes
-        .into_iter()
-        .map(|(lane, msgs)| async move {
-            let (done, unstarted) = run_lane(ctx, slot, now, halt, &msgs).await;
-            (lane, done, unstarted)
-        })
-        .collect();
-    let mut ended = Vec::new();
-    let send = |ended: &mut Vec<LaneOutcome>| {
-        if !ended.is_empty() {
+    let mut report = Reporter::new(ctx, slot, now);
+    let mut ends = LaneEnds::default();
+    let running: FuturesUnordered<_> = FuturesUnordered::new();
+    for (lane, msgs) in lanes {
+        match run_inline(ctx, halt, &msgs, &mut report, &mut ends.unstarted).await {
+            Inline::Finished => ends.lanes.push(lane),
+            Inline::Blocked { at, first } => running.push(async move {
+                let (done, unstarted) = run_lane(ctx, slot, now, halt, &msgs[at..], first).await;
+                (lane, done, unstarted)
+            }),
+        }
+    }
+    ends.done = report.into_remaining();
+    let send = |ends: &mut LaneEnds| {
+        if !ends.lanes.is_empty() {
             let _ = ctx.events.send(Event::LaneEnd {
                 id,
                 slot,
-                ends: std::mem::take(ended),
+                ends: std::mem::take(ends),
             });
         }
     };
+    send(&mut ends);
+    let mut running = running;
     std::future::poll_fn(|cx| loop {
         match running.poll_next_unpin(cx) {
-            std::task::Poll::Ready(Some(end)) => ended.push(end),
+            std::task::Poll::Ready(Some((lane, done, unstarted))) => {
+                ends.lanes.push(lane);
+                ends.done.extend(done);
+                ends.unstarted.extend(unstarted);
+            }
             std::task::Poll::Ready(None) => {
-                send(&mut ended);
+                send(&mut ends);
                 return std::task::Poll::Ready(());
             }
             std::task::Poll::Pending => {
-                send(&mut ended);
+                send(&mut ends);
                 return std::task::Poll::Pending;
             }
         }
@@ -227,15 +270,76 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     .await;
 }
 
+/// How the inline part of a lane ended.
+enum Inline {
+    /// Every record finished, or the job was halted (the rest is in `unstarted`).
+    Finished,
+    /// Record `at` needs the full path: its handler future if it was called
+    /// (pending, or completed with an error), with its start.
+    Blocked {
+        at: usize,
+        first: Option<FirstAttempt>,
+    },
+}
+
+/// A handler call already made for a record: its future and when it started.
+type FirstAttempt = (futures::future::BoxFuture<'static, crate::handler::HandlerResult>, std::time::Instant);
+
+/// Run the records of a lane while their handlers complete at once with
+/// success; never waits (`poll!` only looks).
+async fn run_inline(
+    ctx: &WorkerContext,
+    halt: &AtomicBool,
+    msgs: &[OwnedMessage],
+    report: &mut Reporter<'_>,
+    unstarted: &mut Vec<i64>,
+) -> Inline {
+    if ctx.processor.kind() != HandlerKind::Record {
+        return Inline::Blocked { at: 0, first: None };
+    }
+    for (i, msg) in msgs.iter().enumerate() {
+        if i > 0 && halt.load(AtomicOrdering::Relaxed) {
+            unstarted.extend(msgs[i..].iter().map(Message::offset));
+            return Inline::Finished;
+        }
+        let Ok(mut fut) = ctx.processor.call_one(msg) else {
+            return Inline::Blocked { at: i, first: None };
+        };
+        let started = std::time::Instant::now();
+        match futures::poll!(fut.as_mut()) {
+            std::task::Poll::Ready(Ok(())) => {
+                report.observe(started.elapsed());
+                report.processed();
+                report.done(msg.offset());
+            }
+            std::task::Poll::Ready(Err(e)) => {
+                let ready = Box::pin(std::future::ready(Err(e)));
+                return Inline::Blocked {
+                    at: i,
+                    first: Some((ready, started)),
+                };
+            }
+            std::task::Poll::Pending => {
+                return Inline::Blocked {
+                    at: i,
+                    first: Some((fut, started)),
+                }
+            }
+        }
+    }
+    Inline::Finished
+}
+
 /// Run the records of one lane in order, stopping before the next record
 /// once `halt` is set; returns the finished offsets not reported yet and the
-/// offsets not started.
+/// offsets not started. `first`: the first record's handler call, if made.
 async fn run_lane(
     ctx: &WorkerContext,
     slot: u64,
     now: std::time::Instant,
     halt: &AtomicBool,
     msgs: &[OwnedMessage],
+    mut first: Option<FirstAttempt>,
 ) -> (Vec<i64>, Vec<i64>) {
     let mut report = Reporter::new(ctx, slot, now);
     let mut unstarted = Vec::new();
@@ -246,7 +350,7 @@ async fn run_lane(
                     unstarted = msgs[i..].iter().map(Message::offset).collect();
                     break;
                 }
-                match run_record(ctx, msg, &mut report).await {
+                match run_record(ctx, msg, &mut report, first.take()).await {
                     Outcome::Done => report.done(msg.offset()),
                     Outcome::Stop(reason) => {
                         report.stopped(msg.offset(), reason);
@@ -275,19 +379,26 @@ async fn reporting<T>(fut: impl std::future::Future<Output = T>, report: &mut Re
     }
 }
 
-async fn run_record(ctx: &WorkerContext, msg: &OwnedMessage, report: &mut Reporter<'_>) -> Outcome {
+async fn run_record(
+    ctx: &WorkerContext,
+    msg: &OwnedMessage,
+    report: &mut Reporter<'_>,
+    mut first: Option<FirstAttempt>,
+) -> Outcome {
     let mut attempt = 1;
     loop {
-        let fut = match ctx.processor.call_one(msg) {
-            Ok(f) => f,
-            Err(e) => return reporting(on_decode_error(ctx, msg, &e), report).await,
+        let (fut, started) = match first.take() {
+            Some(call) => call,
+            None => match ctx.processor.call_one(msg) {
+                Ok(f) => (f, std::time::Instant::now()),
+                Err(e) => return reporting(on_decode_error(ctx, msg, &e), report).await,
+            },
         };
-        let started = std::time::Instant::now();
         let result = reporting(fut, report).await;
-        ctx.stats.handler_latency.observe(started.elapsed());
+        report.observe(started.elapsed());
         match result {
             Ok(()) => {
-                ctx.stats.processed.inc();
+                report.processed();
                 return Outcome::Done;
             }
             Err(e) => {

@@ -119,11 +119,12 @@ impl JobsQueue {
         }
         let lane = self.ready.pop_front()?;
         let queue = self.lanes.get_mut(&lane)?;
-        let n = queue.len().min(max.max(1));
-        let job: Vec<OwnedMessage> = queue.drain(..n).collect();
-        if queue.is_empty() {
-            self.lanes.remove(&lane);
-        }
+        let job: Vec<OwnedMessage> = if queue.len() <= max.max(1) {
+            // the whole lane: its buffer becomes the job, no copy into a new one
+            Vec::from(self.lanes.remove(&lane).unwrap_or_default())
+        } else {
+            queue.drain(..max.max(1)).collect()
+        };
         self.len -= job.len();
         self.bytes -= job.iter().map(message_size).sum::<usize>();
         self.busy.insert(lane);
