@@ -233,10 +233,11 @@ impl Coordinator {
                 return Some(false);
             }
             let free = settings.workers - executor.running();
-            let mut lanes = Vec::new();
+            let (mut lanes, mut records) = (Vec::new(), Vec::new());
             while lanes.len() < free.min(MAX_LANES_PER_JOB) {
-                match part.queue.next_job(settings.max_poll_records) {
-                    Some(lane) => lanes.push(lane),
+                let before = records.len();
+                match part.queue.next_job_into(settings.max_poll_records, &mut records) {
+                    Some(lane) => lanes.push((lane, records.len() - before)),
                     None => break,
                 }
             }
@@ -249,6 +250,7 @@ impl Coordinator {
                 id: *next_job,
                 slot: part.slot,
                 lanes,
+                records,
                 halt: part.halt.clone(),
             });
             Some(true)

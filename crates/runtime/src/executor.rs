@@ -37,7 +37,10 @@ use crate::stats::{ListenerStats, LocalLatency};
 pub(crate) struct Job {
     pub id: u64,
     pub slot: u64,
-    pub lanes: Vec<(Lane, Vec<OwnedMessage>)>,
+    /// Each lane and how many of `records` are its, in order.
+    pub lanes: Vec<(Lane, usize)>,
+    /// The records of every lane, lane after lane.
+    pub records: Vec<OwnedMessage>,
     /// Set when the partition pauses, is revoked or shuts down: stop before
     /// the next record.
     pub halt: Arc<AtomicBool>,
@@ -222,6 +225,7 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
         id,
         slot,
         lanes,
+        records,
         halt,
     } = job;
     let (ctx, halt) = (&ctx, &*halt);
@@ -229,8 +233,11 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     let mut report = Reporter::new(ctx, slot, now);
     let mut ends = LaneEnds::default();
     let running: FuturesUnordered<_> = FuturesUnordered::new();
-    for (lane, msgs) in lanes {
-        match run_inline(ctx, halt, &msgs, &mut report, &mut ends.unstarted).await {
+    let mut rest = &records[..];
+    for (lane, n) in lanes {
+        let (msgs, after) = rest.split_at(n);
+        rest = after;
+        match run_inline(ctx, halt, msgs, &mut report, &mut ends.unstarted).await {
             Inline::Finished => ends.lanes.push(lane),
             Inline::Blocked { at, first } => running.push(async move {
                 let (done, unstarted) = run_lane(ctx, slot, now, halt, &msgs[at..], first).await;

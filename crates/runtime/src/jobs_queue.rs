@@ -27,7 +27,7 @@
 
 use std::collections::VecDeque;
 
-use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use ahash::AHashMap as HashMap;
 
 use rdkafka::message::{Message, OwnedMessage};
 
@@ -57,12 +57,53 @@ const ONE_LANE: Lane = 0;
 #[derive(Debug)]
 pub struct JobsQueue {
     ordering: Ordering,
-    lanes: HashMap<Lane, VecDeque<OwnedMessage>>,
+    lanes: HashMap<Lane, LaneState>,
     hasher: ahash::RandomState,
     ready: VecDeque<Lane>,
-    busy: HashSet<Lane>,
+    busy: usize,
     len: usize,
     bytes: usize,
+}
+
+/// One lane: its waiting records, and whether a job of it is running. A lane
+/// is forgotten when it is neither busy nor has records waiting. Its first
+/// waiting record is held inline: with many keys most lanes hold one record,
+/// and they then cost no allocation.
+#[derive(Debug, Default)]
+struct LaneState {
+    first: Option<OwnedMessage>,
+    more: VecDeque<OwnedMessage>,
+    busy: bool,
+}
+
+impl LaneState {
+    fn len(&self) -> usize {
+        self.first.is_some() as usize + self.more.len()
+    }
+
+    fn push(&mut self, msg: OwnedMessage) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(msg);
+        } else {
+            self.more.push_back(msg);
+        }
+    }
+
+    /// Move up to `max` (at least one) records, oldest first, to `out`.
+    fn take_into(&mut self, max: usize, out: &mut Vec<OwnedMessage>) -> usize {
+        let mut n = 0;
+        if let Some(m) = self.first.take() {
+            out.push(m);
+            n += 1;
+        }
+        let more = self.more.len().min(max.max(1) - n);
+        out.extend(self.more.drain(..more));
+        n + more
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = OwnedMessage> + '_ {
+        self.first.take().into_iter().chain(self.more.drain(..))
+    }
 }
 
 impl JobsQueue {
@@ -73,7 +114,7 @@ impl JobsQueue {
             lanes: HashMap::new(),
             hasher: ahash::RandomState::new(),
             ready: VecDeque::new(),
-            busy: HashSet::new(),
+            busy: 0,
             len: 0,
             bytes: 0,
         }
@@ -89,46 +130,42 @@ impl JobsQueue {
     pub fn push(&mut self, msg: OwnedMessage) {
         self.len += 1;
         self.bytes += message_size(&msg);
-        if self.ordering != Ordering::Key {
-            // one lane: no key hashing on the hot path
-            let queue = self.lanes.entry(ONE_LANE).or_default();
-            queue.push_back(msg);
-            if self.ordering == Ordering::Partition
-                && queue.len() == 1
-                && !self.busy.contains(&ONE_LANE)
-            {
-                self.ready.push_back(ONE_LANE);
-            }
-            return;
-        }
         let lane = self.lane_of(&msg);
-        let queue = self.lanes.entry(lane).or_default();
-        queue.push_back(msg);
-        if queue.len() == 1 && !self.busy.contains(&lane) {
+        let state = self.lanes.entry(lane).or_default();
+        state.push(msg);
+        if self.ordering != Ordering::Unordered && state.len() == 1 && !state.busy {
             self.ready.push_back(lane);
         }
     }
 
     /// Take the next job: up to `max` records of a ready lane, which becomes busy.
     pub fn next_job(&mut self, max: usize) -> Option<(Lane, Vec<OwnedMessage>)> {
-        if self.ordering == Ordering::Unordered {
-            let msg = self.lanes.get_mut(&ONE_LANE)?.pop_front()?;
-            self.len -= 1;
-            self.bytes -= message_size(&msg);
-            return Some((ONE_LANE, vec![msg]));
-        }
-        let lane = self.ready.pop_front()?;
-        let queue = self.lanes.get_mut(&lane)?;
-        let job: Vec<OwnedMessage> = if queue.len() <= max.max(1) {
-            // the whole lane: its buffer becomes the job, no copy into a new one
-            Vec::from(self.lanes.remove(&lane).unwrap_or_default())
+        let mut job = Vec::new();
+        self.next_job_into(max, &mut job).map(|lane| (lane, job))
+    }
+
+    /// [`next_job`](Self::next_job), appending the records to `out` (one
+    /// buffer for the lanes of several jobs); returns the lane.
+    pub fn next_job_into(&mut self, max: usize, out: &mut Vec<OwnedMessage>) -> Option<Lane> {
+        let before = out.len();
+        let lane = if self.ordering == Ordering::Unordered {
+            self.lanes.get_mut(&ONE_LANE)?.take_into(1, out);
+            ONE_LANE
         } else {
-            queue.drain(..max.max(1)).collect()
+            let lane = self.ready.pop_front()?;
+            let state = self.lanes.get_mut(&lane)?;
+            state.take_into(max, out);
+            state.busy = true;
+            self.busy += 1;
+            lane
         };
-        self.len -= job.len();
-        self.bytes -= job.iter().map(message_size).sum::<usize>();
-        self.busy.insert(lane);
-        Some((lane, job))
+        let taken = &out[before..];
+        if taken.is_empty() {
+            return None;
+        }
+        self.len -= taken.len();
+        self.bytes -= taken.iter().map(message_size).sum::<usize>();
+        Some(lane)
     }
 
     /// The job of `lane` has finished: the lane may run again.
@@ -136,7 +173,16 @@ impl JobsQueue {
         if self.ordering == Ordering::Unordered {
             return;
         }
-        if self.busy.remove(&lane) && self.lanes.get(&lane).is_some_and(|q| !q.is_empty()) {
+        let Some(state) = self.lanes.get_mut(&lane) else {
+            return;
+        };
+        if !std::mem::take(&mut state.busy) {
+            return;
+        }
+        self.busy -= 1;
+        if state.len() == 0 {
+            self.lanes.remove(&lane);
+        } else {
             self.ready.push_back(lane);
         }
     }
@@ -146,10 +192,10 @@ impl JobsQueue {
     pub fn drain_all(&mut self) -> Vec<i64> {
         let dropped = self
             .lanes
-            .values()
-            .flat_map(|q| q.iter().map(|m| m.offset()))
+            .values_mut()
+            .flat_map(|l| l.drain().map(|m| m.offset()))
             .collect();
-        self.lanes.clear();
+        self.lanes.retain(|_, l| l.busy);
         self.ready.clear();
         self.len = 0;
         self.bytes = 0;
@@ -173,7 +219,7 @@ impl JobsQueue {
 
     /// Lanes with a job in flight.
     pub fn busy_lanes(&self) -> usize {
-        self.busy.len()
+        self.busy
     }
 }
 

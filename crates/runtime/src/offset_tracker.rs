@@ -42,6 +42,9 @@ pub struct OffsetTracker {
     preset_done: BTreeSet<i64>,
     /// Offset after the last ingested record, or the rewind point.
     next: Option<i64>,
+    /// Where the next completion probably is (the entry after the last one):
+    /// workers finish records roughly in offset order.
+    hint: usize,
 }
 
 impl OffsetTracker {
@@ -67,6 +70,7 @@ impl OffsetTracker {
                 Some(n) if o <= n => {
                     self.next = Some(n.max(o + 1));
                     self.entries.pop_front();
+                    self.hint = self.hint.saturating_sub(1);
                 }
                 _ => break,
             }
@@ -90,7 +94,11 @@ impl OffsetTracker {
             Err(_) if below_next => false,
             Err(i) => {
                 let done = self.preset_done.remove(&offset);
-                self.entries.insert(i, (offset, done, timestamp_ms));
+                if i == self.entries.len() {
+                    self.entries.push_back((offset, done, timestamp_ms));
+                } else {
+                    self.entries.insert(i, (offset, done, timestamp_ms));
+                }
                 if !done {
                     self.pending += 1;
                 }
@@ -104,9 +112,14 @@ impl OffsetTracker {
     /// The record at `offset` has finished; returns false if it was not pending
     /// (a late completion after a seek or a drop, which is ignored).
     pub fn complete(&mut self, offset: i64) -> bool {
-        match self.find(offset) {
+        let found = match self.entries.get(self.hint) {
+            Some(e) if e.0 == offset => Ok(self.hint),
+            _ => self.find(offset),
+        };
+        match found {
             Ok(i) if !self.entries[i].1 => {
                 self.entries[i].1 = true;
+                self.hint = i + 1;
                 self.pending -= 1;
                 self.pop_done();
                 true

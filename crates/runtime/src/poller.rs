@@ -145,7 +145,7 @@ impl Poller {
             self.kafka.context().lock().set_own_queues(&split);
             return batch;
         }
-        let wants: ahash::AHashSet<u64> = {
+        let wants: Vec<u64> = {
             let c = self.kafka.context().lock();
             self.queues
                 .slots()
