@@ -76,7 +76,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (
             "empty: pool, key-ordered, 256",
             Ordering::Key,
-            256,
+            std::env::var("SY_W")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(256),
             Work::Empty,
             all,
         ),

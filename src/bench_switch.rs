@@ -440,24 +440,14 @@ async fn separate_groups(
             ) {
                 l.pause(t).await?;
             }
-            let (b, s) = (bootstrap.clone(), status.clone());
-            let publisher =
-                tokio::task::spawn_blocking(move || StatusPublisher::new(&b, &s)).await??;
-            let cfg = AgentConfig {
-                app: app.clone(),
-                instance: format!("{slot}-{i}"),
-                slot: slot.to_string(),
+            let instance = Instance {
+                bootstrap: &bootstrap,
+                status: &status,
+                app: &app,
+                slot,
                 heartbeat: Duration::from_millis(a.status_interval_ms),
             };
-            agents.push(
-                Agent::start(
-                    cfg,
-                    vec![Arc::new(l)],
-                    driver.store.clone(),
-                    Some(publisher),
-                )
-                .await?,
-            );
+            agents.push(instance.start(format!("{slot}-{i}"), l, &driver).await?);
         }
     }
     // settled: each slot's instances hold every partition (blue running, green paused)
@@ -607,5 +597,35 @@ pub(crate) async fn stop_agents(agents: Vec<switchyard_control::agent::Agent>) {
                 l.shutdown_within(Duration::from_secs(5)).await;
             }
         }
+    }
+}
+
+/// Where a benchmark instance's agent reports, and for which slot.
+pub(crate) struct Instance<'a> {
+    pub bootstrap: &'a str,
+    pub status: &'a str,
+    pub app: &'a str,
+    pub slot: &'a str,
+    pub heartbeat: Duration,
+}
+
+impl Instance<'_> {
+    /// Start the control-plane agent of listener `l` as instance `name`.
+    pub async fn start(
+        &self,
+        name: String,
+        l: switchyard_runtime::ListenerHandle,
+        driver: &Driver,
+    ) -> anyhow::Result<Agent> {
+        let (b, s) = (self.bootstrap.to_string(), self.status.to_string());
+        let publisher = tokio::task::spawn_blocking(move || StatusPublisher::new(&b, &s)).await??;
+        let cfg = AgentConfig {
+            app: self.app.to_string(),
+            instance: name,
+            slot: self.slot.to_string(),
+            heartbeat: self.heartbeat,
+        };
+        let store = driver.store.clone();
+        Ok(Agent::start(cfg, vec![Arc::new(l)], store, Some(publisher)).await?)
     }
 }

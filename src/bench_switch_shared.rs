@@ -12,16 +12,13 @@
 //! partition, so the first record of the new slot is not where the hole is.
 //! **total** is measured as in the separate-groups row.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard_control::status_topic::StatusPublisher;
-use switchyard_control::{Agent, AgentConfig};
 use switchyard_deploy::shared;
 
 use crate::bench_switch::{
-    bench_driver, hole, listener, note, stop_agents, trace_line, wait_log, Args, Env, Log, Stats,
-    LISTENER, SLOTS,
+    bench_driver, hole, listener, note, stop_agents, trace_line, wait_log, Args, Env, Instance,
+    Log, Stats, LISTENER, SLOTS,
 };
 
 /// Run `a.switches` shared-group handoffs; see the module docs.
@@ -55,17 +52,18 @@ pub(crate) async fn shared_group(
             let l = listener(&bootstrap, &group, topic, 10 + i as u32, base, log)?
                 .detached(true)
                 .start()?;
-            let (b, s) = (bootstrap.clone(), status.clone());
-            let publisher =
-                tokio::task::spawn_blocking(move || StatusPublisher::new(&b, &s)).await??;
-            let cfg = AgentConfig {
-                app: app.clone(),
-                instance: format!("shared-{slot}-{n}"),
-                slot: slot.to_string(),
+            let instance = Instance {
+                bootstrap: &bootstrap,
+                status: &status,
+                app: &app,
+                slot,
                 heartbeat: Duration::from_millis(a.status_interval_ms),
             };
-            let store = driver.store.clone();
-            agents.push(Agent::start(cfg, vec![Arc::new(l)], store, Some(publisher)).await?);
+            agents.push(
+                instance
+                    .start(format!("shared-{slot}-{n}"), l, &driver)
+                    .await?,
+            );
         }
     }
     let t = base.elapsed().as_nanos() as u64;

@@ -23,19 +23,27 @@ use switchyard_control::status::{fleet_view, InstanceStatus};
 use switchyard_control::status_topic::StatusTail;
 use switchyard_control::{ControlError, SharedStore};
 
-/// Where the control plane lives.
+/// Where an application's control plane lives: the arguments of `ctl` and
+/// `deploy`.
 #[derive(clap::Args, Clone)]
-pub struct Common {
-    /// Bootstrap servers (status topic, and control topic unless --redis).
+pub struct Plane {
+    /// Bootstrap servers (the status topic, and the control topic unless `ctl --redis`).
     #[arg(long, env = "SWITCHYARD_BOOTSTRAP")]
-    bootstrap: String,
+    pub bootstrap: String,
     /// Application.
     #[arg(long)]
-    app: String,
+    pub app: String,
     #[arg(long, default_value = "switchyard.control")]
-    control_topic: String,
+    pub control_topic: String,
     #[arg(long, default_value = "switchyard.status")]
-    status_topic: String,
+    pub status_topic: String,
+}
+
+/// Where the control plane lives, and its store.
+#[derive(clap::Args, Clone)]
+pub struct Common {
+    #[command(flatten)]
+    plane: Plane,
     /// Use the Redis store at this URL instead of the control topic.
     #[arg(long)]
     redis: Option<String>,
@@ -108,7 +116,7 @@ pub fn run(cmd: Cmd) -> i32 {
 fn store(c: &Common) -> anyhow::Result<SharedStore> {
     Ok(match &c.redis {
         Some(url) => RedisStore::new(url)?,
-        None => KafkaStore::new(&c.bootstrap, &c.control_topic)?,
+        None => KafkaStore::new(&c.plane.bootstrap, &c.plane.control_topic)?,
     })
 }
 
@@ -156,25 +164,29 @@ fn change(c: Change, action: Action) -> anyhow::Result<i32> {
         expires_in_ms: c.expires_in_ms,
     };
     cmd.validate()?;
-    let tail = StatusTail::start(&c.common.bootstrap, &c.common.status_topic)?;
+    let tail = StatusTail::start(&c.common.plane.bootstrap, &c.common.plane.status_topic)?;
     let st = store(&c.common)?;
     let written = st.write(
-        &c.common.app,
+        &c.common.plane.app,
         c.expect_version,
         cmd.issuer.as_deref(),
         &|s| cmd.apply(s, now_ms()),
     )?;
     let v = written.version;
-    println!("wrote version {v} of {} ({})", c.common.app, st.describe());
+    println!(
+        "wrote version {v} of {} ({})",
+        c.common.plane.app,
+        st.describe()
+    );
     caught_up(&tail)?;
     let live: Vec<String> = tail
         .latest()
         .values()
-        .filter(|s| s.app == c.common.app && !s.is_gone(now_ms()))
+        .filter(|s| s.app == c.common.plane.app && !s.is_gone(now_ms()))
         .map(|s| s.instance.clone())
         .collect();
     if live.is_empty() {
-        println!("no live instance of {}", c.common.app);
+        println!("no live instance of {}", c.common.plane.app);
         tail.stop();
         return Ok(0);
     }
@@ -251,11 +263,11 @@ fn change(c: Change, action: Action) -> anyhow::Result<i32> {
 }
 
 fn status(c: Common, json: bool) -> anyhow::Result<i32> {
-    let tail = StatusTail::start(&c.bootstrap, &c.status_topic)?;
+    let tail = StatusTail::start(&c.plane.bootstrap, &c.plane.status_topic)?;
     let st: Arc<dyn switchyard_control::Store> = store(&c)?;
-    let desired = st.read(&c.app)?.version;
+    let desired = st.read(&c.plane.app)?.version;
     caught_up(&tail)?;
-    let view = fleet_view(&tail.latest(), &c.app, desired, now_ms());
+    let view = fleet_view(&tail.latest(), &c.plane.app, desired, now_ms());
     tail.stop();
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);

@@ -25,15 +25,8 @@ use switchyard_deploy::{recover, shared};
 /// Where the deployment lives.
 #[derive(clap::Args, Clone)]
 pub struct Common {
-    #[arg(long, env = "SWITCHYARD_BOOTSTRAP")]
-    bootstrap: String,
-    /// Application.
-    #[arg(long)]
-    app: String,
-    #[arg(long, default_value = "switchyard.control")]
-    control_topic: String,
-    #[arg(long, default_value = "switchyard.status")]
-    status_topic: String,
+    #[command(flatten)]
+    plane: crate::ctl::Plane,
     /// Listener id.
     #[arg(long, default_value = "probe")]
     listener: String,
@@ -166,7 +159,7 @@ fn say(line: String) {
 }
 
 fn driver(c: &Common) -> anyhow::Result<Driver> {
-    let store: SharedStore = KafkaStore::new(&c.bootstrap, &c.control_topic)?;
+    let store: SharedStore = KafkaStore::new(&c.plane.bootstrap, &c.plane.control_topic)?;
     let issuer = c
         .issuer
         .clone()
@@ -175,10 +168,10 @@ fn driver(c: &Common) -> anyhow::Result<Driver> {
         .unwrap_or_else(|| "deploy".into());
     let timeout = Duration::from_millis(c.phase_timeout_ms);
     start_driver(
-        &c.bootstrap,
+        &c.plane.bootstrap,
         store,
-        &c.status_topic,
-        &c.app,
+        &c.plane.status_topic,
+        &c.plane.app,
         &c.group,
         issuer,
         timeout,
@@ -416,7 +409,7 @@ fn status(c: &Common, json: bool) -> anyhow::Result<i32> {
         .tail
         .latest()
         .into_values()
-        .filter(|x| x.app == c.app && !x.is_gone(now))
+        .filter(|x| x.app == c.plane.app && !x.is_gone(now))
         .collect();
     if shared::is_shared(&s) {
         d.tail.stop();
@@ -430,11 +423,11 @@ fn status(c: &Common, json: bool) -> anyhow::Result<i32> {
         .collect();
     slots.extend(live.iter().map(|x| x.slot.clone()));
     let tps: Vec<Tp> = owners.keys().cloned().collect();
-    let ends = kafka::end_offsets(&c.bootstrap, &tps)?;
+    let ends = kafka::end_offsets(&c.plane.bootstrap, &tps)?;
     let mut views = Vec::new();
     for slot in &slots {
         let group = d.group_of(slot);
-        let committed = kafka::committed(&c.bootstrap, &group, &tps)?;
+        let committed = kafka::committed(&c.plane.bootstrap, &group, &tps)?;
         let owns: Vec<Tp> = owners
             .iter()
             .filter(|(_, v)| *v == slot)
@@ -467,13 +460,13 @@ fn status(c: &Common, json: bool) -> anyhow::Result<i32> {
     d.tail.stop();
     if json {
         say(serde_json::to_string_pretty(&serde_json::json!({
-            "app": c.app, "version": s.version, "deploy": s.deploy, "frozen": frozen, "slots": views,
+            "app": c.plane.app, "version": s.version, "deploy": s.deploy, "frozen": frozen, "slots": views,
         }))?);
         return Ok(0);
     }
     say(format!(
         "app {} desired v{} {:?}",
-        c.app, s.version, s.deploy
+        c.plane.app, s.version, s.deploy
     ));
     if !frozen.is_empty() {
         say(format!("owned by nobody (frozen): {}", frozen.join(",")));
@@ -506,12 +499,12 @@ fn shared_status(
     let joined = s.joined.get(&c.listener).cloned().unwrap_or_default();
     let mut tps = Vec::new();
     for t in shared::topics(s) {
-        for p in kafka::partitions(&c.bootstrap, &t)? {
+        for p in kafka::partitions(&c.plane.bootstrap, &t)? {
             tps.push((t.clone(), p));
         }
     }
-    let ends = kafka::end_offsets(&c.bootstrap, &tps)?;
-    let committed = kafka::committed(&c.bootstrap, &c.group, &tps)?;
+    let ends = kafka::end_offsets(&c.plane.bootstrap, &tps)?;
+    let committed = kafka::committed(&c.plane.bootstrap, &c.group, &tps)?;
     let lag: i64 = tps
         .iter()
         .map(|tp| {
@@ -538,14 +531,14 @@ fn shared_status(
         .collect();
     if json {
         say(serde_json::to_string_pretty(&serde_json::json!({
-            "app": c.app, "version": s.version, "strategy": "shared", "group": c.group,
+            "app": c.plane.app, "version": s.version, "strategy": "shared", "group": c.group,
             "lag": lag, "deploy": s.deploy, "slots": views,
         }))?);
         return Ok(0);
     }
     say(format!(
         "app {} desired v{} shared group {} lag {lag} {:?}",
-        c.app, s.version, c.group, s.deploy
+        c.plane.app, s.version, c.group, s.deploy
     ));
     say(format!(
         "{:<10} {:<7} {:<30} instances",

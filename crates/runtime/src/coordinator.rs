@@ -147,7 +147,10 @@ impl Coordinator {
 
     /// Slot and name of every assigned partition.
     pub fn assignment(&self) -> Vec<(u64, Tp)> {
-        self.parts.iter().map(|(tp, p)| (p.slot, tp.clone())).collect()
+        self.parts
+            .iter()
+            .map(|(tp, p)| (p.slot, tp.clone()))
+            .collect()
     }
 
     /// The partitions of `slots` now have their own fetch queue
@@ -236,7 +239,10 @@ impl Coordinator {
             let (mut lanes, mut records) = (Vec::new(), Vec::new());
             while lanes.len() < free.min(MAX_LANES_PER_JOB) {
                 let before = records.len();
-                match part.queue.next_job_into(settings.max_poll_records, &mut records) {
+                match part
+                    .queue
+                    .next_job_into(settings.max_poll_records, &mut records)
+                {
                     Some(lane) => lanes.push((lane, records.len() - before)),
                     None => break,
                 }
@@ -380,7 +386,11 @@ impl Coordinator {
                 else {
                     return;
                 };
-                let n: u64 = ends.done.iter().map(|o| part.tracker.complete(*o) as u64).sum();
+                let n: u64 = ends
+                    .done
+                    .iter()
+                    .map(|o| part.tracker.complete(*o) as u64)
+                    .sum();
                 self.records_since_commit += n;
                 self.dirty |= n > 0;
                 part.in_flight_lanes -= ends.lanes.len();

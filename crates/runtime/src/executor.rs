@@ -290,7 +290,10 @@ enum Inline {
 }
 
 /// A handler call already made for a record: its future and when it started.
-type FirstAttempt = (futures::future::BoxFuture<'static, crate::handler::HandlerResult>, std::time::Instant);
+type FirstAttempt = (
+    futures::future::BoxFuture<'static, crate::handler::HandlerResult>,
+    std::time::Instant,
+);
 
 /// Run the records of a lane while their handlers complete at once with
 /// success; never waits (`poll!` only looks).

@@ -136,7 +136,10 @@ impl Poller {
         let (epoch, assigned) = {
             let c = self.kafka.context().lock();
             let epoch = c.assignment_epoch;
-            (epoch, (epoch != self.queues.epoch()).then(|| c.assignment()))
+            (
+                epoch,
+                (epoch != self.queues.epoch()).then(|| c.assignment()),
+            )
         };
         if let Some(assigned) = assigned {
             // split now: records fetched before are in the consumer queue,

@@ -27,7 +27,11 @@ fn close_reserve(deadline: Duration) -> Duration {
     (deadline * 3 / 10).min(Duration::from_secs(3))
 }
 
-pub(crate) fn run(kafka: std::sync::Arc<Kafka>, events: &Receiver<Event>, deadline: Duration) -> ShutdownReport {
+pub(crate) fn run(
+    kafka: std::sync::Arc<Kafka>,
+    events: &Receiver<Event>,
+    deadline: Duration,
+) -> ShutdownReport {
     let started = Instant::now();
     let end = started + deadline;
     let drain_end = end - close_reserve(deadline);

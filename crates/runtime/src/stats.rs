@@ -123,7 +123,8 @@ impl LatencyHistogram {
             }
         }
         self.count.fetch_add(local.count, Ordering::Relaxed);
-        self.sum_micros.fetch_add(local.sum_micros, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(local.sum_micros, Ordering::Relaxed);
         *local = LocalLatency::default();
     }
 
