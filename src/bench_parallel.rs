@@ -76,10 +76,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (
             "empty: pool, key-ordered, 256",
             Ordering::Key,
-            std::env::var("SY_W")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(256),
+            256,
             Work::Empty,
             all,
         ),
