@@ -415,3 +415,46 @@ async fn batch_handler_gets_ordered_bounded_batches() {
     assert_eq!(flat.len(), 500);
     l.shutdown().await;
 }
+
+/// `workers` bounds the handler calls in progress, whatever the number of
+/// lanes handed to workers (many more keys than workers here): never more
+/// than 4 at once, and the 4 are used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_bound_the_handler_calls_in_progress() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "workers", 1);
+    let group = unique_name("workers-g");
+    SeqProducer::new(&b).send(&topic, Some(0), 400, |s| format!("k{}", s % 200));
+    let (now, most, seen) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (n, m, s) = (now.clone(), most.clone(), seen.clone());
+    let l = Listener::builder("workers")
+        .config(config(&group))
+        .topics([topic.clone()])
+        .ordering(Ordering::Key)
+        .workers(4)
+        .handler(Utf8, Utf8, move |_r: Record<String, String>| {
+            let (n, m, s) = (n.clone(), m.clone(), s.clone());
+            async move {
+                let running = n.fetch_add(1, AtomicOrdering::SeqCst) + 1;
+                m.fetch_max(running, AtomicOrdering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                n.fetch_sub(1, AtomicOrdering::SeqCst);
+                s.fetch_add(1, AtomicOrdering::SeqCst);
+                Ok(())
+            }
+        })
+        .start()
+        .unwrap();
+    eventually("all handled", Duration::from_secs(30), || {
+        seen.load(AtomicOrdering::SeqCst) == 400
+    })
+    .await;
+    let most = most.load(AtomicOrdering::SeqCst);
+    assert!(most <= 4, "{most} handler calls at once with 4 workers");
+    assert_eq!(most, 4, "the 4 workers were used");
+    l.shutdown().await;
+}

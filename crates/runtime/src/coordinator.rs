@@ -31,6 +31,13 @@ use crate::partition::Partition;
 use crate::rebalance::RuntimeContext;
 use crate::stats::ListenerStats;
 
+/// Fewest lanes handed to workers at once. The `workers` limit is on handler
+/// calls in progress (the executor's permits), not on lanes handed over:
+/// lanes whose handlers complete at once leave their permit at once, so
+/// handing over more lanes than workers keeps the workers busy without a
+/// round trip to this thread per `workers` records.
+pub(crate) const DISPATCH_LANES: usize = 1024;
+
 /// Most log ends of paused partitions asked for in one snapshot.
 const LOG_END_QUERIES: usize = 4;
 
@@ -229,13 +236,14 @@ impl Coordinator {
         let n = parts.len();
         // One job from `part` if it can run one; None once every worker is busy.
         let mut step = |part: &mut Partition| -> Option<bool> {
-            if executor.running() >= settings.workers {
+            let lanes = settings.workers.max(DISPATCH_LANES);
+            if executor.running() >= lanes {
                 return None;
             }
             if part.state != PartitionState::Running {
                 return Some(false);
             }
-            let free = settings.workers - executor.running();
+            let free = lanes - executor.running();
             let (mut lanes, mut records) = (Vec::new(), Vec::new());
             while lanes.len() < free.min(MAX_LANES_PER_JOB) {
                 let before = records.len();

@@ -68,6 +68,8 @@ pub(crate) struct WorkerContext {
     pub dead_letters: Option<Arc<DeadLetters>>,
     pub events: Sender<Event>,
     pub stats: Arc<ListenerStats>,
+    /// One permit per handler call in progress: at most `workers` at once.
+    pub calls: tokio::sync::Semaphore,
 }
 
 /// Spawns jobs and remembers them so shutdown can abandon them.
@@ -278,46 +280,56 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
 }
 
 /// How the inline part of a lane ended.
-enum Inline {
+enum Inline<'a> {
     /// Every record finished, or the job was halted (the rest is in `unstarted`).
     Finished,
     /// Record `at` needs the full path: its handler future if it was called
     /// (pending, or completed with an error), with its start.
     Blocked {
         at: usize,
-        first: Option<FirstAttempt>,
+        first: Option<FirstAttempt<'a>>,
     },
 }
 
-/// A handler call already made for a record: its future and when it started.
-type FirstAttempt = (
+/// A handler call already made for a record: its future, when it started,
+/// and the permit it holds.
+type FirstAttempt<'a> = (
     futures::future::BoxFuture<'static, crate::handler::HandlerResult>,
     std::time::Instant,
+    Permit<'a>,
 );
 
-/// Run the records of a lane while their handlers complete at once with
-/// success; never waits (`poll!` only looks).
-async fn run_inline(
-    ctx: &WorkerContext,
+/// A handler call in progress (see [`WorkerContext::calls`]).
+type Permit<'a> = tokio::sync::SemaphorePermit<'a>;
+
+/// Run the records of a lane while a permit is free and their handlers
+/// complete at once with success; never waits (`poll!` only looks). A record
+/// is not started once the job is halted.
+async fn run_inline<'a>(
+    ctx: &'a WorkerContext,
     halt: &AtomicBool,
     msgs: &[OwnedMessage],
     report: &mut Reporter<'_>,
     unstarted: &mut Vec<i64>,
-) -> Inline {
+) -> Inline<'a> {
     if ctx.processor.kind() != HandlerKind::Record {
         return Inline::Blocked { at: 0, first: None };
     }
     for (i, msg) in msgs.iter().enumerate() {
-        if i > 0 && halt.load(AtomicOrdering::Relaxed) {
+        if halt.load(AtomicOrdering::Relaxed) {
             unstarted.extend(msgs[i..].iter().map(Message::offset));
             return Inline::Finished;
         }
+        let Ok(permit) = ctx.calls.try_acquire() else {
+            return Inline::Blocked { at: i, first: None };
+        };
         let Ok(mut fut) = ctx.processor.call_one(msg) else {
             return Inline::Blocked { at: i, first: None };
         };
         let started = std::time::Instant::now();
         match futures::poll!(fut.as_mut()) {
             std::task::Poll::Ready(Ok(())) => {
+                drop(permit);
                 report.observe(started.elapsed());
                 report.processed();
                 report.done(msg.offset());
@@ -326,13 +338,13 @@ async fn run_inline(
                 let ready = Box::pin(std::future::ready(Err(e)));
                 return Inline::Blocked {
                     at: i,
-                    first: Some((ready, started)),
+                    first: Some((ready, started, permit)),
                 };
             }
             std::task::Poll::Pending => {
                 return Inline::Blocked {
                     at: i,
-                    first: Some((fut, started)),
+                    first: Some((fut, started, permit)),
                 }
             }
         }
@@ -343,24 +355,35 @@ async fn run_inline(
 /// Run the records of one lane in order, stopping before the next record
 /// once `halt` is set; returns the finished offsets not reported yet and the
 /// offsets not started. `first`: the first record's handler call, if made.
-async fn run_lane(
-    ctx: &WorkerContext,
+async fn run_lane<'a>(
+    ctx: &'a WorkerContext,
     slot: u64,
     now: std::time::Instant,
     halt: &AtomicBool,
     msgs: &[OwnedMessage],
-    mut first: Option<FirstAttempt>,
+    mut first: Option<FirstAttempt<'a>>,
 ) -> (Vec<i64>, Vec<i64>) {
     let mut report = Reporter::new(ctx, slot, now);
     let mut unstarted = Vec::new();
+    let halted = || halt.load(AtomicOrdering::Relaxed);
     match ctx.processor.kind() {
         HandlerKind::Record => {
             for (i, msg) in msgs.iter().enumerate() {
-                if i > 0 && halt.load(AtomicOrdering::Relaxed) {
+                let call = match first.take() {
+                    Some(call) => Some(Call::Made(call)),
+                    None if halted() => None,
+                    None => {
+                        report.flush();
+                        let permit = ctx.calls.acquire().await.expect("never closed");
+                        // the wait may have been long: halted meanwhile?
+                        (!halted()).then_some(Call::Permitted(permit))
+                    }
+                };
+                let Some(call) = call else {
                     unstarted = msgs[i..].iter().map(Message::offset).collect();
                     break;
-                }
-                match run_record(ctx, msg, &mut report, first.take()).await {
+                };
+                match run_record(ctx, msg, &mut report, call).await {
                     Outcome::Done => report.done(msg.offset()),
                     Outcome::Stop(reason) => {
                         report.stopped(msg.offset(), reason);
@@ -389,12 +412,24 @@ async fn reporting<T>(fut: impl std::future::Future<Output = T>, report: &mut Re
     }
 }
 
+/// How a record's handling starts: with the handler already called, or with
+/// a permit to call it.
+enum Call<'a> {
+    Made(FirstAttempt<'a>),
+    Permitted(Permit<'a>),
+}
+
+/// Handle one record (holding its permit throughout, retries included).
 async fn run_record(
     ctx: &WorkerContext,
     msg: &OwnedMessage,
     report: &mut Reporter<'_>,
-    mut first: Option<FirstAttempt>,
+    call: Call<'_>,
 ) -> Outcome {
+    let (mut first, _permit) = match call {
+        Call::Made((fut, started, permit)) => (Some((fut, started)), permit),
+        Call::Permitted(permit) => (None, permit),
+    };
     let mut attempt = 1;
     loop {
         let (fut, started) = match first.take() {
@@ -428,6 +463,7 @@ async fn run_record(
 }
 
 async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Reporter<'_>) {
+    let _permit = ctx.calls.acquire().await.expect("never closed");
     let mut attempt = 1;
     loop {
         let (fut, bad) = ctx.processor.call_batch(msgs);

@@ -414,6 +414,7 @@ impl ListenerBuilder {
                 dead_letters,
                 events: tx.clone(),
                 stats: stats.clone(),
+                calls: tokio::sync::Semaphore::new(self.workers.max(1)),
             },
         );
         let settings = Settings {
