@@ -1,6 +1,7 @@
-//! The executor: runs jobs (records of one lane, see [`crate::jobs_queue`]) on
-//! the tokio runtime, at most `workers` at a time, and reports back to the
-//! poller through the event channel.
+//! The executor: runs jobs (records of one or more lanes, see
+//! [`crate::jobs_queue`]) on the tokio runtime, at most `workers` handler
+//! calls at a time (one permit per call), and reports back to the poller
+//! through the event channel.
 //!
 //! For each record it decodes, calls the handler, retries failures with the
 //! [`RetryPolicy`], and applies the [`FailurePolicy`] or the decode-error
@@ -10,8 +11,8 @@
 //! lanes that ended in one poll of the job together), so they can run again.
 //! A job whose partition pauses, is revoked or shuts down is *halted*: its
 //! lanes stop before their next record and report the records they did not
-//! start, which the coordinator drops like records still waiting. Nothing here touches the Kafka consumer: the poller
-//! owns it.
+//! start, which the coordinator drops like records still waiting. Nothing
+//! here touches the Kafka consumer: the poller owns it.
 
 use ahash::AHashMap as HashMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};

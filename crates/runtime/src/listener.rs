@@ -205,7 +205,8 @@ impl ListenerBuilder {
         self.ordering = ordering;
         self
     }
-    /// Maximum concurrent handler jobs (default 1: sequential).
+    /// Maximum handler calls in progress at once (default 1: sequential).
+    /// Retries and dead-letter writes of a record count as its call.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
         self
