@@ -295,10 +295,11 @@ impl Coordinator {
     /// Stop taking records of partitions feeding a full buffer (pausing their
     /// fetch if they have no fetch queue of their own); go on below half.
     pub fn apply_backpressure(&mut self, kafka: &Kafka) {
-        let (records, bytes) = self
-            .parts
-            .values()
-            .fold((0, 0), |(r, b), p| (r + p.queue.len(), b + p.queue.bytes()));
+        // records: waiting and in flight (handed to workers, not finished);
+        // bytes: waiting (a worker holds at most one job's worth per lane)
+        let (records, bytes) = self.parts.values().fold((0, 0), |(r, b), p| {
+            (r + p.tracker.pending(), b + p.queue.bytes())
+        });
         let (max_r, max_b) = (
             self.settings.max_buffered_records,
             self.settings.max_buffered_bytes,
@@ -307,7 +308,7 @@ impl Coordinator {
         let under = records <= max_r / 2 && bytes <= max_b / 2;
         let mut changed = Vec::new();
         for (tp, part) in self.parts.iter_mut() {
-            if over && !part.backpressured && !part.queue.is_empty() {
+            if over && !part.backpressured && part.tracker.pending() > 0 {
                 part.backpressured = true;
                 self.stats.backpressure_pauses.inc();
                 changed.push(tp.clone());

@@ -251,7 +251,10 @@ impl ListenerBuilder {
         self.commit_interval = d;
         self
     }
-    /// Bounds of records waiting for workers, in count and bytes (default 10,000 and 64 MiB).
+    /// Bounds of the buffer (default 10,000 records and 64 MiB): records
+    /// waiting for a worker or in flight, in count; records waiting, in bytes.
+    /// At the bound the listener stops taking records of the partitions that
+    /// feed it, and goes on below half.
     pub fn buffer(mut self, max_records: usize, max_bytes: usize) -> Self {
         self.max_buffered_records = max_records.max(1);
         self.max_buffered_bytes = max_bytes.max(1);
