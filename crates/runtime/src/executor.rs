@@ -237,10 +237,13 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     let mut ends = LaneEnds::default();
     let running: FuturesUnordered<_> = FuturesUnordered::new();
     let mut rest = &records[..];
+    // inline calls run one at a time: they share one permit
+    let mut permit = None;
     for (lane, n) in lanes {
         let (msgs, after) = rest.split_at(n);
         rest = after;
-        match run_inline(ctx, halt, msgs, &mut report, &mut ends.unstarted).await {
+        let inline = run_inline(ctx, halt, msgs, &mut permit, &mut report, &mut ends.unstarted);
+        match inline.await {
             Inline::Finished => ends.lanes.push(lane),
             Inline::Blocked { at, first } => running.push(async move {
                 let (done, unstarted) = run_lane(ctx, slot, now, halt, &msgs[at..], first).await;
@@ -248,6 +251,7 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
             }),
         }
     }
+    drop(permit);
     ends.done = report.into_remaining();
     let send = |ends: &mut LaneEnds| {
         if !ends.lanes.is_empty() {
@@ -305,11 +309,13 @@ type Permit<'a> = tokio::sync::SemaphorePermit<'a>;
 
 /// Run the records of a lane while a permit is free and their handlers
 /// complete at once with success; never waits (`poll!` only looks). A record
-/// is not started once the job is halted.
+/// is not started once the job is halted. `permit`: the job's inline permit,
+/// taken if needed; a call that does not complete at once keeps it.
 async fn run_inline<'a>(
     ctx: &'a WorkerContext,
     halt: &AtomicBool,
     msgs: &[OwnedMessage],
+    permit: &mut Option<Permit<'a>>,
     report: &mut Reporter<'_>,
     unstarted: &mut Vec<i64>,
 ) -> Inline<'a> {
@@ -321,16 +327,18 @@ async fn run_inline<'a>(
             unstarted.extend(msgs[i..].iter().map(Message::offset));
             return Inline::Finished;
         }
-        let Ok(permit) = ctx.calls.try_acquire() else {
+        if permit.is_none() {
+            *permit = ctx.calls.try_acquire().ok();
+        }
+        if permit.is_none() {
             return Inline::Blocked { at: i, first: None };
-        };
+        }
         let Ok(mut fut) = ctx.processor.call_one(msg) else {
             return Inline::Blocked { at: i, first: None };
         };
         let started = std::time::Instant::now();
         match futures::poll!(fut.as_mut()) {
             std::task::Poll::Ready(Ok(())) => {
-                drop(permit);
                 report.observe(started.elapsed());
                 report.processed();
                 report.done(msg.offset());
@@ -339,13 +347,13 @@ async fn run_inline<'a>(
                 let ready = Box::pin(std::future::ready(Err(e)));
                 return Inline::Blocked {
                     at: i,
-                    first: Some((ready, started, permit)),
+                    first: Some((ready, started, permit.take().expect("held"))),
                 };
             }
             std::task::Poll::Pending => {
                 return Inline::Blocked {
                     at: i,
-                    first: Some((fut, started, permit)),
+                    first: Some((fut, started, permit.take().expect("held"))),
                 }
             }
         }
