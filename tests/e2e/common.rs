@@ -119,3 +119,63 @@ pub fn switchyard(args: &[String]) -> (i32, String) {
 pub fn zeros(end: &std::collections::BTreeMap<i32, i64>) -> std::collections::BTreeMap<i32, i64> {
     end.keys().map(|p| (*p, 0)).collect()
 }
+
+/// Names of one test's control plane (application, control and status
+/// topics), and the arguments that point a probe or the CLI at it.
+pub struct Plane {
+    pub app: String,
+    pub control: String,
+    pub status: String,
+}
+
+impl Plane {
+    pub fn new(prefix: &str) -> Plane {
+        Plane {
+            app: unique_name(&format!("{prefix}-app")),
+            control: unique_name(&format!("{prefix}-ctl")),
+            status: unique_name(&format!("{prefix}-st")),
+        }
+    }
+
+    /// Flags of a probe with a control-plane agent (status every 200 ms).
+    pub fn probe_args(&self) -> Vec<String> {
+        [
+            "--app",
+            &self.app,
+            "--control-topic",
+            &self.control,
+            "--status-topic",
+            &self.status,
+            "--status-interval-ms",
+            "200",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// `switchyard <command> <verb>` pointed at this plane.
+    pub fn cli_args(&self, command: &str, verb: &str) -> Vec<String> {
+        [
+            command,
+            verb,
+            "--bootstrap",
+            &bootstrap(),
+            "--app",
+            &self.app,
+            "--control-topic",
+            &self.control,
+            "--status-topic",
+            &self.status,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// A reader of the status topic.
+    pub fn tail(&self) -> switchyard_control::status_topic::StatusTail {
+        switchyard_control::status_topic::StatusTail::start(&bootstrap(), &self.status)
+            .expect("status tail")
+    }
+}

@@ -1,6 +1,7 @@
 //! The control plane end to end: probe processes with a control-plane agent,
 //! driven by `switchyard ctl`, the HTTP admin API, Redis and a watched file.
 //! Status heartbeats are 200 ms so acknowledgements and staleness are quick.
+//! `inputs`: the HTTP admin API, a watched file and Redis.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -15,40 +16,11 @@ use switchyard_control::{ControlError, Store};
 
 use super::common::*;
 
+mod inputs;
+
 const WAIT: Duration = Duration::from_secs(40);
 
-/// Names of one test's control plane.
-struct Plane {
-    app: String,
-    control: String,
-    status: String,
-}
-
 impl Plane {
-    fn new(prefix: &str) -> Plane {
-        Plane {
-            app: unique_name(&format!("{prefix}-app")),
-            control: unique_name(&format!("{prefix}-ctl")),
-            status: unique_name(&format!("{prefix}-st")),
-        }
-    }
-
-    fn args(&self) -> Vec<String> {
-        [
-            "--app",
-            &self.app,
-            "--control-topic",
-            &self.control,
-            "--status-topic",
-            &self.status,
-            "--status-interval-ms",
-            "200",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
-
     fn probe(
         &self,
         name: &str,
@@ -57,7 +29,7 @@ impl Plane {
         log: &std::path::Path,
         extra: &[&str],
     ) -> Child {
-        let mut args = self.args();
+        let mut args = self.probe_args();
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         probe(name, group, topic, log, &args)
@@ -65,24 +37,9 @@ impl Plane {
 
     /// Run `switchyard ctl <verb> ...`: exit code and stdout.
     fn ctl(&self, verb: &str, extra: &[&str]) -> (i32, String) {
-        let mut args = vec![
-            "ctl".to_string(),
-            verb.into(),
-            "--bootstrap".into(),
-            bootstrap(),
-            "--app".into(),
-            self.app.clone(),
-            "--control-topic".into(),
-            self.control.clone(),
-            "--status-topic".into(),
-            self.status.clone(),
-        ];
+        let mut args = self.cli_args("ctl", verb);
         args.extend(extra.iter().map(|s| s.to_string()));
         switchyard(&args)
-    }
-
-    fn tail(&self) -> StatusTail {
-        StatusTail::start(&bootstrap(), &self.status).expect("status tail")
     }
 }
 
@@ -408,325 +365,6 @@ fn concurrent_writers_exactly_one_wins_and_every_instance_accepts_the_same_versi
         out.contains("cpw-a") && out.contains("cpw-b") && out.contains("converged: yes"),
         "{out}"
     );
-}
-
-/// A minimal HTTP/1.1 client: status and body.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (u16, serde_json::Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-    (
-        code,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
-}
-
-fn http_addr(c: &Child) -> String {
-    c.wait_for_line(|l| l.starts_with("HTTP "), WAIT).unwrap()[5..].to_string()
-}
-
-#[test]
-fn http_api_answers_every_error_with_its_status_and_reason_and_needs_the_token() {
-    let b = bootstrap();
-    let plane = Plane::new("cph");
-    let topic = new_topic(broker(), "cph", 2);
-    let logs = [log_path("cph")];
-    SeqProducer::new(&b).send(&topic, None, 10, |s| s.to_string());
-    let a = plane.probe(
-        "cph-a",
-        &unique_name("cph-g"),
-        &topic,
-        &logs[0],
-        &["--http", "127.0.0.1:0", "--token", "s3cret"],
-    );
-    let addr = http_addr(&a);
-    wait_until("10 processed", WAIT, || count_of(&logs, &topic) == 10);
-    let t = Some("s3cret");
-    let pause = r#"{"state":"PAUSED"}"#;
-    let (code, v) = http(&addr, "GET", "/bindings", None, "");
-    assert_eq!((code, v[0]["name"].as_str()), (200, Some("probe")));
-    // (method, path, token, body, status, reason)
-    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, u16, &'a str);
-    let cases: Vec<Case> = vec![
-        (
-            "GET",
-            "/bindings/nope",
-            None,
-            "",
-            404,
-            "unknown listener `nope`",
-        ),
-        (
-            "POST",
-            "/bindings/probe",
-            None,
-            pause,
-            401,
-            "missing bearer token",
-        ),
-        (
-            "POST",
-            "/bindings/probe",
-            Some("wrong"),
-            pause,
-            401,
-            "wrong bearer token",
-        ),
-        ("POST", "/bindings/nope", t, pause, 404, "unknown listener"),
-        ("POST", "/bindings/%20", t, pause, 400, "blank"),
-        ("POST", "/bindings/", t, pause, 400, "blank"),
-        (
-            "POST",
-            "/bindings/probe",
-            t,
-            "{not json",
-            400,
-            "malformed JSON",
-        ),
-        (
-            "POST",
-            "/bindings/probe",
-            t,
-            r#"{"state":"FROZEN"}"#,
-            422,
-            "unknown state `FROZEN`",
-        ),
-        (
-            "POST",
-            "/bindings/probe",
-            t,
-            r#"{"stat":"PAUSED"}"#,
-            422,
-            "invalid body",
-        ),
-        (
-            "POST",
-            "/bindings/probe",
-            t,
-            r#"{"state":"PAUSED","version":99}"#,
-            409,
-            "stale version",
-        ),
-        (
-            "POST",
-            "/bindings/probe?scope=galaxy",
-            t,
-            pause,
-            400,
-            "unknown scope",
-        ),
-        (
-            "POST",
-            "/bindings/probe",
-            t,
-            r#"{"state":"PAUSED","partition":1}"#,
-            422,
-            "needs a topic",
-        ),
-    ];
-    for (method, path, token, body, want, reason) in cases {
-        let (code, v) = http(&addr, method, path, token, body);
-        let err = v["error"].as_str().unwrap_or_default().to_string();
-        assert_eq!(code, want, "{method} {path} {body}: {v}");
-        assert!(
-            err.contains(reason),
-            "{method} {path} {body}: `{err}` lacks `{reason}`"
-        );
-    }
-    let (_, v) = http(&addr, "GET", "/bindings/probe", None, "");
-    assert_eq!(
-        (v["state"].as_str(), v["applied_version"].as_u64()),
-        (Some("RUNNING"), Some(0)),
-        "errors changed nothing"
-    );
-
-    let (code, v) = http(
-        &addr,
-        "POST",
-        "/bindings/probe",
-        t,
-        r#"{"state":"STOPPED","version":0}"#,
-    );
-    assert_eq!((code, v["version"].as_u64()), (200, Some(1)), "{v}");
-    let (_, v) = http(&addr, "GET", "/bindings/probe", None, "");
-    assert_eq!(v["state"], "PAUSED");
-    assert!(
-        v["partitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["state"] == "paused"),
-        "{v}"
-    );
-    let (code, _) = http(
-        &addr,
-        "POST",
-        "/bindings/probe",
-        t,
-        r#"{"state":"STARTED"}"#,
-    );
-    assert_eq!(code, 200);
-    let (code, v) = http(&addr, "POST", "/bindings/probe?scope=instance", t, pause);
-    assert_eq!((code, v["override"].as_str()), (200, Some("paused")), "{v}");
-    let (_, v) = http(&addr, "GET", "/bindings/probe", None, "");
-    assert_eq!(
-        (v["state"].as_str(), v["override"].as_str()),
-        (Some("PAUSED"), Some("paused"))
-    );
-    let tail = plane.tail();
-    wait_until("override reported in the status", WAIT, || {
-        live(&tail, &plane.app)
-            .iter()
-            .any(|s| !s.overrides.is_empty() && s.applied_version == 2)
-    });
-    let (code, v) = http(&addr, "GET", "/fleet", None, "");
-    assert_eq!(code, 200);
-    assert_eq!(v["instances"][0]["overrides"][0], "probe", "{v}");
-}
-
-#[test]
-fn a_watched_file_pauses_and_resumes_an_instance_and_a_bad_file_keeps_the_last_state() {
-    let b = bootstrap();
-    let topic = new_topic(broker(), "cpf", 2);
-    let logs = [log_path("cpf")];
-    let file = std::env::temp_dir().join(format!("{}.toml", unique_name("cpf-desired")));
-    std::fs::write(&file, "pauses = []\n").unwrap();
-    let mut producer = SeqProducer::new(&b);
-    producer.send(&topic, None, 10, |s| s.to_string());
-    let a = probe(
-        "cpf-a",
-        &unique_name("cpf-g"),
-        &topic,
-        &logs[0],
-        &[
-            "--app",
-            "cpf",
-            "--desired-file",
-            file.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-        ],
-    );
-    let addr = http_addr(&a);
-    wait_until("10 processed", WAIT, || count_of(&logs, &topic) == 10);
-    let state = || http(&addr, "GET", "/bindings/probe", None, "").1;
-    std::fs::write(
-        &file,
-        format!("[[pauses]]\nlistener = \"probe\"\ntopic = \"{topic}\"\nreason = \"test\"\n"),
-    )
-    .unwrap();
-    wait_until("paused from the file", WAIT, || {
-        let v = state();
-        v["applied_version"] == 2
-            && v["partitions"]
-                .as_array()
-                .is_some_and(|p| p.len() == 2 && p.iter().all(|p| p["state"] == "paused"))
-    });
-    producer.send(&topic, None, 10, |s| s.to_string());
-    std::fs::write(&file, "[[pauses]]\nlistener = \"\"\n").unwrap();
-    std::fs::write(&file, "this is not toml [").unwrap();
-    wait_until("bad file seen", WAIT, || state()["applied_version"] == 2);
-    assert_eq!(
-        count_of(&logs, &topic),
-        10,
-        "still paused: the last good state is kept"
-    );
-    std::fs::write(&file, "pauses = []\n").unwrap();
-    wait_until("resumed from the file", WAIT, || {
-        count_of(&logs, &topic) == 20
-    });
-    let _ = std::fs::remove_file(&file);
-}
-
-/// redis-server on a free port, killed on drop.
-struct Redis {
-    _child: Child,
-    url: String,
-}
-
-fn redis() -> Redis {
-    let port = free_port();
-    let child = Child::spawn(
-        "redis",
-        std::path::Path::new("redis-server"),
-        &[
-            "--port".into(),
-            port.to_string(),
-            "--save".into(),
-            "".into(),
-            "--appendonly".into(),
-            "no".into(),
-        ],
-        &[],
-    );
-    child
-        .wait_for_line(|l| l.contains("Ready to accept connections"), WAIT)
-        .expect("redis-server starts (scripts/install-test-deps.sh installs it)");
-    Redis {
-        _child: child,
-        url: format!("redis://127.0.0.1:{port}/"),
-    }
-}
-
-#[test]
-fn the_redis_store_pauses_and_resumes_an_instance() {
-    let r = redis();
-    let b = bootstrap();
-    let plane = Plane::new("cpx");
-    let topic = new_topic(broker(), "cpx", 2);
-    let logs = [log_path("cpx")];
-    let mut producer = SeqProducer::new(&b);
-    producer.send(&topic, None, 10, |s| s.to_string());
-    let _a = plane.probe(
-        "cpx-a",
-        &unique_name("cpx-g"),
-        &topic,
-        &logs[0],
-        &["--redis", &r.url],
-    );
-    let tail = plane.tail();
-    wait_until("10 processed", WAIT, || count_of(&logs, &topic) == 10);
-    wait_until("assigned", WAIT, || {
-        live(&tail, &plane.app)
-            .iter()
-            .any(|s| s.partitions().count() == 2)
-    });
-    let (code, out) = plane.ctl(
-        "pause",
-        &["--redis", &r.url, "--listener", "probe", "--topic", &topic],
-    );
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("cpx-a: acknowledged version 1"), "{out}");
-    producer.send(&topic, None, 10, |s| s.to_string());
-    wait_heartbeats(&tail, &plane.app, 3);
-    assert_eq!(
-        count_of(&logs, &topic),
-        10,
-        "nothing delivered while paused"
-    );
-    let (code, out) = plane.ctl(
-        "resume",
-        &["--redis", &r.url, "--listener", "probe", "--topic", &topic],
-    );
-    assert_eq!(code, 0, "{out}");
-    wait_until("resumed", WAIT, || count_of(&logs, &topic) == 20);
 }
 
 /// A pause through the control plane reads PAUSED in `lag serve` (which

@@ -25,9 +25,7 @@ const WAIT: Duration = Duration::from_secs(60);
 const PARTITIONS: i32 = 4;
 
 struct Deployment {
-    app: String,
-    control: String,
-    status: String,
+    plane: Plane,
     group: String,
     topic: String,
     logs: Vec<PathBuf>,
@@ -38,9 +36,7 @@ struct Deployment {
 impl Deployment {
     fn new(prefix: &str) -> Deployment {
         Deployment {
-            app: unique_name(&format!("{prefix}-app")),
-            control: unique_name(&format!("{prefix}-ctl")),
-            status: unique_name(&format!("{prefix}-st")),
+            plane: Plane::new(prefix),
             group: unique_name(&format!("{prefix}-g")),
             topic: new_topic(broker(), prefix, PARTITIONS),
             logs: Vec::new(),
@@ -56,22 +52,13 @@ impl Deployment {
     fn probe_with(&mut self, name: &str, slot: &str, extra: &[&str]) -> Child {
         let log = log_path(name);
         self.logs.push(log.clone());
-        let mut args = vec![
-            "--app",
-            &self.app,
-            "--slot",
-            slot,
-            "--control-topic",
-            &self.control,
-            "--status-topic",
-            &self.status,
-            "--status-interval-ms",
-            "200",
-        ];
+        let mut args = self.plane.probe_args();
+        args.extend(["--slot".to_string(), slot.to_string()]);
         if !self.shared {
-            args.push("--group-per-slot");
+            args.push("--group-per-slot".to_string());
         }
-        args.extend_from_slice(extra);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         probe(name, &self.group, &self.topic, &log, &args)
     }
 
@@ -82,28 +69,16 @@ impl Deployment {
 
     /// The arguments of `switchyard deploy <verb> ...`.
     fn deploy_args(&self, verb: &str, extra: &[&str]) -> Vec<String> {
-        let mut args = vec![
-            "deploy".to_string(),
-            verb.into(),
-            "--bootstrap".into(),
-            bootstrap(),
-            "--app".into(),
-            self.app.clone(),
-            "--control-topic".into(),
-            self.control.clone(),
-            "--status-topic".into(),
-            self.status.clone(),
-            "--group".into(),
-            self.group.clone(),
-        ];
+        let mut args = self.plane.cli_args("deploy", verb);
+        args.extend(["--group".to_string(), self.group.clone()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     }
 
     /// Partition -> owning slot, from the control topic.
     fn owners(&self) -> BTreeMap<i32, String> {
-        let store = KafkaStore::new(&bootstrap(), &self.control).expect("store");
-        let s = store.read(&self.app).expect("read");
+        let store = KafkaStore::new(&bootstrap(), &self.plane.control).expect("store");
+        let s = store.read(&self.plane.app).expect("read");
         s.owners
             .get("probe")
             .cloned()
@@ -132,7 +107,7 @@ impl Deployment {
             let live: Vec<_> = tail
                 .latest()
                 .into_values()
-                .filter(|s| s.app == self.app && !s.is_gone(now))
+                .filter(|s| s.app == self.plane.app && !s.is_gone(now))
                 .collect();
             slots.iter().all(|(slot, n)| {
                 let mine: Vec<_> = live.iter().filter(|s| s.slot == *slot).collect();
@@ -208,7 +183,7 @@ fn twenty_blue_green_switches_with_separate_groups_process_every_record_once() {
     let mut d = Deployment::new("dpsw");
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
-    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let tail = d.plane.tail();
     let _b1 = d.probe("dpsw-blue-1", "blue");
     let _b2 = d.probe("dpsw-blue-2", "blue");
     let _g1 = d.probe("dpsw-green-1", "green");
@@ -261,7 +236,7 @@ fn a_switch_to_a_dead_standby_rolls_back_by_itself_and_the_active_slot_goes_on()
     let mut d = Deployment::new("dpkill");
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
-    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let tail = d.plane.tail();
     let _b1 = d.probe("dpkill-blue-1", "blue");
     let mut g1 = d.probe("dpkill-green-1", "green");
     d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);
@@ -283,7 +258,7 @@ fn a_promoted_canary_and_an_aborted_canary_keep_ownership_and_invariants() {
     let mut d = Deployment::new("dpcan");
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
-    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let tail = d.plane.tail();
     let _b1 = d.probe("dpcan-blue-1", "blue");
     let _g1 = d.probe("dpcan-green-1", "green");
     d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);
@@ -335,32 +310,10 @@ fn a_watched_canary_that_falls_behind_is_aborted_by_itself() {
     let mut d = Deployment::new("dpauto");
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
-    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let tail = d.plane.tail();
     let _b1 = d.probe("dpauto-blue-1", "blue");
     // a slow green: about 30 records/s, while its canary partitions get 100/s
-    let log = log_path("dpauto-green-1");
-    d.logs.push(log.clone());
-    let _g1 = probe(
-        "dpauto-green-1",
-        &d.group,
-        &d.topic,
-        &log,
-        &[
-            "--app",
-            &d.app,
-            "--slot",
-            "green",
-            "--group-per-slot",
-            "--control-topic",
-            &d.control,
-            "--status-topic",
-            &d.status,
-            "--status-interval-ms",
-            "200",
-            "--delay-ms",
-            "150",
-        ],
-    );
+    let _g1 = d.probe_with("dpauto-green-1", "green", &["--delay-ms", "150"]);
     d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);
     let producer = SteadyProducer::start(&bootstrap(), &d.topic, PARTITIONS, 200);
     d.wait_progress(100);

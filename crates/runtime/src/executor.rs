@@ -242,7 +242,14 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     for (lane, n) in lanes {
         let (msgs, after) = rest.split_at(n);
         rest = after;
-        let inline = run_inline(ctx, halt, msgs, &mut permit, &mut report, &mut ends.unstarted);
+        let inline = run_inline(
+            ctx,
+            halt,
+            msgs,
+            &mut permit,
+            &mut report,
+            &mut ends.unstarted,
+        );
         match inline.await {
             Inline::Finished => ends.lanes.push(lane),
             Inline::Blocked { at, first } => running.push(async move {

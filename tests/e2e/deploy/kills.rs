@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use switchyard_control::status_topic::StatusTail;
-
 use super::*;
 
 /// Short sessions, so the group notices a killed member quickly.
@@ -28,7 +26,7 @@ fn twenty_switches_each_with_an_instance_killed_lose_nothing() {
     let mut d = Deployment::new("dpsig");
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
-    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let tail = d.plane.tail();
     let mut running: Vec<(String, Child)> = Vec::new();
     for (name, slot) in [
         ("b0", "blue"),
@@ -92,7 +90,7 @@ fn an_interrupted_switch_is_recovered() {
     let mut d = Deployment::new("dprec");
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
-    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let tail = d.plane.tail();
     let _b1 = d.probe("dprec-blue-1", "blue");
     let _g1 = d.probe("dprec-green-1", "green");
     d.wait_ready(&tail, &[("blue", 1), ("green", 1)]);

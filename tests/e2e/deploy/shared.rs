@@ -15,7 +15,7 @@ fn only_slot_runs(d: &Deployment, tail: &StatusTail, slot: &str, instances: usiz
     let live: Vec<_> = tail
         .latest()
         .into_values()
-        .filter(|s| s.app == d.app && !s.is_gone(now))
+        .filter(|s| s.app == d.plane.app && !s.is_gone(now))
         .collect();
     let (mine, others): (Vec<_>, Vec<_>) = live.iter().partition(|s| s.slot == slot);
     mine.len() == instances
@@ -41,7 +41,7 @@ fn a_shared_group_switch_and_rollback_process_every_record_once() {
         ],
     );
     assert_eq!(code, 0, "{out}");
-    let tail = StatusTail::start(&bootstrap(), &d.status).expect("tail");
+    let tail = d.plane.tail();
     let _b1 = d.probe("dpshr-blue-1", "blue");
     let _b2 = d.probe("dpshr-blue-2", "blue");
     let _g1 = d.probe("dpshr-green-1", "green");
