@@ -295,8 +295,12 @@ pub fn backlog(a: BacklogArgs) -> anyhow::Result<()> {
         let mut max_buffered = 0;
         while Instant::now() < until {
             let snap = listener.snapshot().await?;
-            max_buffered =
-                max_buffered.max(snap.partitions.iter().map(|p| p.buffered).sum::<usize>());
+            max_buffered = max_buffered.max(
+                snap.partitions
+                    .iter()
+                    .map(|p| p.buffered + p.in_flight)
+                    .sum::<usize>(),
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         listener.shutdown_within(Duration::from_secs(5)).await;
@@ -310,7 +314,7 @@ pub fn backlog(a: BacklogArgs) -> anyhow::Result<()> {
     println!("{:<44} {:>12}", "buffer bound (records)", a.buffer_records);
     println!(
         "{:<44} {:>12}",
-        "most records buffered (sampled)", max_buffered
+        "most records waiting or in flight (sampled)", max_buffered
     );
     println!(
         "{:<44} {:>10.1} MB",
