@@ -178,15 +178,24 @@ async fn measure(
     };
     let base = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
-    let mut agents = Vec::new();
-    for i in 0..n {
+    // All listeners first, then the agents: the mock cluster elects the
+    // group 3 s after its first member joins, and a member joining after
+    // that starts a rebalance that it only ends after session.timeout.ms
+    // - 1 s. Creating a status publisher and starting an agent per instance
+    // in between took the 8th listener past the 3 s on a loaded machine, and
+    // the group then settled only after 44 s, or not within the bench's
+    // 60 s. A 10 s session bounds that wait to 9 s.
+    let mut listeners = Vec::new();
+    for _ in 0..n {
         let delivered = Arc::new(AtomicU64::new(0));
         let (l, d) = (last.clone(), delivered.clone());
         let listener = Listener::builder("bench")
             .config(
                 ConsumerConfig::new(bootstrap)
                     .with_group(format!("bench-control-{tag}"))
-                    .with_offset_reset(OffsetReset::Latest),
+                    .with_offset_reset(OffsetReset::Latest)
+                    .with_session_timeout_ms(10_000)
+                    .with_heartbeat_interval_ms(1_000),
             )
             .topics([topic.clone()])
             .handler(Bytes, Bytes, move |_r: Record<Vec<u8>, Vec<u8>>| {
@@ -195,6 +204,10 @@ async fn measure(
                 async { Ok(()) }
             })
             .start()?;
+        listeners.push((listener, delivered));
+    }
+    let mut agents = Vec::new();
+    for (i, (listener, delivered)) in listeners.into_iter().enumerate() {
         let store: SharedStore = if baseline {
             Arc::new(NextPollStore {
                 inner: kafka.clone(),

@@ -285,7 +285,7 @@ async fn handoff_seeks(
     if desired.is_none_or(|d| !d.handoff.contains_key(l.name())) {
         return;
     }
-    let Ok(snap) = l.snapshot().await else {
+    let Ok(snap) = l.snapshot_local().await else {
         return;
     };
     for p in &snap.partitions {
@@ -420,7 +420,9 @@ impl Shared {
     async fn status(&self) -> InstanceStatus {
         let mut listeners = Vec::new();
         for l in self.listeners() {
-            let snapshot = l.snapshot().await;
+            // no log ends: a broker request here would hold the poll
+            // thread, and this status, up to a long-poll fetch
+            let snapshot = l.snapshot_local().await;
             let joined = snapshot.as_ref().ok().and_then(|s| s.joined);
             let partitions = match snapshot {
                 Ok(s) => s

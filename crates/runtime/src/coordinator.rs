@@ -456,8 +456,8 @@ impl Coordinator {
             Command::Seek(tp, to, done) => {
                 let _ = done.send(self.seek(kafka, tp, to));
             }
-            Command::Snapshot(reply) => {
-                let _ = reply.send(self.snapshot(kafka));
+            Command::Snapshot(query_log_ends, reply) => {
+                let _ = reply.send(self.snapshot(kafka, query_log_ends));
             }
             Command::Membership(join, reply) => self.set_membership(kafka, join, reply),
             Command::StartFloors(floors, done) => {
@@ -469,8 +469,12 @@ impl Coordinator {
         }
     }
 
-    pub fn snapshot(&mut self, kafka: &Kafka) -> ListenerSnapshot {
-        self.refresh_paused_log_ends(kafka);
+    /// The partitions' states; with `query_log_ends`, stale log ends of
+    /// paused partitions are asked of the broker first.
+    pub fn snapshot(&mut self, kafka: &Kafka, query_log_ends: bool) -> ListenerSnapshot {
+        if query_log_ends {
+            self.refresh_paused_log_ends(kafka);
+        }
         ListenerSnapshot {
             name: self.name.clone(),
             partitions: self

@@ -36,7 +36,9 @@ pub(crate) enum Command {
     Pause(PauseTarget, oneshot::Sender<PauseAck>),
     Resume(PauseTarget, bool, oneshot::Sender<()>),
     Seek(Option<(String, i32)>, SeekTo, SeekReply),
-    Snapshot(oneshot::Sender<ListenerSnapshot>),
+    /// A snapshot; with `true`, the log ends of paused partitions are asked
+    /// of the broker (a wait on the poll thread), else the last known ones.
+    Snapshot(bool, oneshot::Sender<ListenerSnapshot>),
     /// Join (true) or leave (false) the consumer group.
     Membership(bool, oneshot::Sender<Result<(), RuntimeError>>),
     /// Start floors of partitions assigned later: (topic, partition, offset).

@@ -112,9 +112,21 @@ impl ListenerHandle {
         self.ask(|r| Command::StartFloors(floors, r)).await
     }
 
-    /// Partitions, their states and the counters.
+    /// Partitions, their states and the counters. The log end of a paused
+    /// partition (whose fetch responses, which carry it, stopped) is asked
+    /// of the broker, at most once a second per partition: that request
+    /// holds the poll thread, and it may wait behind the consumer's pending
+    /// long-poll fetch (up to `fetch.wait.max.ms`).
     pub async fn snapshot(&self) -> Result<ListenerSnapshot, RuntimeError> {
-        self.ask(Command::Snapshot).await
+        self.ask(|r| Command::Snapshot(true, r)).await
+    }
+
+    /// [`ListenerHandle::snapshot`] without any request to the broker: the
+    /// log end of a paused partition is the last one known. For callers
+    /// that need the states, not the lag (a status report on the path of a
+    /// pause acknowledgement).
+    pub async fn snapshot_local(&self) -> Result<ListenerSnapshot, RuntimeError> {
+        self.ask(|r| Command::Snapshot(false, r)).await
     }
 
     /// Counters, without asking the poll thread.

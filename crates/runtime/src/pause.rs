@@ -36,39 +36,55 @@ impl Coordinator {
             .cloned()
             .collect();
         self.desired.insert(target);
-        for tp in &matching {
-            self.start_pause(kafka, tp);
-        }
+        let idle: Vec<Tp> = matching
+            .iter()
+            .filter(|tp| self.start_pause(kafka, tp))
+            .cloned()
+            .collect();
+        // one synchronous commit for every partition drained at once, not
+        // one round trip to the coordinator per partition
+        self.complete_pauses(kafka, &idle);
         self.pause_waiters.push((matching, ack));
         self.answer_pause_waiters();
     }
 
-    /// Steps 1-3 for one partition, then 4-5 at once if nothing is in flight.
-    pub fn start_pause(&mut self, kafka: &Kafka, tp: &Tp) {
+    /// Steps 1-3 for one partition. True when nothing of it is in flight:
+    /// it is drained, and completing the pause is up to the caller;
+    /// otherwise the end of its last in-flight job completes it.
+    pub fn start_pause(&mut self, kafka: &Kafka, tp: &Tp) -> bool {
         let Some(part) = self.parts.get_mut(tp) else {
-            return;
+            return false;
         };
         if part.state != PartitionState::Running {
-            return;
+            return false;
         }
         part.state = PartitionState::Draining;
         part.drop_waiting();
         let idle = part.in_flight_lanes == 0;
         self.apply_fetch(kafka, tp);
         tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, "pausing partition");
-        if idle {
-            self.complete_pause(kafka, tp);
-        }
+        idle
     }
 
     /// Steps 4 and 5: the partition is drained; commit and acknowledge.
     pub fn complete_pause(&mut self, kafka: &Kafka, tp: &Tp) {
-        if let Err(e) = self.commit(kafka, CommitMode::Sync, Some(std::slice::from_ref(tp))) {
-            tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, error = %e, "commit on pause failed");
+        self.complete_pauses(kafka, std::slice::from_ref(tp));
+    }
+
+    /// Steps 4 and 5 for drained partitions: commit them synchronously (one
+    /// request), then mark them paused and acknowledge.
+    pub fn complete_pauses(&mut self, kafka: &Kafka, tps: &[Tp]) {
+        if tps.is_empty() {
+            return;
         }
-        if let Some(part) = self.parts.get_mut(tp) {
-            part.state = PartitionState::Paused;
-            tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, committed = ?part.committed, "partition paused");
+        if let Err(e) = self.commit(kafka, CommitMode::Sync, Some(tps)) {
+            tracing::warn!(listener = %self.name, partitions = ?tps, error = %e, "commit on pause failed");
+        }
+        for tp in tps {
+            if let Some(part) = self.parts.get_mut(tp) {
+                part.state = PartitionState::Paused;
+                tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, committed = ?part.committed, "partition paused");
+            }
         }
         self.answer_pause_waiters();
     }
