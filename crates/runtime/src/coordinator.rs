@@ -202,10 +202,8 @@ impl Coordinator {
             if part.state != PartitionState::Running || shutting_down {
                 // Fetched after a pause took effect: drop it, fetch it again on resume.
                 part.tracker.drop_waiting([msg.offset()]);
-                part.needs_seek = true;
                 continue;
             }
-            part.needs_seek = false;
             let ts = msg.timestamp().to_millis().unwrap_or(-1);
             if part.tracker.ingest_at(msg.offset(), ts) {
                 part.queue.push(msg);
@@ -329,7 +327,6 @@ impl Coordinator {
     /// fetching only while running, not backpressured and not shutting down.
     pub fn apply_fetch(&mut self, kafka: &Kafka, tp: &Tp) {
         let shutting_down = self.shutting_down;
-        let api_timeout = self.settings.api_timeout;
         let Some(part) = self.parts.get_mut(tp) else {
             return;
         };
@@ -343,28 +340,27 @@ impl Coordinator {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&part.topic, part.partition);
         if want {
-            if part.needs_seek {
-                if let Some(next) = part.tracker.next() {
-                    if let Err(e) = kafka.seek(
-                        &part.topic,
-                        part.partition,
-                        Offset::Offset(next),
-                        api_timeout,
-                    ) {
-                        tracing::warn!(topic = %part.topic, partition = part.partition, next, error = %e, "seek before resume failed");
-                    }
-                }
-            }
             if let Err(e) = kafka.resume(&tpl) {
                 tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "resume failed");
             }
-            // librdkafka handles a resume on its main thread and does not wake
-            // the partition leader's broker thread, which then sleeps up to
-            // 1 s before its next fetch; a watermark request wakes it now.
-            // Its answer is not needed: waiting for it would stall this thread
-            // behind the broker's pending long-poll fetch on the same
-            // connection (up to the timeout), so the timeout is minimal.
-            let _ = kafka.fetch_watermarks(&part.topic, part.partition, Duration::from_millis(1));
+            // Where consumption goes on: the first record dropped while the
+            // partition stood still, or the one after the last taken (where
+            // librdkafka would resume anyway). The seek is asynchronous (a
+            // zero timeout): an operation on the partition's broker thread,
+            // it also wakes that thread, which a resume alone does not (it
+            // would sleep up to 1 s before its next fetch); and it costs no
+            // request and no wait. A partition that never took a record
+            // resumes at its logical start, which librdkafka seeks itself.
+            if let Some(next) = part.tracker.next() {
+                if let Err(e) = kafka.seek(
+                    &part.topic,
+                    part.partition,
+                    Offset::Offset(next),
+                    Duration::ZERO,
+                ) {
+                    tracing::warn!(topic = %part.topic, partition = part.partition, next, error = %e, "seek on resume failed");
+                }
+            }
         } else if let Err(e) = kafka.pause(&tpl) {
             tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "pause failed");
         }
@@ -409,7 +405,6 @@ impl Coordinator {
                 if !ends.unstarted.is_empty() {
                     // halted: fetched again from the first of them on resume
                     part.tracker.drop_waiting(ends.unstarted);
-                    part.needs_seek = true;
                 }
                 if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
                     let tp = tp.clone();
@@ -441,7 +436,6 @@ impl Coordinator {
         // The failed record and the rest of its job were not processed:
         // fetching starts at it again on resume.
         part.tracker.drop_pending_from(offset);
-        part.needs_seek = true;
         part.stopped_at = Some((offset, reason));
         self.apply_fetch(kafka, tp);
     }

@@ -29,8 +29,6 @@ pub(crate) struct Partition {
     pub commit_sent: Option<i64>,
     /// Metadata (finished-above offsets) of the last commit sent.
     pub commit_meta: Option<String>,
-    /// Waiting records were dropped: seek to `tracker.next()` before fetching again.
-    pub needs_seek: bool,
     /// Fetching is paused in librdkafka.
     pub fetch_paused: bool,
     /// No more records are taken because the buffer is full.
@@ -59,7 +57,6 @@ impl Partition {
             committed: None,
             commit_sent: None,
             commit_meta: None,
-            needs_seek: false,
             fetch_paused: false,
             backpressured: false,
             own_queue: false,
@@ -80,7 +77,6 @@ impl Partition {
         let dropped = self.queue.drain_all();
         if !dropped.is_empty() {
             self.tracker.drop_waiting(dropped);
-            self.needs_seek = true;
         }
     }
 

@@ -138,7 +138,6 @@ impl Coordinator {
                     // finish the failed record without processing it
                     part.tracker.ingest(offset);
                     part.tracker.complete(offset);
-                    part.needs_seek = true;
                     self.stats.skipped.inc();
                     self.dirty = true;
                 }

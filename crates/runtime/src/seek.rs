@@ -35,7 +35,6 @@ impl Coordinator {
             let part = self.parts.get_mut(&tp).expect("checked above");
             part.queue.drain_all();
             part.tracker.reset(offset);
-            part.needs_seek = true;
             if !part.fetch_paused {
                 kafka.seek(&tp.0, tp.1, Offset::Offset(offset), timeout)?;
             }
