@@ -143,7 +143,7 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
         ),
         (
             "switchyard_backpressure_pauses_total",
-            "Times fetching was paused because the buffer was full.",
+            "Times taking records of a partition stopped because the buffer was full.",
             |s| s.backpressure_pauses as f64,
         ),
     ];

@@ -79,7 +79,8 @@ stats! {
     rebalances,
     /// Milliseconds during which rebalances stood processing still, summed.
     rebalance_stall_ms,
-    /// Times fetching was paused because the buffer was full.
+    /// Times the listener stopped taking records of a partition because the
+    /// buffer was full (backpressure).
     backpressure_pauses,
     /// Partitions stopped by the failure policy.
     partitions_stopped,
