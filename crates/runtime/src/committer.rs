@@ -58,10 +58,14 @@ impl Coordinator {
         mode: CommitMode,
         only: Option<&[Tp]>,
     ) -> KafkaResult<Vec<(String, i32, i64)>> {
-        self.dirty = false;
-        self.job_ended = false;
-        self.records_since_commit = 0;
-        self.last_commit = std::time::Instant::now();
+        if only.is_none() {
+            // a commit of some partitions (pause, revoke) leaves what the
+            // others finished to the policy's next commit
+            self.dirty = false;
+            self.job_ended = false;
+            self.records_since_commit = 0;
+            self.last_commit = std::time::Instant::now();
+        }
         let mut tpl = TopicPartitionList::new();
         let mut sent = Vec::new();
         let mut metas = Vec::new();
