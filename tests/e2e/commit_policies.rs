@@ -257,3 +257,42 @@ fn nisshi_drops_commit_metadata() {
     let got = c.committed_offsets(q, Duration::from_secs(10)).unwrap();
     assert_eq!(got.find_partition(&topic, 0).unwrap().metadata(), "");
 }
+
+/// A pause commits its own partitions at once; what other partitions
+/// finished just before is still committed at the policy's next commit (a
+/// partial commit once cleared the listener's "something finished" flag, and
+/// partition 0 stayed uncommitted until more of its records finished).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_of_one_partition_leaves_the_others_to_the_next_commit() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "partial", 2);
+    let group = unique_name("partial-g");
+    SeqProducer::new(&b).send(&topic, Some(0), 30, |s| s.to_string());
+    SeqProducer::new(&b).send(&topic, Some(1), 20, |s| s.to_string());
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let s = seen.clone();
+    let l = Listener::builder("partial")
+        .config(config(&group))
+        .topics([topic.clone()])
+        .commit_interval(Duration::from_secs(3))
+        .handler(Utf8, Utf8, move |_r: Record<String, String>| {
+            s.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
+        })
+        .start()
+        .unwrap();
+    eventually("all handled", Duration::from_secs(30), || {
+        seen.load(Ordering::SeqCst) == 50
+    })
+    .await;
+    // within the 3 s interval: only the pause's own commit has happened
+    l.pause(switchyard_runtime::PauseTarget::Partition(topic.clone(), 1))
+        .await
+        .unwrap();
+    eventually("partition 0 committed", Duration::from_secs(10), || {
+        committed_offsets(&b, &group, &topic).get(&0) == Some(&30)
+    })
+    .await;
+    assert_eq!(committed_offsets(&b, &group, &topic).get(&1), Some(&20));
+    l.shutdown().await;
+}
