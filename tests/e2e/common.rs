@@ -137,40 +137,32 @@ impl Plane {
         }
     }
 
-    /// Flags of a probe with a control-plane agent (status every 200 ms).
-    pub fn probe_args(&self) -> Vec<String> {
-        [
+    /// `--app`, `--control-topic` and `--status-topic` of this plane.
+    fn flags(&self) -> Vec<String> {
+        let flags = [
             "--app",
             &self.app,
             "--control-topic",
             &self.control,
             "--status-topic",
             &self.status,
-            "--status-interval-ms",
-            "200",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        ];
+        flags.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Flags of a probe with a control-plane agent (status every 200 ms).
+    pub fn probe_args(&self) -> Vec<String> {
+        let mut args = self.flags();
+        args.extend(["--status-interval-ms".to_string(), "200".to_string()]);
+        args
     }
 
     /// `switchyard <command> <verb>` pointed at this plane.
     pub fn cli_args(&self, command: &str, verb: &str) -> Vec<String> {
-        [
-            command,
-            verb,
-            "--bootstrap",
-            &bootstrap(),
-            "--app",
-            &self.app,
-            "--control-topic",
-            &self.control,
-            "--status-topic",
-            &self.status,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        let mut args = vec![command.to_string(), verb.to_string()];
+        args.extend(["--bootstrap".to_string(), bootstrap()]);
+        args.extend(self.flags());
+        args
     }
 
     /// A reader of the status topic.

@@ -171,14 +171,17 @@ impl Coordinator {
         }
     }
 
-    /// True when the poller may take records of `slot` from its fetch queue.
-    pub fn takes_records(&self, slot: u64) -> bool {
-        !self.shutting_down
-            && self
-                .slots
-                .get(&slot)
-                .and_then(|tp| self.parts.get(tp))
-                .is_some_and(|p| p.state == PartitionState::Running && !p.backpressured)
+    /// Slots whose records the poller may take from their fetch queues:
+    /// running and not backpressured.
+    pub fn taking_slots(&self) -> Vec<u64> {
+        if self.shutting_down {
+            return Vec::new();
+        }
+        self.parts
+            .values()
+            .filter(|p| p.own_queue && p.state == PartitionState::Running && !p.backpressured)
+            .map(|p| p.slot)
+            .collect()
     }
 
     fn part_of_slot(&mut self, slot: u64) -> Option<&mut Partition> {

@@ -235,7 +235,7 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     let now = std::time::Instant::now();
     let mut report = Reporter::new(ctx, slot, now);
     let mut ends = LaneEnds::default();
-    let running: FuturesUnordered<_> = FuturesUnordered::new();
+    let mut running = FuturesUnordered::new();
     let mut rest = &records[..];
     // inline calls run one at a time: they share one permit
     let mut permit = None;
@@ -270,7 +270,6 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
         }
     };
     send(&mut ends);
-    let mut running = running;
     std::future::poll_fn(|cx| loop {
         match running.poll_next_unpin(cx) {
             std::task::Poll::Ready(Some((lane, done, unstarted))) => {

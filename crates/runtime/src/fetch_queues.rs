@@ -60,11 +60,6 @@ impl FetchQueues {
         self.epoch
     }
 
-    /// Slots with a queue.
-    pub fn slots(&self) -> impl Iterator<Item = u64> + '_ {
-        self.queues.iter().map(|(s, _)| *s)
-    }
-
     /// Match the assignment: split the queues of partitions assigned since
     /// the last call and forget those of revoked ones. `assigned` is the
     /// coordinator's (slot, partition) list at `epoch`; returns the slots
@@ -106,13 +101,9 @@ impl FetchQueues {
             if !wants(*slot) {
                 continue;
             }
-            while batch.len() < budget {
-                match queue.poll(std::time::Duration::ZERO) {
-                    Some(Ok(m)) => batch.push(m.detach()),
-                    Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-                    None => break,
-                }
-            }
+            while batch.len() < budget
+                && take_one(queue.poll(std::time::Duration::ZERO), &mut batch)
+            {}
             if batch.len() >= budget {
                 break;
             }
@@ -124,4 +115,18 @@ impl FetchQueues {
     pub fn clear(&mut self) {
         self.queues.clear();
     }
+}
+
+/// One poll's outcome into `batch` (an error is logged); false when the
+/// queue was empty.
+pub(crate) fn take_one(
+    polled: Option<rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>>,
+    batch: &mut Vec<OwnedMessage>,
+) -> bool {
+    match polled {
+        Some(Ok(m)) => batch.push(m.detach()),
+        Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+        None => return false,
+    }
+    true
 }

@@ -21,7 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::coordinator::Kafka;
 use crate::event::{Command, Event};
-use crate::fetch_queues::FetchQueues;
+use crate::fetch_queues::{take_one, FetchQueues};
 use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
 
 /// Longest wait between two polls.
@@ -124,10 +124,8 @@ impl Poller {
         let mut batch = Vec::new();
         let mut misses = 0;
         while batch.len() < max && misses < 2 {
-            match self.kafka.poll(Duration::ZERO) {
-                Some(Ok(m)) => batch.push(m.detach()),
-                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-                None => misses += 1,
+            if !take_one(self.kafka.poll(Duration::ZERO), &mut batch) {
+                misses += 1;
             }
         }
         if batch.len() >= max {
@@ -148,13 +146,7 @@ impl Poller {
             self.kafka.context().lock().set_own_queues(&split);
             return batch;
         }
-        let wants: Vec<u64> = {
-            let c = self.kafka.context().lock();
-            self.queues
-                .slots()
-                .filter(|s| c.takes_records(*s))
-                .collect()
-        };
+        let wants = self.kafka.context().lock().taking_slots();
         if !wants.is_empty() {
             batch.extend(self.queues.take(max - batch.len(), |s| wants.contains(&s)));
         }
