@@ -119,7 +119,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Rounds: the empty-handler rows take a tenth of a second each, so they
     // run `--rounds` times, interleaved (drift of the machine hits each row
     // alike), and their median counts; the other rows run once.
-    let mut rates: Vec<(&str, Vec<f64>)> = Vec::new();
+    let mut rates: Vec<(&str, Vec<f64>, Vec<f64>)> = Vec::new();
     for round in 0..a.rounds.max(1) {
         for (i, (name, ordering, workers, work, n)) in runs.iter().enumerate() {
             let empty = matches!(work, Work::Empty);
@@ -128,39 +128,44 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 continue;
             }
             let run = i + round * runs.len();
-            let secs = rt.block_on(measure(
+            let m = rt.block_on(measure(
                 &bootstrap, &topic, run, *ordering, *workers, *work, *n,
             ))?;
-            let rate = *n as f64 / secs;
-            eprintln!("{name}: {rate:.0} records/s");
+            let rate = *n as f64 / m.secs;
+            let cpu_ns = m.cpu * 1e9 / *n as f64;
+            eprintln!("{name}: {rate:.0} records/s, {cpu_ns:.0} ns CPU/record");
             match rates.iter_mut().find(|r| r.0 == *name) {
-                Some(r) => r.1.push(rate),
-                None => rates.push((name, vec![rate])),
+                Some(r) => {
+                    r.1.push(rate);
+                    r.2.push(cpu_ns);
+                }
+                None => rates.push((name, vec![rate], vec![cpu_ns])),
             }
         }
     }
-    let results: Vec<(&str, f64)> = rates
+    let median = |mut r: Vec<f64>| {
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    };
+    let results: Vec<(&str, f64, f64)> = rates
         .into_iter()
-        .map(|(name, mut r)| {
-            r.sort_by(f64::total_cmp);
-            (name, r[r.len() / 2])
-        })
+        .map(|(name, r, c)| (name, median(r), median(c)))
         .collect();
-    let rate_of = |name: &str| {
+    let row_of = |name: &str| {
         results
             .iter()
             .find(|r| r.0 == name)
-            .map_or(f64::NAN, |r| r.1)
+            .map_or((f64::NAN, f64::NAN), |r| (r.1, r.2))
     };
-    let seq_io = rate_of("io: sequential");
-    let seq_cpu = rate_of("cpu: sequential");
-    let plain = rate_of("empty: plain listener (sequential)");
+    let seq_io = row_of("io: sequential");
+    let seq_cpu = row_of("cpu: sequential");
+    let plain = row_of("empty: plain listener (sequential)");
     println!();
     println!(
-        "{:<38} {:>12} {:>14}",
-        "configuration", "records/s", "vs baseline"
+        "{:<38} {:>12} {:>12} {:>14} {:>12}",
+        "configuration", "records/s", "vs baseline", "CPU ns/record", "vs baseline"
     );
-    for (name, rate) in &results {
+    for (name, rate, cpu) in &results {
         let base = if name.starts_with("io") {
             seq_io
         } else if name.starts_with("cpu") {
@@ -168,10 +173,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         } else {
             plain
         };
-        println!("{name:<38} {rate:>12.0} {:>13.2}x", rate / base);
+        println!(
+            "{name:<38} {rate:>12.0} {:>11.2}x {cpu:>14.0} {:>11.2}x",
+            rate / base.0,
+            cpu / base.1
+        );
     }
     println!("baselines: io/cpu rows vs their sequential row; empty rows vs the plain listener");
     println!("empty rows: median of {} interleaved runs", a.rounds.max(1));
+    println!("CPU: the whole process (all threads) from the first record to the last");
     println!("peak RSS of the process: {:.1} MB", peak_rss_mb());
     Ok(())
 }
@@ -184,9 +194,9 @@ async fn measure(
     workers: usize,
     work: Work,
     n: u64,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Measured> {
     let done = Arc::new(AtomicU64::new(0));
-    let first = Arc::new(OnceLock::<Instant>::new());
+    let first = Arc::new(OnceLock::<(Instant, Duration)>::new());
     let (d, f) = (done.clone(), first.clone());
     let listener = Listener::builder(format!("bench-{run}"))
         .config(
@@ -198,7 +208,7 @@ async fn measure(
         .ordering(ordering)
         .workers(workers)
         .handler(Bytes, Bytes, move |r: Record<Vec<u8>, Vec<u8>>| {
-            f.get_or_init(Instant::now);
+            f.get_or_init(|| (Instant::now(), process_cpu()));
             let d = d.clone();
             async move {
                 match work {
@@ -228,7 +238,7 @@ async fn measure(
             let s = listener.stats();
             eprintln!(
                 "{:?} fetched {} processed {} backpressure {}",
-                first.get().map(|f| f.elapsed()),
+                first.get().map(|f| f.0.elapsed()),
                 s.fetched,
                 s.processed,
                 s.backpressure_pauses
@@ -236,10 +246,29 @@ async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let secs = first.get().context("no record")?.elapsed().as_secs_f64();
+    let (start, cpu_start) = *first.get().context("no record")?;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = (process_cpu() - cpu_start).as_secs_f64();
     tracing::info!(counters = ?listener.stats(), "run {run} done");
     listener.shutdown_within(Duration::from_secs(5)).await;
-    Ok(secs)
+    Ok(Measured { secs, cpu })
+}
+
+/// One run: wall-clock seconds and CPU seconds of the whole process (every
+/// thread: poll thread, workers, librdkafka's) from the first record
+/// handled to the last.
+struct Measured {
+    secs: f64,
+    cpu: f64,
+}
+
+/// CPU time used by the process so far (user and system, all threads).
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Options of `bench backlog`.

@@ -245,7 +245,13 @@ impl Coordinator {
                 return Some(false);
             }
             let free = lanes - executor.running();
-            let (mut lanes, mut records) = (Vec::new(), Vec::new());
+            // one record per lane is the common case but in partition mode
+            let per_job = match settings.ordering {
+                Ordering::Partition => settings.max_poll_records,
+                Ordering::Key | Ordering::Unordered => MAX_LANES_PER_JOB,
+            };
+            let mut lanes = Vec::with_capacity(free.min(MAX_LANES_PER_JOB));
+            let mut records = Vec::with_capacity(part.queue.len().min(per_job));
             while lanes.len() < free.min(MAX_LANES_PER_JOB) {
                 let before = records.len();
                 match part

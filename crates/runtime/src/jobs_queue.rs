@@ -28,6 +28,7 @@
 use std::collections::VecDeque;
 
 use ahash::AHashMap as HashMap;
+use std::collections::hash_map::Entry;
 
 use rdkafka::message::{Message, OwnedMessage};
 
@@ -54,56 +55,34 @@ pub type Lane = u64;
 const ONE_LANE: Lane = 0;
 
 /// Records of one partition waiting for a worker.
+///
+/// Layout, chosen for many short lanes (key mode with many keys): a lane's
+/// first waiting record sits in `ready`, in arrival order, with the lane's
+/// id; records behind it (or behind the lane's job in flight) sit in the
+/// lane's `blocked` list. The lane map holds only small entries (no record
+/// inline), so it stays in cache however many lanes are open, and each record
+/// costs three lookups: at push, at dispatch and when its job finishes.
 #[derive(Debug)]
 pub struct JobsQueue {
     ordering: Ordering,
+    /// Every lane with a record in `ready` or a job in flight.
     lanes: HashMap<Lane, LaneState>,
     hasher: ahash::RandomState,
-    ready: VecDeque<Lane>,
+    /// Records that can start now: the first waiting record of each lane
+    /// that is not busy (every record in unordered mode), oldest first.
+    ready: VecDeque<(Lane, OwnedMessage)>,
     busy: usize,
     len: usize,
     bytes: usize,
 }
 
-/// One lane: its waiting records, and whether a job of it is running. A lane
-/// is forgotten when it is neither busy nor has records waiting. Its first
-/// waiting record is held inline: with many keys most lanes hold one record,
-/// and they then cost no allocation.
+/// One open lane: whether a job of it is in flight, and its records behind
+/// the one in `ready` (or behind the job). A lane is forgotten when it is
+/// neither busy nor has a record waiting.
 #[derive(Debug, Default)]
 struct LaneState {
-    first: Option<OwnedMessage>,
-    more: VecDeque<OwnedMessage>,
     busy: bool,
-}
-
-impl LaneState {
-    fn len(&self) -> usize {
-        self.first.is_some() as usize + self.more.len()
-    }
-
-    fn push(&mut self, msg: OwnedMessage) {
-        if self.first.is_none() && self.more.is_empty() {
-            self.first = Some(msg);
-        } else {
-            self.more.push_back(msg);
-        }
-    }
-
-    /// Move up to `max` (at least one) records, oldest first, to `out`.
-    fn take_into(&mut self, max: usize, out: &mut Vec<OwnedMessage>) -> usize {
-        let mut n = 0;
-        if let Some(m) = self.first.take() {
-            out.push(m);
-            n += 1;
-        }
-        let more = self.more.len().min(max.max(1) - n);
-        out.extend(self.more.drain(..more));
-        n + more
-    }
-
-    fn drain(&mut self) -> impl Iterator<Item = OwnedMessage> + '_ {
-        self.first.take().into_iter().chain(self.more.drain(..))
-    }
+    blocked: VecDeque<OwnedMessage>,
 }
 
 impl JobsQueue {
@@ -130,11 +109,18 @@ impl JobsQueue {
     pub fn push(&mut self, msg: OwnedMessage) {
         self.len += 1;
         self.bytes += message_size(&msg);
+        if self.ordering == Ordering::Unordered {
+            self.ready.push_back((ONE_LANE, msg));
+            return;
+        }
         let lane = self.lane_of(&msg);
-        let state = self.lanes.entry(lane).or_default();
-        state.push(msg);
-        if self.ordering != Ordering::Unordered && state.len() == 1 && !state.busy {
-            self.ready.push_back(lane);
+        match self.lanes.entry(lane) {
+            Entry::Vacant(v) => {
+                v.insert(LaneState::default());
+                self.ready.push_back((lane, msg));
+            }
+            // busy, or its first record is in `ready`: this one waits behind
+            Entry::Occupied(o) => o.into_mut().blocked.push_back(msg),
         }
     }
 
@@ -147,24 +133,23 @@ impl JobsQueue {
     /// [`next_job`](Self::next_job), appending the records to `out` (one
     /// buffer for the lanes of several jobs); returns the lane.
     pub fn next_job_into(&mut self, max: usize, out: &mut Vec<OwnedMessage>) -> Option<Lane> {
-        let before = out.len();
-        let lane = if self.ordering == Ordering::Unordered {
-            self.lanes.get_mut(&ONE_LANE)?.take_into(1, out);
-            ONE_LANE
-        } else {
-            let lane = self.ready.pop_front()?;
-            let state = self.lanes.get_mut(&lane)?;
-            state.take_into(max, out);
+        let (lane, msg) = self.ready.pop_front()?;
+        let mut bytes = message_size(&msg);
+        out.push(msg);
+        let mut n = 1;
+        if self.ordering != Ordering::Unordered {
+            let state = self.lanes.get_mut(&lane).expect("a ready lane is open");
             state.busy = true;
             self.busy += 1;
-            lane
-        };
-        let taken = &out[before..];
-        if taken.is_empty() {
-            return None;
+            let more = state.blocked.len().min(max.max(1) - 1);
+            for m in state.blocked.drain(..more) {
+                bytes += message_size(&m);
+                out.push(m);
+            }
+            n += more;
         }
-        self.len -= taken.len();
-        self.bytes -= taken.iter().map(message_size).sum::<usize>();
+        self.len -= n;
+        self.bytes -= bytes;
         Some(lane)
     }
 
@@ -173,30 +158,30 @@ impl JobsQueue {
         if self.ordering == Ordering::Unordered {
             return;
         }
-        let Some(state) = self.lanes.get_mut(&lane) else {
+        let Entry::Occupied(mut o) = self.lanes.entry(lane) else {
             return;
         };
+        let state = o.get_mut();
         if !std::mem::take(&mut state.busy) {
             return;
         }
         self.busy -= 1;
-        if state.len() == 0 {
-            self.lanes.remove(&lane);
-        } else {
-            self.ready.push_back(lane);
+        match state.blocked.pop_front() {
+            Some(next) => self.ready.push_back((lane, next)),
+            None => {
+                o.remove();
+            }
         }
     }
 
     /// Drop every waiting record (pause, revoke, seek); returns the dropped
     /// offsets. Busy lanes stay busy until their jobs finish.
     pub fn drain_all(&mut self) -> Vec<i64> {
-        let dropped = self
-            .lanes
-            .values_mut()
-            .flat_map(|l| l.drain().map(|m| m.offset()))
-            .collect();
+        let mut dropped: Vec<i64> = self.ready.drain(..).map(|(_, m)| m.offset()).collect();
+        for state in self.lanes.values_mut() {
+            dropped.extend(state.blocked.drain(..).map(|m| m.offset()));
+        }
         self.lanes.retain(|_, l| l.busy);
-        self.ready.clear();
         self.len = 0;
         self.bytes = 0;
         dropped
@@ -294,5 +279,56 @@ mod tests {
         assert_eq!(d, [5, 7]);
         assert_eq!((q.len(), q.bytes()), (0, 0));
         assert!(q.next_job(1).is_none());
+    }
+
+    /// Random pushes, jobs and finishes over few and many keys: every record
+    /// is handed out once, a key's records in offset order, and never two
+    /// jobs of one lane at once.
+    #[test]
+    fn key_mode_hands_out_every_record_once_in_key_order() {
+        for keys in [1u64, 3, 50, 5000] {
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+            let mut next = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            let mut q = JobsQueue::new(Ordering::Key);
+            let (mut pushed, mut running) = (0i64, Vec::<Lane>::new());
+            let mut seen: HashMap<String, i64> = HashMap::new();
+            let mut handed = 0;
+            while handed < 20_000 {
+                match next() % 3 {
+                    0 if pushed < 20_000 => {
+                        for _ in 0..(next() % 40).min(20_000 - pushed as u64) {
+                            q.push(msg(pushed, &format!("k{}", pushed as u64 * 7919 % keys)));
+                            pushed += 1;
+                        }
+                    }
+                    1 if !running.is_empty() => {
+                        let i = (next() as usize) % running.len();
+                        q.finish(running.swap_remove(i));
+                    }
+                    _ => {
+                        let Some((lane, job)) = q.next_job((next() % 5 + 1) as usize) else {
+                            if pushed >= 20_000 && running.is_empty() {
+                                break;
+                            }
+                            continue;
+                        };
+                        assert!(!running.contains(&lane), "two jobs of one lane");
+                        running.push(lane);
+                        for m in job {
+                            let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+                            let last = seen.insert(key, m.offset());
+                            assert!(last.is_none_or(|l| l < m.offset()), "key order");
+                            handed += 1;
+                        }
+                    }
+                }
+            }
+            assert_eq!((handed, q.len(), q.bytes()), (20_000, 0, 0), "{keys} keys");
+        }
     }
 }
