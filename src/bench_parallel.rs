@@ -68,7 +68,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let io = Work::Io(Duration::from_millis(a.io_ms));
     let cpu = Work::Cpu(a.cpu_rounds);
     let all = a.records;
-    let runs: Vec<(&str, Ordering, usize, Work, u64)> = vec![
+    let runs: Vec<(&'static str, Ordering, usize, Work, u64)> = vec![
         (
             "empty: plain listener (sequential)",
             Ordering::Partition,
@@ -117,11 +117,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ),
     ];
     // Rounds: the empty-handler rows take a tenth of a second each, so they
-    // run `--rounds` times, interleaved (drift of the machine hits each row
-    // alike), and their median counts; the other rows run once.
-    let mut rates: Vec<(&str, Vec<f64>, Vec<f64>)> = Vec::new();
+    // run `--rounds` times, interleaved, every other round in reverse order;
+    // the other rows run once. An empty row is compared with the plain
+    // listener's run of the same round (a paired ratio: a slow spell of the
+    // machine hits both), and the median of those ratios counts.
+    let plain_row = "empty: plain listener (sequential)";
+    let mut samples = Samples::default();
     for round in 0..a.rounds.max(1) {
-        for (i, (name, ordering, workers, work, n)) in runs.iter().enumerate() {
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (name, ordering, workers, work, n) = &runs[i];
             let empty = matches!(work, Work::Empty);
             if a.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) || (round > 0 && !empty)
             {
@@ -133,57 +141,100 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ))?;
             let rate = *n as f64 / m.secs;
             let cpu_ns = m.cpu * 1e9 / *n as f64;
-            eprintln!("{name}: {rate:.0} records/s, {cpu_ns:.0} ns CPU/record");
-            match rates.iter_mut().find(|r| r.0 == *name) {
-                Some(r) => {
-                    r.1.push(rate);
-                    r.2.push(cpu_ns);
-                }
-                None => rates.push((name, vec![rate], vec![cpu_ns])),
-            }
+            let poll_ns = m.poll_cpu * 1e9 / *n as f64;
+            eprintln!("{name}: {rate:.0} records/s, {cpu_ns:.0} ns CPU/record, poll thread {poll_ns:.0} ns/record");
+            samples.add(name, round, rate, cpu_ns);
         }
     }
-    let median = |mut r: Vec<f64>| {
-        r.sort_by(f64::total_cmp);
-        r[r.len() / 2]
-    };
-    let results: Vec<(&str, f64, f64)> = rates
-        .into_iter()
-        .map(|(name, r, c)| (name, median(r), median(c)))
-        .collect();
-    let row_of = |name: &str| {
-        results
-            .iter()
-            .find(|r| r.0 == name)
-            .map_or((f64::NAN, f64::NAN), |r| (r.1, r.2))
-    };
-    let seq_io = row_of("io: sequential");
-    let seq_cpu = row_of("cpu: sequential");
-    let plain = row_of("empty: plain listener (sequential)");
     println!();
     println!(
         "{:<38} {:>12} {:>12} {:>14} {:>12}",
         "configuration", "records/s", "vs baseline", "CPU ns/record", "vs baseline"
     );
-    for (name, rate, cpu) in &results {
+    for name in samples.names() {
         let base = if name.starts_with("io") {
-            seq_io
+            "io: sequential"
         } else if name.starts_with("cpu") {
-            seq_cpu
+            "cpu: sequential"
         } else {
-            plain
+            plain_row
         };
-        println!(
-            "{name:<38} {rate:>12.0} {:>11.2}x {cpu:>14.0} {:>11.2}x",
-            rate / base.0,
-            cpu / base.1
-        );
+        let (rate, cpu) = samples.medians(name);
+        let (vs_rate, vs_cpu) = samples.versus(name, base);
+        println!("{name:<38} {rate:>12.0} {vs_rate:>11.2}x {cpu:>14.0} {vs_cpu:>11.2}x");
     }
     println!("baselines: io/cpu rows vs their sequential row; empty rows vs the plain listener");
-    println!("empty rows: median of {} interleaved runs", a.rounds.max(1));
+    println!(
+        "empty rows: medians of {} interleaved runs; vs baseline: median of the ratios to the plain listener's run of the same round",
+        a.rounds.max(1)
+    );
     println!("CPU: the whole process (all threads) from the first record to the last");
     println!("peak RSS of the process: {:.1} MB", peak_rss_mb());
     Ok(())
+}
+
+/// Every run's figures: (configuration, round, records/s, CPU ns/record).
+#[derive(Default)]
+struct Samples(Vec<(&'static str, usize, f64, f64)>);
+
+impl Samples {
+    fn add(&mut self, name: &'static str, round: usize, rate: f64, cpu: f64) {
+        self.0.push((name, round, rate, cpu));
+    }
+
+    /// Configurations in the order they first ran.
+    fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for (name, ..) in &self.0 {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    fn of<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a (&'static str, usize, f64, f64)> {
+        self.0.iter().filter(move |s| s.0 == name)
+    }
+
+    /// Median records/s and CPU ns/record of a configuration.
+    fn medians(&self, name: &str) -> (f64, f64) {
+        (
+            median(self.of(name).map(|s| s.2).collect()),
+            median(self.of(name).map(|s| s.3).collect()),
+        )
+    }
+
+    /// `name` against `base`: the median of the ratios of runs of the same
+    /// round, or the ratio of the medians when no round has both.
+    fn versus(&self, name: &str, base: &str) -> (f64, f64) {
+        let pairs: Vec<(f64, f64)> = self
+            .of(name)
+            .filter_map(|s| {
+                let b = self.of(base).find(|b| b.1 == s.1)?;
+                Some((s.2 / b.2, s.3 / b.3))
+            })
+            .collect();
+        if pairs.is_empty() {
+            let ((r, c), (br, bc)) = (self.medians(name), self.medians(base));
+            return (r / br, c / bc);
+        }
+        (
+            median(pairs.iter().map(|p| p.0).collect()),
+            median(pairs.iter().map(|p| p.1).collect()),
+        )
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 async fn measure(
@@ -196,7 +247,7 @@ async fn measure(
     n: u64,
 ) -> anyhow::Result<Measured> {
     let done = Arc::new(AtomicU64::new(0));
-    let first = Arc::new(OnceLock::<(Instant, Duration)>::new());
+    let first = Arc::new(OnceLock::<(Instant, Duration, Duration)>::new());
     let (d, f) = (done.clone(), first.clone());
     let listener = Listener::builder(format!("bench-{run}"))
         .config(
@@ -208,7 +259,7 @@ async fn measure(
         .ordering(ordering)
         .workers(workers)
         .handler(Bytes, Bytes, move |r: Record<Vec<u8>, Vec<u8>>| {
-            f.get_or_init(|| (Instant::now(), process_cpu()));
+            f.get_or_init(|| (Instant::now(), process_cpu(), poll_thread_cpu()));
             let d = d.clone();
             async move {
                 match work {
@@ -246,12 +297,17 @@ async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let (start, cpu_start) = *first.get().context("no record")?;
+    let (start, cpu_start, poll_start) = *first.get().context("no record")?;
     let secs = start.elapsed().as_secs_f64();
     let cpu = (process_cpu() - cpu_start).as_secs_f64();
+    let poll_cpu = poll_thread_cpu().saturating_sub(poll_start).as_secs_f64();
     tracing::info!(counters = ?listener.stats(), "run {run} done");
     listener.shutdown_within(Duration::from_secs(5)).await;
-    Ok(Measured { secs, cpu })
+    Ok(Measured {
+        secs,
+        cpu,
+        poll_cpu,
+    })
 }
 
 /// One run: wall-clock seconds and CPU seconds of the whole process (every
@@ -260,6 +316,26 @@ async fn measure(
 struct Measured {
     secs: f64,
     cpu: f64,
+    /// CPU seconds of the listener's poll thread alone (the one thread every
+    /// record passes through).
+    poll_cpu: f64,
+}
+
+/// CPU time of the process's poll threads (named `sy-poll-*`), from the
+/// kernel's per-thread accounting.
+fn poll_thread_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("sy-poll"))
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .sum()
 }
 
 /// CPU time used by the process so far (user and system, all threads).

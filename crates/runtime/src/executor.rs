@@ -235,29 +235,33 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
     let now = std::time::Instant::now();
     let mut report = Reporter::new(ctx, slot, now);
     let mut ends = LaneEnds::default();
-    let mut running = FuturesUnordered::new();
-    let mut rest = &records[..];
     // inline calls run one at a time: they share one permit
     let mut permit = None;
-    for (lane, n) in lanes {
-        let (msgs, after) = rest.split_at(n);
-        rest = after;
-        let inline = run_inline(
-            ctx,
-            halt,
-            msgs,
-            &mut permit,
-            &mut report,
-            &mut ends.unstarted,
-        );
-        match inline.await {
-            Inline::Finished => ends.lanes.push(lane),
-            Inline::Blocked { at, first } => running.push(async move {
-                let (done, unstarted) = run_lane(ctx, slot, now, halt, &msgs[at..], first).await;
-                (lane, done, unstarted)
-            }),
+    // the inline part is plain code, polled once: no future per lane
+    let mut blocked = Vec::new();
+    let mut started = now;
+    std::future::poll_fn(|cx| {
+        let mut rest = &records[..];
+        for &(lane, n) in &lanes {
+            let (msgs, after) = rest.split_at(n);
+            rest = after;
+            let unstarted = &mut ends.unstarted;
+            let call = (&mut permit, &mut started, &mut *cx);
+            match run_inline(ctx, halt, msgs, call, &mut report, unstarted) {
+                Inline::Finished => ends.lanes.push(lane),
+                Inline::Blocked { at, first } => blocked.push((lane, &msgs[at..], first)),
+            }
         }
-    }
+        std::task::Poll::Ready(())
+    })
+    .await;
+    let mut running: FuturesUnordered<_> = blocked
+        .into_iter()
+        .map(|(lane, msgs, first)| async move {
+            let (done, unstarted) = run_lane(ctx, slot, now, halt, msgs, first).await;
+            (lane, done, unstarted)
+        })
+        .collect();
     drop(permit);
     ends.done = report.into_remaining();
     let send = |ends: &mut LaneEnds| {
@@ -310,18 +314,29 @@ type FirstAttempt<'a> = (
     Permit<'a>,
 );
 
+/// What the inline calls of a job share: its permit, the end of its last
+/// call, and the task's context.
+type InlineCall<'a, 'b, 'c> = (
+    &'b mut Option<Permit<'a>>,
+    &'b mut std::time::Instant,
+    &'b mut std::task::Context<'c>,
+);
+
 /// A handler call in progress (see [`WorkerContext::calls`]).
 type Permit<'a> = tokio::sync::SemaphorePermit<'a>;
 
 /// Run the records of a lane while a permit is free and their handlers
-/// complete at once with success; never waits (`poll!` only looks). A record
-/// is not started once the job is halted. `permit`: the job's inline permit,
-/// taken if needed; a call that does not complete at once keeps it.
-async fn run_inline<'a>(
+/// complete at once with success; never waits (each handler future is polled
+/// once, with the job's context). A record is not started once the job is
+/// halted. `permit`: the job's inline permit, taken if needed; a call that
+/// does not complete at once keeps it. A record's latency runs from
+/// `started`, the end of the previous record of the job (one clock read per
+/// record, whatever the number of lanes).
+fn run_inline<'a>(
     ctx: &'a WorkerContext,
     halt: &AtomicBool,
     msgs: &[OwnedMessage],
-    permit: &mut Option<Permit<'a>>,
+    (permit, started, cx): InlineCall<'a, '_, '_>,
     report: &mut Reporter<'_>,
     unstarted: &mut Vec<i64>,
 ) -> Inline<'a> {
@@ -342,10 +357,11 @@ async fn run_inline<'a>(
         let Ok(mut fut) = ctx.processor.call_one(msg) else {
             return Inline::Blocked { at: i, first: None };
         };
-        let started = std::time::Instant::now();
-        match futures::poll!(fut.as_mut()) {
+        match fut.as_mut().poll(cx) {
             std::task::Poll::Ready(Ok(())) => {
-                report.observe(started.elapsed());
+                let end = std::time::Instant::now();
+                report.observe(end - *started);
+                *started = end;
                 report.processed();
                 report.done(msg.offset());
             }
@@ -353,13 +369,13 @@ async fn run_inline<'a>(
                 let ready = Box::pin(std::future::ready(Err(e)));
                 return Inline::Blocked {
                     at: i,
-                    first: Some((ready, started, permit.take().expect("held"))),
+                    first: Some((ready, *started, permit.take().expect("held"))),
                 };
             }
             std::task::Poll::Pending => {
                 return Inline::Blocked {
                     at: i,
-                    first: Some((fut, started, permit.take().expect("held"))),
+                    first: Some((fut, *started, permit.take().expect("held"))),
                 }
             }
         }
