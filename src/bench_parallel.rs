@@ -7,6 +7,13 @@
 //! The sequential IO-bound run would take 200 s for 100,000 records, so it
 //! processes the first `--sequential-sample` records; its rate is what is
 //! compared.
+//!
+//! Each row prints records/s, the process's CPU time per record (every
+//! thread) and the poll thread's CPU time per record, each beside its
+//! baseline. The empty-handler rows run `--rounds` times, interleaved, and
+//! are compared with the plain listener's run of the same round (paired
+//! ratios, whose median counts), so that a slow spell of a shared machine
+//! hits both sides of a ratio.
 
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, OnceLock};
@@ -40,7 +47,7 @@ pub struct Args {
     #[arg(long, default_value_t = 20_000)]
     cpu_rounds: u64,
     /// Runs of the empty-handler rows (interleaved; the median counts).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 9)]
     rounds: usize,
     /// Run only the configurations whose name contains this text.
     #[arg(long)]
@@ -143,13 +150,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let cpu_ns = m.cpu * 1e9 / *n as f64;
             let poll_ns = m.poll_cpu * 1e9 / *n as f64;
             eprintln!("{name}: {rate:.0} records/s, {cpu_ns:.0} ns CPU/record, poll thread {poll_ns:.0} ns/record");
-            samples.add(name, round, rate, cpu_ns);
+            samples.0.push(Sample {
+                name,
+                round,
+                rate,
+                cpu: cpu_ns,
+                poll: poll_ns,
+            });
         }
     }
     println!();
     println!(
-        "{:<38} {:>12} {:>12} {:>14} {:>12}",
-        "configuration", "records/s", "vs baseline", "CPU ns/record", "vs baseline"
+        "{:<38} {:>10} {:>8} {:>14} {:>8} {:>10}",
+        "configuration", "records/s", "vs base", "CPU ns/record", "vs base", "poll ns/r"
     );
     for name in samples.names() {
         let base = if name.starts_with("io") {
@@ -159,67 +172,75 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         } else {
             plain_row
         };
-        let (rate, cpu) = samples.medians(name);
+        let (rate, cpu, poll) = samples.medians(name);
         let (vs_rate, vs_cpu) = samples.versus(name, base);
-        println!("{name:<38} {rate:>12.0} {vs_rate:>11.2}x {cpu:>14.0} {vs_cpu:>11.2}x");
+        println!("{name:<38} {rate:>10.0} {vs_rate:>7.2}x {cpu:>14.0} {vs_cpu:>7.2}x {poll:>10.0}");
     }
     println!("baselines: io/cpu rows vs their sequential row; empty rows vs the plain listener");
     println!(
         "empty rows: medians of {} interleaved runs; vs baseline: median of the ratios to the plain listener's run of the same round",
         a.rounds.max(1)
     );
-    println!("CPU: the whole process (all threads) from the first record to the last");
+    println!("CPU: the whole process (all threads) from the first record to the last;");
+    println!("poll ns/r: the poll thread's CPU per record (the one thread every record passes)");
     println!("peak RSS of the process: {:.1} MB", peak_rss_mb());
     Ok(())
 }
 
-/// Every run's figures: (configuration, round, records/s, CPU ns/record).
+/// One run's figures.
+struct Sample {
+    name: &'static str,
+    round: usize,
+    /// records/s
+    rate: f64,
+    /// CPU ns per record, whole process
+    cpu: f64,
+    /// CPU ns per record, poll thread
+    poll: f64,
+}
+
+/// Every run's figures.
 #[derive(Default)]
-struct Samples(Vec<(&'static str, usize, f64, f64)>);
+struct Samples(Vec<Sample>);
 
 impl Samples {
-    fn add(&mut self, name: &'static str, round: usize, rate: f64, cpu: f64) {
-        self.0.push((name, round, rate, cpu));
-    }
-
     /// Configurations in the order they first ran.
     fn names(&self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = Vec::new();
-        for (name, ..) in &self.0 {
-            if !names.contains(name) {
-                names.push(name);
+        for s in &self.0 {
+            if !names.contains(&s.name) {
+                names.push(s.name);
             }
         }
         names
     }
 
-    fn of<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a (&'static str, usize, f64, f64)> {
-        self.0.iter().filter(move |s| s.0 == name)
+    fn of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Sample> {
+        self.0.iter().filter(move |s| s.name == name)
     }
 
-    /// Median records/s and CPU ns/record of a configuration.
-    fn medians(&self, name: &str) -> (f64, f64) {
+    /// Median records/s, CPU ns/record and poll-thread ns/record.
+    fn medians(&self, name: &str) -> (f64, f64, f64) {
         (
-            median(self.of(name).map(|s| s.2).collect()),
-            median(self.of(name).map(|s| s.3).collect()),
+            median(self.of(name).map(|s| s.rate).collect()),
+            median(self.of(name).map(|s| s.cpu).collect()),
+            median(self.of(name).map(|s| s.poll).collect()),
         )
     }
 
-    /// `name` against `base`: the median of the ratios of runs of the same
-    /// round, or the ratio of the medians when no round has both.
+    /// `name` against `base` (records/s, CPU): the median of the ratios of
+    /// runs of the same round, or the ratio of the medians when no round
+    /// has both.
     fn versus(&self, name: &str, base: &str) -> (f64, f64) {
         let pairs: Vec<(f64, f64)> = self
             .of(name)
             .filter_map(|s| {
-                let b = self.of(base).find(|b| b.1 == s.1)?;
-                Some((s.2 / b.2, s.3 / b.3))
+                let b = self.of(base).find(|b| b.round == s.round)?;
+                Some((s.rate / b.rate, s.cpu / b.cpu))
             })
             .collect();
         if pairs.is_empty() {
-            let ((r, c), (br, bc)) = (self.medians(name), self.medians(base));
+            let ((r, c, _), (br, bc, _)) = (self.medians(name), self.medians(base));
             return (r / br, c / bc);
         }
         (
