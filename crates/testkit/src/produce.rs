@@ -27,6 +27,11 @@ use rdkafka::{ClientConfig, ClientContext};
 
 use crate::client::{block_on, client_config, MESSAGE_TIMEOUT_MS};
 
+/// Most deliveries [`SeqProducer::send`] leaves outstanding (each holds a
+/// future): beyond, it waits for the oldest, so producing millions of records
+/// takes little memory.
+const MAX_PENDING: usize = 50_000;
+
 /// How long producing helpers wait for outstanding deliveries (a flush, or one delivery report).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -99,6 +104,11 @@ impl SeqProducer {
                 }
             };
             pending.push_back((seq, future));
+            if pending.len() > MAX_PENDING {
+                // bounded memory for large counts: wait for the oldest delivery
+                let (seq, oldest) = pending.pop_front().expect("not empty");
+                failures.extend(await_delivery(topic, seq, oldest).err());
+            }
         }
         self.next_seq.insert(topic.to_string(), range.end);
         if let Err(e) = self.producer.flush(DELIVERY_TIMEOUT) {
