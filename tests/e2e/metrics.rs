@@ -176,6 +176,22 @@ async fn metrics_parse_and_readyz_fails_while_the_poll_loop_is_stuck() {
         },
     )
     .await;
+    // 5 more long after the pause: no fetch of the partition is in flight
+    // any more, so only a request for its log end can see them
+    SeqProducer::new(&b).send(&topic, Some(1), 5, |s| s.to_string());
+    eventually(
+        "lag of a paused partition grows without fetches",
+        Duration::from_secs(20),
+        || {
+            let (_, text) = get(addr, "/metrics");
+            text.lines().any(|l| {
+                l.starts_with("kafka_consumergroup_group_lag")
+                    && l.contains("partition=\"1\"")
+                    && l.ends_with(" 12")
+            })
+        },
+    )
+    .await;
     // caught up: no time lag; a record two minutes old held by the handler: its age
     let line_of = |text: &str, name: &str, partition: &str| -> Option<f64> {
         text.lines()

@@ -38,9 +38,6 @@ use crate::stats::ListenerStats;
 /// round trip to this thread per `workers` records.
 pub(crate) const DISPATCH_LANES: usize = 1024;
 
-/// Most log ends of paused partitions asked for in one snapshot.
-const LOG_END_QUERIES: usize = 4;
-
 /// The consumer type the runtime drives.
 pub(crate) type Kafka = BaseConsumer<RuntimeContext>;
 /// (topic, partition)
@@ -459,8 +456,8 @@ impl Coordinator {
             Command::Seek(tp, to, done) => {
                 let _ = done.send(self.seek(kafka, tp, to));
             }
-            Command::Snapshot(query_log_ends, reply) => {
-                let _ = reply.send(self.snapshot(kafka, query_log_ends));
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot(kafka));
             }
             Command::Membership(join, reply) => self.set_membership(kafka, join, reply),
             Command::StartFloors(floors, done) => {
@@ -472,12 +469,9 @@ impl Coordinator {
         }
     }
 
-    /// The partitions' states; with `query_log_ends`, stale log ends of
-    /// paused partitions are asked of the broker first.
-    pub fn snapshot(&mut self, kafka: &Kafka, query_log_ends: bool) -> ListenerSnapshot {
-        if query_log_ends {
-            self.refresh_paused_log_ends(kafka);
-        }
+    /// The partitions' states, with the log ends librdkafka knows (no
+    /// request: [`crate::log_ends`] asks for those of paused partitions).
+    pub fn snapshot(&mut self, kafka: &Kafka) -> ListenerSnapshot {
         ListenerSnapshot {
             name: self.name.clone(),
             partitions: self
@@ -485,8 +479,7 @@ impl Coordinator {
                 .values()
                 .map(|p| {
                     let mut s = p.status();
-                    s.log_end = cached_log_end(kafka, &p.topic, p.partition)
-                        .max(p.queried_log_end.map(|q| q.1));
+                    s.log_end = cached_log_end(kafka, &p.topic, p.partition);
                     s.lag = s
                         .log_end
                         .zip(s.committed.or(p.tracker.low_watermark()))
@@ -506,33 +499,6 @@ impl Coordinator {
                 .is_some()
                 .then_some(self.membership.joined),
             stats: self.stats.snapshot(),
-        }
-    }
-
-    /// librdkafka's cached log end comes with fetch responses, so it stands
-    /// still while a partition's fetching is paused: ask the broker for the
-    /// log end of paused partitions, each at most once a second and at most
-    /// [`LOG_END_QUERIES`] per snapshot (a short wait on this thread each).
-    fn refresh_paused_log_ends(&mut self, kafka: &Kafka) {
-        let stale: Vec<Tp> = self
-            .parts
-            .iter()
-            .filter(|(_, p)| p.fetch_paused)
-            .filter(|(_, p)| {
-                p.queried_log_end
-                    .is_none_or(|q| q.0.elapsed() >= Duration::from_secs(1))
-            })
-            .map(|(tp, _)| tp.clone())
-            .take(LOG_END_QUERIES)
-            .collect();
-        for tp in stale {
-            let end = kafka
-                .fetch_watermarks(&tp.0, tp.1, Duration::from_millis(100))
-                .ok()
-                .map(|w| w.1);
-            if let (Some(end), Some(p)) = (end, self.parts.get_mut(&tp)) {
-                p.queried_log_end = Some((Instant::now(), end));
-            }
         }
     }
 

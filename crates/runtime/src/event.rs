@@ -38,7 +38,7 @@ pub(crate) enum Command {
     Seek(Option<(String, i32)>, SeekTo, SeekReply),
     /// A snapshot; with `true`, the log ends of paused partitions are asked
     /// of the broker (a wait on the poll thread), else the last known ones.
-    Snapshot(bool, oneshot::Sender<ListenerSnapshot>),
+    Snapshot(oneshot::Sender<ListenerSnapshot>),
     /// Join (true) or leave (false) the consumer group.
     Membership(bool, oneshot::Sender<Result<(), RuntimeError>>),
     /// Start floors of partitions assigned later: (topic, partition, offset).

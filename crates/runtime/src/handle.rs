@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use crate::command::{ListenerSnapshot, PauseAck, PauseTarget, SeekTo, ShutdownReport};
 use crate::error::RuntimeError;
 use crate::event::{Command, Event};
+use crate::log_ends::LogEnds;
 use crate::stats::{ListenerStats, StatsSnapshot};
 
 /// Steers a running listener; cheap to share by reference.
@@ -34,6 +35,8 @@ pub struct ListenerHandle {
     pub(crate) stats: Arc<ListenerStats>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) thread: Option<std::thread::JoinHandle<()>>,
+    /// Log ends of paused partitions, asked off the poll thread.
+    pub(crate) log_ends: Arc<LogEnds>,
 }
 
 impl ListenerHandle {
@@ -114,11 +117,12 @@ impl ListenerHandle {
 
     /// Partitions, their states and the counters. The log end of a paused
     /// partition (whose fetch responses, which carry it, stopped) is asked
-    /// of the broker, at most once a second per partition: that request
-    /// holds the poll thread, and it may wait behind the consumer's pending
-    /// long-poll fetch (up to `fetch.wait.max.ms`).
+    /// of the broker, at most once a second per partition, on a client of
+    /// the handle's own and not on the poll thread ([`crate::log_ends`]).
     pub async fn snapshot(&self) -> Result<ListenerSnapshot, RuntimeError> {
-        self.ask(|r| Command::Snapshot(true, r)).await
+        let mut snap = self.snapshot_local().await?;
+        self.log_ends.refresh(&mut snap).await;
+        Ok(snap)
     }
 
     /// [`ListenerHandle::snapshot`] without any request to the broker: the
@@ -126,7 +130,7 @@ impl ListenerHandle {
     /// that need the states, not the lag (a status report on the path of a
     /// pause acknowledgement).
     pub async fn snapshot_local(&self) -> Result<ListenerSnapshot, RuntimeError> {
-        self.ask(|r| Command::Snapshot(false, r)).await
+        self.ask(Command::Snapshot).await
     }
 
     /// Counters, without asking the poll thread.

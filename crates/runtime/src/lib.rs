@@ -43,6 +43,7 @@ pub mod handler;
 pub mod hooks;
 pub mod jobs_queue;
 pub mod listener;
+pub mod log_ends;
 mod membership;
 pub mod metadata_watcher;
 pub mod offset_metadata;

@@ -48,6 +48,7 @@ pub use crate::handle::ListenerHandle;
 use crate::handler::{HandlerResult, PerBatch, PerRecord, SharedProcessor, Typed};
 use crate::hooks::{NoHooks, RebalanceHooks};
 use crate::jobs_queue::Ordering;
+use crate::log_ends::LogEnds;
 use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
 use crate::poller::{BrokerMetadata, Poller};
 use crate::rebalance::RuntimeContext;
@@ -399,6 +400,7 @@ impl ListenerBuilder {
             }
         }
 
+        let log_ends = Arc::new(LogEnds::new(&client));
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(ListenerStats::default());
         let dead_letters = match (self.failure, self.decode) {
@@ -478,6 +480,7 @@ impl ListenerBuilder {
             stats,
             shutdown_timeout: self.shutdown_timeout,
             thread: Some(thread),
+            log_ends,
         })
     }
 

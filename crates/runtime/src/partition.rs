@@ -40,8 +40,6 @@ pub(crate) struct Partition {
     /// Shared with the jobs dispatched since the last halt: set, they stop
     /// before their next record ([`Partition::drop_waiting`]).
     pub halt: Arc<AtomicBool>,
-    /// The log end asked for while fetching is paused, and when.
-    pub queried_log_end: Option<(std::time::Instant, i64)>,
 }
 
 impl Partition {
@@ -62,7 +60,6 @@ impl Partition {
             own_queue: false,
             stopped_at: None,
             halt: Arc::default(),
-            queried_log_end: None,
         }
     }
 
