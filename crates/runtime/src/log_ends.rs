@@ -8,9 +8,10 @@
 //! the lag metrics, asks the broker for those partitions' log ends here:
 //! on a client of its own (the listener's connection settings without its
 //! group, created at the first need), on a blocking thread, each partition
-//! at most once a second and at most [`PER_SNAPSHOT`] per snapshot. The poll
-//! thread never waits for these requests, and a request that times out
-//! cannot disturb the consumer's connections.
+//! at most once a second and at most [`PER_SNAPSHOT`] per snapshot; a
+//! snapshot waits at most 300 ms for the answers (later ones serve the next
+//! snapshot). The poll thread never waits for these requests, and a request
+//! that times out cannot disturb the consumer's connections.
 //!
 //! The figures are patched into the snapshot the poll thread built:
 //!
@@ -39,8 +40,11 @@ use crate::command::{ListenerSnapshot, PartitionState, PartitionStatus};
 pub const PER_SNAPSHOT: usize = 4;
 /// Shortest interval between two requests for one partition.
 const EVERY: Duration = Duration::from_secs(1);
-/// Longest wait for one answer.
+/// Longest wait of the client for one answer.
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait of a snapshot for the answers: later ones are kept for the
+/// next snapshot (a metrics scrape must not wait for a slow broker).
+const SNAPSHOT_WAIT: Duration = Duration::from_millis(300);
 
 type Tp = (String, i32);
 
@@ -48,7 +52,10 @@ type Tp = (String, i32);
 pub(crate) struct LogEnds {
     config: ClientConfig,
     client: Mutex<Option<Arc<BaseConsumer>>>,
-    known: Mutex<HashMap<Tp, (Instant, i64)>>,
+    /// The last answer per partition.
+    known: Arc<Mutex<HashMap<Tp, i64>>>,
+    /// When each partition was last asked for.
+    asked: Mutex<HashMap<Tp, Instant>>,
 }
 
 impl LogEnds {
@@ -63,7 +70,8 @@ impl LogEnds {
         LogEnds {
             config,
             client: Mutex::new(None),
-            known: Mutex::new(HashMap::new()),
+            known: Arc::default(),
+            asked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -77,21 +85,29 @@ impl LogEnds {
             .map(|p| (p.topic.clone(), p.partition))
             .collect();
         let stale: Vec<Tp> = {
-            let mut known = self.known.lock().expect("not poisoned");
-            known.retain(|tp, _| still.contains(tp));
-            still
+            let mut asked = self.asked.lock().expect("not poisoned");
+            asked.retain(|tp, _| still.contains(tp));
+            let stale: Vec<Tp> = still
                 .iter()
-                .filter(|tp| known.get(*tp).is_none_or(|k| k.0.elapsed() >= EVERY))
+                .filter(|tp| asked.get(*tp).is_none_or(|at| at.elapsed() >= EVERY))
                 .take(PER_SNAPSHOT)
                 .cloned()
-                .collect()
+                .collect();
+            for tp in &stale {
+                asked.insert(tp.clone(), Instant::now());
+            }
+            stale
         };
+        self.known
+            .lock()
+            .expect("not poisoned")
+            .retain(|tp, _| still.contains(tp));
         if !stale.is_empty() {
             self.ask(stale).await;
         }
         let known = self.known.lock().expect("not poisoned");
         for p in snap.partitions.iter_mut().filter(|p| stands_still(p)) {
-            if let Some((_, end)) = known.get(&(p.topic.clone(), p.partition)) {
+            if let Some(end) = known.get(&(p.topic.clone(), p.partition)) {
                 patch(p, *end);
             }
         }
@@ -101,24 +117,20 @@ impl LogEnds {
         let Some(client) = self.client() else {
             return;
         };
-        let answers = tokio::task::spawn_blocking(move || {
-            stale
-                .into_iter()
-                .filter_map(|tp| {
-                    let end = client.fetch_watermarks(&tp.0, tp.1, TIMEOUT);
-                    if let Err(e) = &end {
-                        tracing::debug!(topic = %tp.0, partition = tp.1, error = %e, "log end not known");
+        let known = self.known.clone();
+        let asking = tokio::task::spawn_blocking(move || {
+            for tp in stale {
+                match client.fetch_watermarks(&tp.0, tp.1, TIMEOUT) {
+                    Ok((_, end)) => {
+                        known.lock().expect("not poisoned").insert(tp, end);
                     }
-                    Some((tp, end.ok()?.1))
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-        let mut known = self.known.lock().expect("not poisoned");
-        for (tp, end) in answers {
-            known.insert(tp, (Instant::now(), end));
-        }
+                    Err(e) => {
+                        tracing::debug!(topic = %tp.0, partition = tp.1, error = %e, "log end not known")
+                    }
+                }
+            }
+        });
+        let _ = tokio::time::timeout(SNAPSHOT_WAIT, asking).await;
     }
 
     fn client(&self) -> Option<Arc<BaseConsumer>> {
