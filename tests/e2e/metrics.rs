@@ -162,34 +162,32 @@ async fn metrics_parse_and_readyz_fails_while_the_poll_loop_is_stuck() {
         }
         v => panic!("not a histogram: {v:?}"),
     }
-    // lag of the paused partition: 7 records produced while paused
-    eventually(
-        "lag seen from the consumer's watermarks",
-        Duration::from_secs(20),
-        || {
+    let lag_of_partition_1 = |lag: &'static str| {
+        move || {
             let (_, text) = get(addr, "/metrics");
             text.lines().any(|l| {
                 l.starts_with("kafka_consumergroup_group_lag")
                     && l.contains("partition=\"1\"")
-                    && l.ends_with(" 7")
+                    && l.ends_with(lag)
             })
-        },
+        }
+    };
+    // lag of the paused partition: 7 records produced while paused
+    let seen = lag_of_partition_1(" 7");
+    eventually(
+        "lag seen from the consumer's watermarks",
+        Duration::from_secs(20),
+        seen,
     )
     .await;
     // 5 more long after the pause: no fetch of the partition is in flight
     // any more, so only a request for its log end can see them
     SeqProducer::new(&b).send(&topic, Some(1), 5, |s| s.to_string());
+    let grown = lag_of_partition_1(" 12");
     eventually(
         "lag of a paused partition grows without fetches",
         Duration::from_secs(20),
-        || {
-            let (_, text) = get(addr, "/metrics");
-            text.lines().any(|l| {
-                l.starts_with("kafka_consumergroup_group_lag")
-                    && l.contains("partition=\"1\"")
-                    && l.ends_with(" 12")
-            })
-        },
+        grown,
     )
     .await;
     // caught up: no time lag; a record two minutes old held by the handler: its age

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+
 use switchyard_runtime::deserializer::Utf8;
 use switchyard_runtime::record::Record;
 use switchyard_runtime::{Listener, Ordering};
@@ -187,6 +189,38 @@ async fn handler_slower_than_max_poll_interval_causes_no_rebalance() {
     l.shutdown().await;
 }
 
+/// A key-ordered listener with 16 workers and the buffer bound `buffer`
+/// (records, bytes) whose handler counts each record in `seen`, then sleeps
+/// `slow`.
+fn slow_key_ordered(
+    cfg: switchyard_config::ConsumerConfig,
+    topic: &str,
+    buffer: (usize, usize),
+    slow: Duration,
+    seen: Arc<AtomicUsize>,
+) -> switchyard_runtime::ListenerHandle {
+    Listener::builder("backlog")
+        .config(cfg)
+        .topics([topic])
+        .ordering(Ordering::Key)
+        .workers(16)
+        .buffer(buffer.0, buffer.1)
+        .handler(Utf8, Utf8, move |_r: Record<String, String>| {
+            seen.fetch_add(1, AtomicOrdering::SeqCst);
+            tokio::time::sleep(slow).map(Ok)
+        })
+        .start()
+        .unwrap()
+}
+
+/// Records waiting for a worker or in flight, over the listener's partitions.
+fn waiting_or_in_flight(snap: &switchyard_runtime::command::ListenerSnapshot) -> usize {
+    snap.partitions
+        .iter()
+        .map(|p| p.buffered + p.in_flight)
+        .sum()
+}
+
 /// A backlog far larger than the buffer, consumed by a slow handler: the
 /// records waiting for workers or in flight never exceed the bound (plus one
 /// poll batch),
@@ -200,32 +234,14 @@ async fn backlog_stays_within_the_buffer_bound() {
     SeqProducer::new(&b).send(&topic, Some(0), 20_000, |s| format!("k{}", s % 100));
     SeqProducer::new(&b).send(&topic, Some(1), 20_000, |s| format!("k{}", s % 100));
     let seen = Arc::new(AtomicUsize::new(0));
-    let s = seen.clone();
     let (bound, batch) = (500usize, 100usize);
-    let l = Listener::builder("backlog")
-        .config(config(&group).with_max_poll_records(batch))
-        .topics([topic.clone()])
-        .ordering(Ordering::Key)
-        .workers(16)
-        .buffer(bound, 1 << 20)
-        .handler(Utf8, Utf8, move |_r: Record<String, String>| {
-            s.fetch_add(1, AtomicOrdering::SeqCst);
-            async {
-                tokio::time::sleep(Duration::from_micros(200)).await;
-                Ok(())
-            }
-        })
-        .start()
-        .unwrap();
+    let cfg = config(&group).with_max_poll_records(batch);
+    let slow = Duration::from_micros(200);
+    let l = slow_key_ordered(cfg, &topic, (bound, 1 << 20), slow, seen.clone());
     let mut max_buffered = 0;
     while seen.load(AtomicOrdering::SeqCst) < 40_000 {
         let snap = l.snapshot().await.unwrap();
-        max_buffered = max_buffered.max(
-            snap.partitions
-                .iter()
-                .map(|p| p.buffered + p.in_flight)
-                .sum::<usize>(),
-        );
+        max_buffered = max_buffered.max(waiting_or_in_flight(&snap));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let stats = l.stats();
@@ -262,27 +278,13 @@ async fn a_backlog_of_two_million_records_stays_within_the_buffer_bound() {
     let topic = new_topic(broker(), "backlog-2m", 4);
     let group = unique_name("backlog-2m-g");
     SeqProducer::new(&b).send(&topic, None, 2_000_000, |s| format!("k{}", s % 1000));
-    let rss_before = rss_mb();
+    let rss_before = switchyard_testkit::memory::resident_mb();
     let seen = Arc::new(AtomicUsize::new(0));
-    let s = seen.clone();
     let (bound, batch) = (10_000usize, 500usize);
     let mut cfg = config(&group).with_max_poll_records(batch);
     cfg.fetch_max_bytes = Some(1 << 20);
-    let l = Listener::builder("backlog-2m")
-        .config(cfg)
-        .topics([topic.clone()])
-        .ordering(Ordering::Key)
-        .workers(16)
-        .buffer(bound, 64 << 20)
-        .handler(Utf8, Utf8, move |_r: Record<String, String>| {
-            s.fetch_add(1, AtomicOrdering::SeqCst);
-            async {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                Ok(())
-            }
-        })
-        .start()
-        .unwrap();
+    let slow = Duration::from_millis(1);
+    let l = slow_key_ordered(cfg, &topic, (bound, 64 << 20), slow, seen.clone());
     let (mut max_buffered, mut peak_rss) = (0, rss_before);
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while seen.load(AtomicOrdering::SeqCst) < 30_000 {
@@ -291,13 +293,8 @@ async fn a_backlog_of_two_million_records_stays_within_the_buffer_bound() {
             "30,000 records within 120 s"
         );
         let snap = l.snapshot().await.unwrap();
-        max_buffered = max_buffered.max(
-            snap.partitions
-                .iter()
-                .map(|p| p.buffered + p.in_flight)
-                .sum::<usize>(),
-        );
-        peak_rss = peak_rss.max(rss_mb());
+        max_buffered = max_buffered.max(waiting_or_in_flight(&snap));
+        peak_rss = peak_rss.max(switchyard_testkit::memory::resident_mb());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stats = l.stats();
@@ -317,18 +314,6 @@ async fn a_backlog_of_two_million_records_stays_within_the_buffer_bound() {
         "taking stopped at the bound: {stats:?}"
     );
     assert!(growth < 250.0, "resident memory grew by {growth:.0} MB");
-}
-
-/// The process's resident memory now, in MB.
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Key mode with one key stuck: the committed offset stays at the stuck

@@ -20,6 +20,7 @@
 pub mod broker;
 pub mod client;
 pub mod group;
+pub mod memory;
 pub mod process;
 pub mod processed_log;
 pub mod produce;
