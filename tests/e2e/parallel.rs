@@ -277,7 +277,7 @@ async fn a_backlog_of_two_million_records_stays_within_the_buffer_bound() {
     let b = bootstrap();
     let topic = new_topic(broker(), "backlog-2m", 4);
     let group = unique_name("backlog-2m-g");
-    SeqProducer::new(&b).send(&topic, None, 2_000_000, |s| format!("k{}", s % 1000));
+    SeqProducer::bulk(&b).send(&topic, None, 2_000_000, |s| format!("k{}", s % 1000));
     let rss_before = switchyard_testkit::memory::resident_mb();
     let seen = Arc::new(AtomicUsize::new(0));
     let (bound, batch) = (10_000usize, 500usize);

@@ -51,16 +51,33 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
 pub struct SeqProducer {
     producer: FutureProducer,
     next_seq: HashMap<String, u64>,
+    /// Longest wait for one delivery report, and for the flush of a send.
+    wait: Duration,
 }
 
 impl SeqProducer {
     /// A producer connected to `bootstrap` (see [`producer_config`]).
     pub fn new(bootstrap: &str) -> SeqProducer {
+        Self::with_config(producer_config(bootstrap), DELIVERY_TIMEOUT)
+    }
+
+    /// A producer for millions of records: batches of up to 10,000 records
+    /// and a delivery timeout of 5 minutes instead of 10 s (a broker shared
+    /// with a whole test suite may take minutes to take in a large backlog).
+    pub fn bulk(bootstrap: &str) -> SeqProducer {
+        let mut config = producer_config(bootstrap);
+        config
+            .set("linger.ms", "20")
+            .set("batch.num.messages", "10000")
+            .set("message.timeout.ms", "300000");
+        Self::with_config(config, Duration::from_secs(310))
+    }
+
+    fn with_config(config: ClientConfig, wait: Duration) -> SeqProducer {
         SeqProducer {
-            producer: producer_config(bootstrap)
-                .create()
-                .expect("create producer"),
+            producer: config.create().expect("create producer"),
             next_seq: HashMap::new(),
+            wait,
         }
     }
 
@@ -95,7 +112,7 @@ impl SeqProducer {
                         record = returned;
                         match pending.pop_front() {
                             Some((seq, oldest)) => {
-                                failures.extend(await_delivery(topic, seq, oldest).err())
+                                failures.extend(await_delivery(topic, seq, oldest, self.wait).err())
                             }
                             None => panic!("producer queue full with nothing outstanding"),
                         }
@@ -107,15 +124,15 @@ impl SeqProducer {
             if pending.len() > MAX_PENDING {
                 // bounded memory for large counts: wait for the oldest delivery
                 let (seq, oldest) = pending.pop_front().expect("not empty");
-                failures.extend(await_delivery(topic, seq, oldest).err());
+                failures.extend(await_delivery(topic, seq, oldest, self.wait).err());
             }
         }
         self.next_seq.insert(topic.to_string(), range.end);
-        if let Err(e) = self.producer.flush(DELIVERY_TIMEOUT) {
+        if let Err(e) = self.producer.flush(self.wait) {
             panic!("flush after producing {topic} seq {range:?}: {e}");
         }
         for (seq, future) in pending {
-            failures.extend(await_delivery(topic, seq, future).err());
+            failures.extend(await_delivery(topic, seq, future, self.wait).err());
         }
         assert!(
             failures.is_empty(),
@@ -166,13 +183,18 @@ impl SeqProducer {
 }
 
 /// Wait for one delivery report of [`SeqProducer::send`]; `Err(description)` unless it succeeded.
-fn await_delivery(topic: &str, seq: u64, future: DeliveryFuture) -> Result<(), String> {
-    match block_on(future, DELIVERY_TIMEOUT) {
+fn await_delivery(
+    topic: &str,
+    seq: u64,
+    future: DeliveryFuture,
+    wait: Duration,
+) -> Result<(), String> {
+    match block_on(future, wait) {
         Some(Ok(Ok(_))) => Ok(()),
         Some(Ok(Err((e, _)))) => Err(format!("{topic} seq {seq}: {e}")),
         Some(Err(_)) => Err(format!("{topic} seq {seq}: delivery report dropped")),
         None => Err(format!(
-            "{topic} seq {seq}: no delivery report within {DELIVERY_TIMEOUT:?}"
+            "{topic} seq {seq}: no delivery report within {wait:?}"
         )),
     }
 }
