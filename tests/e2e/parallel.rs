@@ -267,7 +267,9 @@ async fn backlog_stays_within_the_buffer_bound() {
 
 /// The backlog: 2 million small records behind a slow handler (1 ms,
 /// key-ordered, 16 workers). While the backlog lasts, the records waiting or
-/// in flight stay within the buffer bound, taking stops at the bound, and
+/// in flight stay within the buffer bound plus one poll batch (also with 4
+/// partitions, each of which could add a batch when only the partitions
+/// holding records stopped at the bound), taking stops at the bound, and
 /// the process's resident memory grows by far less than the backlog would
 /// take if it were buffered (about 400 MB for 2 million records): with
 /// `fetch.max.bytes` at 1 MiB (see docs/benchmarks.md) librdkafka's
@@ -306,7 +308,7 @@ async fn a_backlog_of_two_million_records_stays_within_the_buffer_bound() {
         seen.load(AtomicOrdering::SeqCst)
     );
     assert!(
-        max_buffered <= bound + 2 * batch,
+        max_buffered <= bound + batch,
         "{max_buffered} records waiting or in flight, bound {bound}"
     );
     assert!(

@@ -296,8 +296,9 @@ impl Coordinator {
         }
     }
 
-    /// Stop taking records of partitions feeding a full buffer (pausing their
-    /// fetch if they have no fetch queue of their own); go on below half.
+    /// Stop taking records of every partition while the buffer is full
+    /// (pausing their fetch if they have no fetch queue of their own), so it
+    /// exceeds its bound by one poll batch at most; go on below half.
     pub fn apply_backpressure(&mut self, kafka: &Kafka) {
         // records: waiting and in flight (handed to workers, not finished);
         // bytes: waiting (a worker holds at most one job's worth per lane)
@@ -312,7 +313,9 @@ impl Coordinator {
         let under = records <= max_r / 2 && bytes <= max_b / 2;
         let mut changed = Vec::new();
         for (tp, part) in self.parts.iter_mut() {
-            if over && !part.backpressured && part.tracker.pending() > 0 {
+            // every partition stops at the bound, also one with nothing
+            // buffered: each would otherwise add a poll batch past it
+            if over && !part.backpressured {
                 part.backpressured = true;
                 self.stats.backpressure_pauses.inc();
                 changed.push(tp.clone());
