@@ -421,12 +421,7 @@ pub fn backlog(a: BacklogArgs) -> anyhow::Result<()> {
         let mut max_buffered = 0;
         while Instant::now() < until {
             let snap = listener.snapshot().await?;
-            max_buffered = max_buffered.max(
-                snap.partitions
-                    .iter()
-                    .map(|p| p.buffered + p.in_flight)
-                    .sum::<usize>(),
-            );
+            max_buffered = max_buffered.max(snap.waiting_or_in_flight());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         listener.shutdown_within(Duration::from_secs(5)).await;

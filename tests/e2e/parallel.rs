@@ -213,14 +213,6 @@ fn slow_key_ordered(
         .unwrap()
 }
 
-/// Records waiting for a worker or in flight, over the listener's partitions.
-fn waiting_or_in_flight(snap: &switchyard_runtime::command::ListenerSnapshot) -> usize {
-    snap.partitions
-        .iter()
-        .map(|p| p.buffered + p.in_flight)
-        .sum()
-}
-
 /// A backlog far larger than the buffer, consumed by a slow handler: the
 /// records waiting for workers or in flight never exceed the bound (plus one
 /// poll batch),
@@ -241,7 +233,7 @@ async fn backlog_stays_within_the_buffer_bound() {
     let mut max_buffered = 0;
     while seen.load(AtomicOrdering::SeqCst) < 40_000 {
         let snap = l.snapshot().await.unwrap();
-        max_buffered = max_buffered.max(waiting_or_in_flight(&snap));
+        max_buffered = max_buffered.max(snap.waiting_or_in_flight());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let stats = l.stats();
@@ -295,7 +287,7 @@ async fn a_backlog_of_two_million_records_stays_within_the_buffer_bound() {
             "30,000 records within 120 s"
         );
         let snap = l.snapshot().await.unwrap();
-        max_buffered = max_buffered.max(waiting_or_in_flight(&snap));
+        max_buffered = max_buffered.max(snap.waiting_or_in_flight());
         peak_rss = peak_rss.max(switchyard_testkit::memory::resident_mb());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

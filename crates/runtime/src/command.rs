@@ -123,6 +123,22 @@ pub struct ListenerSnapshot {
     pub stats: crate::stats::StatsSnapshot,
 }
 
+impl ListenerSnapshot {
+    /// Records waiting for a worker or in flight, over every partition: the
+    /// figure the buffer bound (`ListenerBuilder::buffer`) applies to.
+    ///
+    /// ```
+    /// # use switchyard_runtime::command::ListenerSnapshot;
+    /// assert_eq!(ListenerSnapshot::default().waiting_or_in_flight(), 0);
+    /// ```
+    pub fn waiting_or_in_flight(&self) -> usize {
+        self.partitions
+            .iter()
+            .map(|p| p.buffered + p.in_flight)
+            .sum()
+    }
+}
+
 /// What a shutdown did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ShutdownReport {

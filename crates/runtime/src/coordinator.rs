@@ -242,7 +242,9 @@ impl Coordinator {
                 return Some(false);
             }
             let free = lanes - executor.running();
-            // one record per lane is the common case but in partition mode
+            // room for the records of one job: one lane of up to
+            // max.poll.records in partition mode, mostly one record per lane
+            // otherwise
             let per_job = match settings.ordering {
                 Ordering::Partition => settings.max_poll_records,
                 Ordering::Key | Ordering::Unordered => MAX_LANES_PER_JOB,

@@ -36,8 +36,8 @@ pub(crate) enum Command {
     Pause(PauseTarget, oneshot::Sender<PauseAck>),
     Resume(PauseTarget, bool, oneshot::Sender<()>),
     Seek(Option<(String, i32)>, SeekTo, SeekReply),
-    /// A snapshot; with `true`, the log ends of paused partitions are asked
-    /// of the broker (a wait on the poll thread), else the last known ones.
+    /// A snapshot with the log ends librdkafka knows (the handle asks for
+    /// those of paused partitions, see [`crate::log_ends`]).
     Snapshot(oneshot::Sender<ListenerSnapshot>),
     /// Join (true) or leave (false) the consumer group.
     Membership(bool, oneshot::Sender<Result<(), RuntimeError>>),
