@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need when it is missing (the
-# nisshi test broker from crates.io), then runs the whole suite: unit tests,
-# doc tests, and the end-to-end tests against a real broker that the test
-# harness starts on free ports.
+# The test command: installs what the tests need when it is missing (Apache
+# Kafka's jars from Maven Central, redis-server and kafka-python from Debian),
+# then runs the whole suite: unit tests, doc tests, and the end-to-end tests
+# against a real Apache Kafka broker that the test harness starts on free ports
+# (SWITCHYARD_TEST_BROKER=nisshi runs them on nisshi instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -1,38 +1,64 @@
-//! A real nisshi broker for end-to-end tests.
+//! The test broker: Apache Kafka in KRaft mode (the reference), or nisshi.
 //!
-//! [`Broker::shared`] is the broker of the test process: started on first use on a free 127.0.0.1 port and shared by
+//! [`Broker::shared`] is the broker of the test process: started on first use on free 127.0.0.1 ports and shared by
 //! every test of the binary, which isolate themselves by using their own topics and groups
 //! ([`crate::topics::new_topic`]). [`Broker::start`] gives a test a broker of its own, for tests that stop or restart
-//! it. Brokers use in-memory storage, so a restarted broker starts empty.
+//! it. [`BrokerKind::from_env`] picks the broker: Apache Kafka ([`kafka`]) unless `SWITCHYARD_TEST_BROKER=nisshi`
+//! ([`nisshi`]). A restarted Kafka keeps its data; a restarted nisshi starts empty.
 //!
 //! Brokers are spawned through [`crate::spawner`] with `PR_SET_PDEATHSIG`, so they die with the test process. Their
 //! stdout and stderr go to a log file in [`std::env::temp_dir`], whose path is printed once per broker; when a broker
 //! fails to come up, the panic message carries the tail of that log.
-//!
-//! The binary is `$SWITCHYARD_NISSHI` if set, else `nisshi` on `PATH`, else `~/.cargo/bin/nisshi`.
+
+pub mod kafka;
+pub mod nisshi;
 
 use std::fs::{File, OpenOptions};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
+pub use kafka::{java_command, kafka_home, kafka_version};
+pub use nisshi::nisshi_binary;
+
 use crate::client::client_config;
 use crate::spawner;
 use crate::wait::{poll_until, POLL_INTERVAL};
 
-/// How long a broker may take to answer its first metadata request.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a broker may take to answer its first metadata request (a JVM on a loaded machine is slow to start).
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// How many ports [`Broker::start`] tries when a port turns out to be taken by the time the broker binds it.
 const PORT_ATTEMPTS: usize = 3;
 
-/// A nisshi broker process listening on `127.0.0.1:port`.
+/// Which broker the tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// Apache Kafka 4 in KRaft combined mode, from the jars `scripts/install-test-deps.sh` installed.
+    Kafka,
+    /// nisshi, a Kafka-compatible broker with in-memory storage.
+    Nisshi,
+}
+
+impl BrokerKind {
+    /// `SWITCHYARD_TEST_BROKER`: `nisshi` for nisshi; unset, empty or `kafka` for Apache Kafka.
+    pub fn from_env() -> BrokerKind {
+        match std::env::var("SWITCHYARD_TEST_BROKER").as_deref() {
+            Ok("nisshi") => BrokerKind::Nisshi,
+            Ok("" | "kafka") | Err(_) => BrokerKind::Kafka,
+            Ok(other) => panic!("SWITCHYARD_TEST_BROKER={other}: expected `kafka` or `nisshi`"),
+        }
+    }
+}
+
+/// A broker process listening on `127.0.0.1:port`.
 pub struct Broker {
-    port: u16,
-    binary: PathBuf,
+    kind: BrokerKind,
+    ports: kafka::Ports,
+    dir: PathBuf,
     log_path: PathBuf,
     child: Mutex<Option<std::process::Child>>,
 }
@@ -43,25 +69,6 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("bind 127.0.0.1:0 to find a free port")
-}
-
-/// The nisshi binary: `$SWITCHYARD_NISSHI`, else `nisshi` on `PATH`, else `~/.cargo/bin/nisshi`.
-pub fn nisshi_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SWITCHYARD_NISSHI").filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("nisshi"))
-        .find(|candidate| candidate.is_file());
-    if let Some(path) = on_path {
-        return path;
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    home.join(".cargo/bin/nisshi")
 }
 
 impl Broker {
@@ -75,26 +82,25 @@ impl Broker {
 
     /// Start a separate broker owned by the caller (killed on drop), for tests that must stop the broker.
     pub fn start() -> Broker {
-        let binary = nisshi_binary();
-        assert!(
-            binary.is_file(),
-            "nisshi binary not found at {} (set SWITCHYARD_NISSHI, put nisshi on PATH, or `cargo install nisshi`)",
-            binary.display()
-        );
+        let kind = BrokerKind::from_env();
+        remove_stale_broker_folders();
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
+            let ports = kafka::Ports {
+                port: free_port(),
+                controller_port: free_port(),
+            };
+            let name = format!("switchyard-broker-{}-{}", std::process::id(), ports.port);
             let broker = Broker {
-                port,
-                log_path: std::env::temp_dir().join(format!(
-                    "switchyard-nisshi-{}-{port}.log",
-                    std::process::id()
-                )),
-                binary: binary.clone(),
+                kind,
+                ports,
+                dir: std::env::temp_dir().join(&name),
+                log_path: std::env::temp_dir().join(format!("{name}.log")),
                 child: Mutex::new(None),
             };
             eprintln!(
-                "testkit: nisshi broker on 127.0.0.1:{port}, log: {}",
+                "testkit: {kind:?} broker on 127.0.0.1:{}, log: {}",
+                ports.port,
                 broker.log_path.display()
             );
             match broker.launch(true) {
@@ -102,17 +108,22 @@ impl Broker {
                 Err(failure) => failures.push(failure),
             }
         }
-        panic!("nisshi broker did not start:\n{}", failures.join("\n\n"));
+        panic!("{kind:?} broker did not start:\n{}", failures.join("\n\n"));
+    }
+
+    /// Which broker this is.
+    pub fn kind(&self) -> BrokerKind {
+        self.kind
     }
 
     /// `"127.0.0.1:PORT"`, for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.ports.port)
     }
 
     /// The port the broker listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.ports.port
     }
 
     /// The file the broker's stdout and stderr go to.
@@ -134,7 +145,8 @@ impl Broker {
         }
     }
 
-    /// Start the broker again on the same port (after [`Broker::stop`]), empty, and wait until it answers.
+    /// Start the broker again on the same ports (after [`Broker::stop`]) and wait until it answers. Kafka keeps its
+    /// data across the restart; nisshi starts empty.
     pub fn restart(&self) {
         self.stop();
         // The port was ours a moment ago; give another process's transient bind a few tries.
@@ -145,7 +157,11 @@ impl Broker {
                 Err(failure) => failures.push(failure),
             }
         }
-        panic!("nisshi broker did not restart:\n{}", failures.join("\n\n"));
+        panic!(
+            "{:?} broker did not restart:\n{}",
+            self.kind,
+            failures.join("\n\n")
+        );
     }
 
     fn lock_child(&self) -> std::sync::MutexGuard<'_, Option<std::process::Child>> {
@@ -163,19 +179,15 @@ impl Broker {
             .truncate(truncate_log)
             .open(&self.log_path)
             .map_err(|e| format!("open broker log {}: {e}", self.log_path.display()))?;
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let mut command = Command::new(&self.binary);
+        let mut command = match self.kind {
+            BrokerKind::Kafka => kafka::prepare(&self.dir, self.ports)?,
+            BrokerKind::Nisshi => nisshi::command(self.ports.port)?,
+        };
         command
-            .arg("broker")
-            .args(["--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://nisshi/"])
-            .args(["--group-initial-rebalance-delay", "0s"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);
-        let child =
-            spawner::spawn(command).map_err(|e| format!("spawn {}: {e}", self.binary.display()))?;
+        let child = spawner::spawn(command).map_err(|e| format!("spawn {:?}: {e}", self.kind))?;
         *self.lock_child() = Some(child);
         match self.wait_ready() {
             Ok(()) => Ok(()),
@@ -191,7 +203,7 @@ impl Broker {
     }
 
     fn wait_ready(&self) -> Result<(), String> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.port));
         let mut consumer: Option<BaseConsumer> = None;
         let mut last_error = String::from("no answer yet");
         poll_until(STARTUP_TIMEOUT, || {
@@ -200,7 +212,9 @@ impl Broker {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                return Some(Err(format!("nisshi exited with {status} before answering")));
+                return Some(Err(format!(
+                    "the broker exited with {status} before answering"
+                )));
             }
             // Cheap check first: is anything listening yet?
             if TcpStream::connect_timeout(&addr, POLL_INTERVAL * 10).is_err() {
@@ -243,6 +257,29 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Remove the data folders of brokers whose test process is gone (the shared broker lives in a static, which is never
+/// dropped, so its folder outlives the process).
+fn remove_stale_broker_folders() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("switchyard-broker-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && entry.path().is_dir() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

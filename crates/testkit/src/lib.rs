@@ -1,8 +1,9 @@
-//! Switchyard's test harness for end-to-end tests against a real Kafka-compatible broker (nisshi).
+//! Switchyard's test harness for end-to-end tests against a real broker: Apache Kafka 4 in KRaft mode (or nisshi,
+//! a Kafka-compatible broker, when `SWITCHYARD_TEST_BROKER=nisshi`).
 //!
 //! The parts fit together like this:
 //!
-//! * [`broker`] starts nisshi on a free 127.0.0.1 port: one [`Broker::shared`] broker per test binary, or a
+//! * [`broker`] starts the broker on free 127.0.0.1 ports: one [`Broker::shared`] broker per test binary, or a
 //!   [`Broker::start`]ed broker owned by a test that must stop it.
 //! * [`topics`] gives every test its own uniquely named topic ([`new_topic`]) and reads end offsets.
 //! * [`produce`] writes sequence-numbered records ([`SeqProducer`]) or a steady background stream
@@ -28,7 +29,7 @@ mod spawner;
 pub mod topics;
 pub mod wait;
 
-pub use broker::{free_port, Broker};
+pub use broker::{free_port, java_command, Broker, BrokerKind};
 pub use client::client_config;
 pub use group::{committed_offsets, group_members};
 pub use process::Child;
