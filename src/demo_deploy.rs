@@ -1,6 +1,6 @@
 //! The blue/green phase of `switchyard demo`: a switch and a rollback while
 //! records flow, on the same embedded broker, then a check that no offset
-//! was processed twice (DESIGN.md I1) or skipped (I2).
+//! was processed twice (I1 of docs/design.md) or skipped (I2).
 //!
 //! 1. `deploy init`: slot `blue` owns every partition of `demo.payments`;
 //! 2. two instances in this process, each a listener and a control-plane

@@ -1,4 +1,4 @@
-//! Every commit policy, each with a test of what it guarantees (seed 4.6):
+//! Every commit policy, each with a test of what it guarantees:
 //! nothing unprocessed is ever committed (a stuck record holds its partition's
 //! commit point below it under every policy), and everything processed ends
 //! up committed. Plus the sequence guard against stale async failures, on the

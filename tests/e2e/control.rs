@@ -369,7 +369,7 @@ fn concurrent_writers_exactly_one_wins_and_every_instance_accepts_the_same_versi
 
 /// A pause through the control plane reads PAUSED in `lag serve` (which
 /// follows the status topic), where the same still consumer would read
-/// STALL: an intended pause raises no alarm (issue 6).
+/// STALL: an intended pause raises no alarm.
 #[test]
 fn lag_serve_reads_a_control_plane_pause_as_paused() {
     use std::io::{Read, Write};

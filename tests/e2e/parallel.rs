@@ -1,7 +1,7 @@
-//! Parallel processing without loss or reordering (issue 3): I1 and I2 in
+//! Parallel processing without loss or reordering: I1 and I2 in
 //! each ordering mode with random handler latency while consumers are added,
 //! removed and killed; a handler slower than max.poll.interval.ms causes no
-//! rebalance; a backlog (40,000 records, and the issue's 2 million) stays
+//! rebalance; a backlog (40,000 records, and one of 2 million) stays
 //! within the buffer bound.
 
 use std::collections::HashMap;
@@ -257,7 +257,7 @@ async fn backlog_stays_within_the_buffer_bound() {
     l.shutdown().await;
 }
 
-/// The issue's backlog: 2 million small records behind a slow handler (1 ms,
+/// A backlog of 2 million small records behind a slow handler (1 ms,
 /// key-ordered, 16 workers). While the backlog lasts, the records waiting or
 /// in flight stay within the buffer bound plus one poll batch (also with 4
 /// partitions, each of which could add a batch when only the partitions

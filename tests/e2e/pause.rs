@@ -1,5 +1,5 @@
 //! Pause and resume of single partitions through the library API, with the
-//! semantics of DESIGN.md: a pause longer than session.timeout.ms and
+//! semantics of docs/design.md: a pause longer than session.timeout.ms and
 //! max.poll.interval.ms causes no rebalance (I4), nothing of the paused
 //! partition reaches the handler after the acknowledgement (I3), and resume
 //! continues at exactly the committed offset.
@@ -19,7 +19,7 @@ async fn long_pause_keeps_the_group_and_resumes_at_the_committed_offset() {
     let mut producer = SeqProducer::new(&b);
     producer.send(&topic, Some(0), 50, |s| s.to_string());
     producer.send(&topic, Some(1), 50, |s| s.to_string());
-    // session 6 s, max.poll.interval 10 s: the pause below lasts 14 s
+    // session timeout 6 s, max.poll.interval 10 s: the pause below lasts 14 s
     let (builder, seen) = collecting(
         Listener::builder("pause")
             .config(config(&group))

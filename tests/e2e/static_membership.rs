@@ -11,7 +11,7 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
     static_restart("range");
 }
 
-/// A rolling restart (issue 5): with static membership and
+/// A rolling restart: with static membership and
 /// cooperative-sticky assignment, instances restart one by one without
 /// moving partitions.
 #[test]

@@ -275,7 +275,7 @@ async fn run(shared: Arc<Shared>, mut rx: watch::Receiver<Option<DesiredState>>)
 /// Before a resume: every assigned partition of `l` that goes from paused
 /// (`held`) to running (`want`) and has a handoff offset starts at
 /// `max(own committed, handoff)`: a seek, which the runtime commits, while
-/// the partition is still paused (DESIGN.md, handoff step 5).
+/// the partition is still paused (docs/design.md, handoff step 5).
 async fn handoff_seeks(
     l: &ListenerHandle,
     desired: Option<&DesiredState>,

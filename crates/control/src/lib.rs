@@ -1,6 +1,6 @@
 //! # switchyard-control
 //!
-//! The control plane of Switchyard (DESIGN.md, "Control plane"): what
+//! The control plane of Switchyard (docs/design.md, "Control plane"): what
 //! operators want per application (the desired state: pauses, and later slot
 //! owners and handoff offsets), stored with compare-and-set, applied by an
 //! agent in every instance, acknowledged through a status topic.

@@ -1,7 +1,7 @@
 //! The desired-state schema (JSON, versioned by `schema`), one document per
 //! application. A document holds the pause set (listener, topic or
-//! partition; reason, issuer, since, optional expiry), and, for the
-//! deployment issue, slot `owners` and `handoff` offsets (carried, unused
+//! partition; reason, issuer, since, optional expiry), and, for
+//! deployments, slot `owners` and `handoff` offsets (carried, unused
 //! here). `version` increases by one per accepted write and `prev_version`
 //! names the version a write replaces (see [`crate::log`]).
 //!

@@ -1,6 +1,6 @@
 //! # switchyard-deploy
 //!
-//! Blue/green and canary deployments of consumers (DESIGN.md, "Handoff
+//! Blue/green and canary deployments of consumers (docs/design.md, "Handoff
 //! between slots"), separate-groups strategy: every slot has its own group
 //! (`<group>-<slot>`), standby members are subscribed and paused through the
 //! desired state's `owners`, and partitions move between slots by a

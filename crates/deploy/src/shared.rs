@@ -1,8 +1,9 @@
-//! The shared-group strategy (DESIGN.md, "Shared group"): both slots use one
-//! consumer group; the standby slot stays out of it until the switch. The
-//! desired state's `joined` names, per listener, the slots whose instances
-//! are members of the group; an agent whose slot is not named leaves the
-//! group (its revoke drains and commits) and joins again when it is.
+//! The shared-group strategy (docs/design.md, "Shared group"): both slots
+//! use one consumer group; the standby slot stays out of it until the
+//! switch. The desired state's `joined` names, per listener, the slots whose
+//! instances are members of the group; an agent whose slot is not named
+//! leaves the group (its revoke drains and commits) and joins again when it
+//! is.
 //!
 //! A switch from `A` to `B` is make-before-break, and Kafka's group protocol
 //! carries the offsets (no copying, no handoff offsets):

@@ -4,7 +4,7 @@
 //! group needs to run, nothing joins the group.
 //!
 //! Lag is, per partition, the log end offset minus the group's committed
-//! offset (seed 002: `LOG-END-OFFSET - CURRENT-OFFSET`), the same figure
+//! offset (`LOG-END-OFFSET - CURRENT-OFFSET`), the same figure
 //! `kafka-consumer-groups --describe` prints and Burrow evaluates. This crate
 //! reads it for many groups at once and judges it over time:
 //!

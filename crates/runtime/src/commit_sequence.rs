@@ -1,4 +1,4 @@
-//! The sequence guard for asynchronous commits (seed 4.6).
+//! The sequence guard for asynchronous commits.
 //!
 //! An asynchronous commit that fails must not be retried blindly: by the time
 //! its failure arrives a newer commit may have been sent (or have succeeded),

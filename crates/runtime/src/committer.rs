@@ -1,5 +1,5 @@
 //! Commits: turning low watermarks into committed offsets under the
-//! listener's [`CommitPolicy`] (seed 4.6).
+//! listener's [`CommitPolicy`].
 //!
 //! | policy | during processing | on revoke, pause, shutdown |
 //! |---|---|---|

@@ -63,7 +63,7 @@ impl ListenerHandle {
     }
 
     /// Pause `target`; resolves when every matching assigned partition is
-    /// drained and committed (DESIGN.md's acknowledgement).
+    /// drained and committed (the acknowledgement of docs/design.md).
     pub async fn pause(&self, target: PauseTarget) -> Result<PauseAck, RuntimeError> {
         self.ask(|r| Command::Pause(target, r)).await
     }

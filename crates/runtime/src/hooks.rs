@@ -1,5 +1,5 @@
 //! Rebalance hooks: application code that runs when partitions are assigned,
-//! revoked or lost (Java's `ConsumerRebalanceListener`, seed 4.7).
+//! revoked or lost (like Java's `ConsumerRebalanceListener`).
 //!
 //! The runtime does the safety work itself before calling `on_revoked`: it
 //! stops dispatching the revoked partitions, waits for their in-flight records

@@ -1,7 +1,7 @@
 //! Group membership at run time: a listener can leave its consumer group and
 //! join it again without being stopped (the shared-group deployment strategy
-//! of DESIGN.md: the standby slot joins at the switch, the active slot leaves
-//! after draining and committing on revoke).
+//! of docs/design.md: the standby slot joins at the switch, the active slot
+//! leaves after draining and committing on revoke).
 //!
 //! Leaving is `unsubscribe`: librdkafka revokes the assignment through the
 //! rebalance callback, so [`crate::rebalance`]'s revoke runs as in any

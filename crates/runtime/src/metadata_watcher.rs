@@ -1,7 +1,7 @@
 //! Watching topic metadata for partitions added after start, for standalone
-//! listeners (explicit assignment, no group): the seed's standalone consumer
-//! never sees a partition added later; this one assigns it within one
-//! refresh interval.
+//! listeners (explicit assignment, no group): a plain standalone consumer
+//! (Java's `assign()`) never sees a partition added later; this one assigns
+//! it within one refresh interval.
 //!
 //! The watcher is pure: it is fed partition counts by a [`MetadataSource`]
 //! (the broker in production, a scripted source in tests) and answers which

@@ -1,4 +1,4 @@
-//! Pause and resume of partitions, with the exact semantics of DESIGN.md:
+//! Pause and resume of partitions, with the exact semantics of docs/design.md:
 //!
 //! 1. dispatch nothing more from the partition;
 //! 2. pause fetching in librdkafka and keep polling (no rebalance, however long);

@@ -1,4 +1,4 @@
-//! Bounded shutdown (the seed's `wakeup()` + `close()`, with a deadline):
+//! Bounded shutdown (Java's `wakeup()` + `close()`, with a deadline):
 //!
 //! 1. stop fetching every partition and drop waiting records;
 //! 2. let in-flight records finish, polling meanwhile so the group keeps us,
