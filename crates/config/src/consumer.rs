@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assignment::AssignmentStrategy;
 use crate::error::ConfigError;
+use crate::group_protocol::GroupProtocol;
 use crate::offset_reset::OffsetReset;
 
 /// Default `bootstrap.servers`.
@@ -63,9 +64,18 @@ pub struct ConsumerConfig {
     /// `max.poll.records`: the runtime's batch size limit (librdkafka has no
     /// such setting). Default 500, at least 1.
     pub max_poll_records: usize,
-    /// `session.timeout.ms`, default 45000.
+    /// `group.protocol`, default `classic`. Under `consumer` (KIP-848)
+    /// `session.timeout.ms`, `heartbeat.interval.ms` and
+    /// `partition.assignment.strategy` are not sent and must keep their
+    /// defaults; see [`GroupProtocol`].
+    pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor`: the broker-side assignor under
+    /// `group.protocol = consumer` (`uniform` or `range`; unset: the
+    /// broker's default, `uniform`). An error under `classic`.
+    pub group_remote_assignor: Option<String>,
+    /// `session.timeout.ms`, default 45000 (classic protocol only).
     pub session_timeout_ms: u32,
-    /// `heartbeat.interval.ms`, default 3000.
+    /// `heartbeat.interval.ms`, default 3000 (classic protocol only).
     pub heartbeat_interval_ms: u32,
     /// `max.poll.interval.ms`, default 300000.
     pub max_poll_interval_ms: u32,
@@ -83,7 +93,8 @@ pub struct ConsumerConfig {
     pub enable_auto_commit: bool,
     /// `auto.commit.interval.ms`, default 5000.
     pub auto_commit_interval_ms: u32,
-    /// `partition.assignment.strategy`, default `range`.
+    /// `partition.assignment.strategy`, default `range` (classic protocol
+    /// only).
     pub partition_assignment_strategy: AssignmentStrategy,
     /// Java `receive.buffer.bytes`, librdkafka `socket.receive.buffer.bytes`
     /// (`-1` means the OS default and is passed as `0`).
@@ -122,6 +133,8 @@ impl Default for ConsumerConfig {
             fetch_max_bytes: None,
             max_partition_fetch_bytes: None,
             max_poll_records: 500,
+            group_protocol: GroupProtocol::Classic,
+            group_remote_assignor: None,
             session_timeout_ms: 45_000,
             heartbeat_interval_ms: 3_000,
             max_poll_interval_ms: 300_000,
@@ -203,6 +216,35 @@ impl ConsumerConfig {
         self
     }
 
+    /// Sets `group.protocol`.
+    ///
+    /// ```
+    /// # use switchyard_config::{ConsumerConfig, GroupProtocol};
+    /// let c = ConsumerConfig::new("b:9092").with_group_protocol(GroupProtocol::Consumer);
+    /// let client = c.to_client_config().unwrap();
+    /// assert_eq!(client.get("group.protocol"), Some("consumer"));
+    /// assert_eq!(client.get("session.timeout.ms"), None);
+    /// ```
+    pub fn with_group_protocol(mut self, protocol: GroupProtocol) -> Self {
+        self.group_protocol = protocol;
+        self
+    }
+
+    /// Sets `group.remote.assignor` (only valid with
+    /// `group.protocol = consumer`).
+    ///
+    /// ```
+    /// # use switchyard_config::{ConsumerConfig, GroupProtocol};
+    /// let c = ConsumerConfig::new("b:9092")
+    ///     .with_group_protocol(GroupProtocol::Consumer)
+    ///     .with_remote_assignor("range");
+    /// assert_eq!(c.group_remote_assignor.as_deref(), Some("range"));
+    /// ```
+    pub fn with_remote_assignor(mut self, assignor: impl Into<String>) -> Self {
+        self.group_remote_assignor = Some(assignor.into());
+        self
+    }
+
     /// Sets `auto.offset.reset`.
     ///
     /// ```
@@ -267,7 +309,10 @@ impl ConsumerConfig {
     ///
     /// Typed settings are translated to librdkafka names (`fetch.max.wait.ms`
     /// becomes `fetch.wait.max.ms`, `request.timeout.ms` becomes
-    /// `socket.timeout.ms`, ...), `group.id` is omitted when unset, and the
+    /// `socket.timeout.ms`, ...), `group.id` is omitted when unset,
+    /// `group.protocol` is always set, under `consumer` without
+    /// `session.timeout.ms`, `heartbeat.interval.ms` and
+    /// `partition.assignment.strategy` (the broker owns them), and the
     /// runtime's fixed settings `enable.auto.offset.store = false` (offsets
     /// are stored only after handlers finish) and `enable.partition.eof =
     /// false` are always present. The `librdkafka` passthrough entries come
@@ -336,17 +381,34 @@ impl ConsumerConfig {
                 out.push((kafka, rdkafka, value.to_string()));
             }
         }
+        out.push((
+            "group.protocol",
+            "group.protocol",
+            self.group_protocol.to_string(),
+        ));
+        let classic = self.group_protocol == GroupProtocol::Classic;
+        if classic {
+            out.extend([
+                (
+                    "session.timeout.ms",
+                    "session.timeout.ms",
+                    self.session_timeout_ms.to_string(),
+                ),
+                (
+                    "heartbeat.interval.ms",
+                    "heartbeat.interval.ms",
+                    self.heartbeat_interval_ms.to_string(),
+                ),
+            ]);
+        }
+        if let Some(assignor) = &self.group_remote_assignor {
+            out.push((
+                "group.remote.assignor",
+                "group.remote.assignor",
+                assignor.clone(),
+            ));
+        }
         out.extend([
-            (
-                "session.timeout.ms",
-                "session.timeout.ms",
-                self.session_timeout_ms.to_string(),
-            ),
-            (
-                "heartbeat.interval.ms",
-                "heartbeat.interval.ms",
-                self.heartbeat_interval_ms.to_string(),
-            ),
             (
                 "max.poll.interval.ms",
                 "max.poll.interval.ms",
@@ -372,12 +434,14 @@ impl ConsumerConfig {
                 "auto.commit.interval.ms",
                 self.auto_commit_interval_ms.to_string(),
             ),
-            (
+        ]);
+        if classic {
+            out.push((
                 "partition.assignment.strategy",
                 "partition.assignment.strategy",
                 self.partition_assignment_strategy.to_string(),
-            ),
-        ]);
+            ));
+        }
         if let Some(bytes) = self.receive_buffer_bytes {
             out.push((
                 "receive.buffer.bytes",

@@ -82,6 +82,8 @@ pub(crate) const TYPED_KEYS: &[TypedKey] = &[
         "partition_assignment_strategy",
         &[],
     ),
+    key("group.protocol", "group_protocol", &[]),
+    key("group.remote.assignor", "group_remote_assignor", &[]),
     key(
         "receive.buffer.bytes",
         "receive_buffer_bytes",
@@ -314,6 +316,8 @@ impl ConsumerConfig {
             "partition_assignment_strategy" => {
                 self.partition_assignment_strategy = value.parse().map_err(|e| rekey(e, key))?
             }
+            "group_protocol" => self.group_protocol = value.parse()?,
+            "group_remote_assignor" => self.group_remote_assignor = parse_name(key, value)?,
             "receive_buffer_bytes" => {
                 self.receive_buffer_bytes = Some(parse_number(key, value, I32)?)
             }

@@ -12,6 +12,7 @@ use rdkafka::types::RDKafkaConfRes;
 
 use crate::consumer::ConsumerConfig;
 use crate::error::{ConfigError, ConfigWarning};
+use crate::group_protocol::GroupProtocol;
 use crate::properties::{check_librdkafka_property, reserved_reason, shown, typed_key};
 
 /// librdkafka's default `message.max.bytes`.
@@ -25,23 +26,31 @@ impl ConsumerConfig {
     ///
     /// Errors (the first one found is returned):
     /// - `bootstrap.servers` is blank; an optional id (`group.id`, ...) is blank;
-    /// - `session.timeout.ms` < 1000; `heartbeat.interval.ms` is 0 or not
-    ///   below `session.timeout.ms`; `max.poll.interval.ms` <
-    ///   `session.timeout.ms`;
+    /// - under `group.protocol = classic`: `session.timeout.ms` < 1000;
+    ///   `heartbeat.interval.ms` is 0 or not below `session.timeout.ms`;
+    ///   `max.poll.interval.ms` < `session.timeout.ms`; `group.remote.assignor`
+    ///   set (it belongs to the consumer protocol);
+    /// - under `group.protocol = consumer` (KIP-848): `session.timeout.ms`,
+    ///   `heartbeat.interval.ms` or `partition.assignment.strategy` changed
+    ///   from its default (the broker's `group.consumer.session.timeout.ms`
+    ///   and `group.consumer.heartbeat.interval.ms` and the client's
+    ///   `group.remote.assignor` replace them), or a `group.protocol.type`
+    ///   passthrough;
     /// - `max.poll.records` or `default.api.timeout.ms` is 0;
     /// - `fetch.min.bytes` > `fetch.max.bytes`; `fetch.max.bytes` <
     ///   `message.max.bytes` (librdkafka refuses to create such a consumer);
     /// - `group.instance.id` without `group.id`;
     /// - `enable.auto.commit = true` with `auto.commit.interval.ms = 0`;
     /// - a buffer size below -1;
-    /// - a passthrough key that duplicates a typed field, that the runtime
-    ///   manages, that librdkafka does not know or whose value it rejects,
-    ///   or `group.protocol = consumer` (KIP-848 forbids settings Switchyard
-    ///   always sends);
+    /// - a passthrough key that duplicates a typed field (`group.protocol`
+    ///   among them), that the runtime manages, that librdkafka does not know
+    ///   or whose value it rejects;
     /// - any value librdkafka rejects (ranges), reported under its Kafka name.
     ///
     /// Warnings: `heartbeat.interval.ms` above a third of
-    /// `session.timeout.ms`; `fetch.max.wait.ms` not at least 1000 ms below
+    /// `session.timeout.ms` (classic protocol); a `group.remote.assignor`
+    /// other than Kafka's `uniform` and `range` (a custom broker-side
+    /// assignor must be configured on the brokers); `fetch.max.wait.ms` not at least 1000 ms below
     /// `request.timeout.ms`; `default.api.timeout.ms` below
     /// `request.timeout.ms`.
     ///
@@ -82,6 +91,7 @@ impl ConsumerConfig {
             ("group.instance.id", &self.group_instance_id),
             ("client.id", &self.client_id),
             ("client.rack", &self.client_rack),
+            ("group.remote.assignor", &self.group_remote_assignor),
         ];
         for (key, value) in names {
             if let Some(value) = value.as_deref().filter(|v| v.trim().is_empty()) {
@@ -92,35 +102,9 @@ impl ConsumerConfig {
                 ));
             }
         }
-        let session = self.session_timeout_ms;
-        if session < 1000 {
-            return Err(ConfigError::invalid(
-                "session.timeout.ms",
-                session,
-                "must be at least 1000",
-            ));
-        }
-        let heartbeat = self.heartbeat_interval_ms;
-        if heartbeat == 0 {
-            return Err(ConfigError::invalid(
-                "heartbeat.interval.ms",
-                heartbeat,
-                "must be at least 1",
-            ));
-        }
-        if heartbeat >= session {
-            return Err(ConfigError::constraint(
-                "heartbeat.interval.ms",
-                heartbeat,
-                format!("must be lower than `session.timeout.ms` ({session}), ideally at most a third of it"),
-            ));
-        }
-        if self.max_poll_interval_ms < session {
-            return Err(ConfigError::constraint(
-                "max.poll.interval.ms",
-                self.max_poll_interval_ms,
-                format!("must be at least `session.timeout.ms` ({session})"),
-            ));
+        match self.group_protocol {
+            GroupProtocol::Classic => self.check_classic_group()?,
+            GroupProtocol::Consumer => self.check_consumer_group()?,
         }
         if self.max_poll_records == 0 {
             return Err(ConfigError::invalid(
@@ -193,6 +177,78 @@ impl ConsumerConfig {
         Ok(())
     }
 
+    /// The classic protocol's session rules; `group.remote.assignor` is the
+    /// consumer protocol's.
+    fn check_classic_group(&self) -> Result<(), ConfigError> {
+        let session = self.session_timeout_ms;
+        if session < 1000 {
+            return Err(ConfigError::invalid(
+                "session.timeout.ms",
+                session,
+                "must be at least 1000",
+            ));
+        }
+        let heartbeat = self.heartbeat_interval_ms;
+        if heartbeat == 0 {
+            return Err(ConfigError::invalid(
+                "heartbeat.interval.ms",
+                heartbeat,
+                "must be at least 1",
+            ));
+        }
+        if heartbeat >= session {
+            return Err(ConfigError::constraint(
+                "heartbeat.interval.ms",
+                heartbeat,
+                format!("must be lower than `session.timeout.ms` ({session}), ideally at most a third of it"),
+            ));
+        }
+        if self.max_poll_interval_ms < session {
+            return Err(ConfigError::constraint(
+                "max.poll.interval.ms",
+                self.max_poll_interval_ms,
+                format!("must be at least `session.timeout.ms` ({session})"),
+            ));
+        }
+        if let Some(assignor) = &self.group_remote_assignor {
+            return Err(ConfigError::constraint(
+                "group.remote.assignor",
+                assignor,
+                "is only used with `group.protocol` = consumer (KIP-848); with `classic` the client assigns: set `partition.assignment.strategy` instead",
+            ));
+        }
+        Ok(())
+    }
+
+    /// KIP-848: the broker owns the session and the assignment, and
+    /// librdkafka refuses the classic settings; they must keep their
+    /// defaults (they are not sent).
+    fn check_consumer_group(&self) -> Result<(), ConfigError> {
+        let defaults = ConsumerConfig::default();
+        if self.session_timeout_ms != defaults.session_timeout_ms {
+            return Err(ConfigError::constraint(
+                "session.timeout.ms",
+                self.session_timeout_ms,
+                "is not supported with `group.protocol` = consumer (KIP-848): the broker's `group.consumer.session.timeout.ms` (or the group's `consumer.session.timeout.ms`) sets the session timeout; leave it unset",
+            ));
+        }
+        if self.heartbeat_interval_ms != defaults.heartbeat_interval_ms {
+            return Err(ConfigError::constraint(
+                "heartbeat.interval.ms",
+                self.heartbeat_interval_ms,
+                "is not supported with `group.protocol` = consumer (KIP-848): the broker's `group.consumer.heartbeat.interval.ms` (or the group's `consumer.heartbeat.interval.ms`) sets the heartbeat interval; leave it unset",
+            ));
+        }
+        if self.partition_assignment_strategy != defaults.partition_assignment_strategy {
+            return Err(ConfigError::constraint(
+                "partition.assignment.strategy",
+                self.partition_assignment_strategy,
+                "is not supported with `group.protocol` = consumer (KIP-848): the broker assigns, and every assignor is sticky and incremental; choose it with `group.remote.assignor` (`uniform` or `range`) and leave this unset",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_passthrough(&self) -> Result<(), ConfigError> {
         for (key, value) in &self.librdkafka {
             let shown_value = shown(key, value);
@@ -210,11 +266,11 @@ impl ConsumerConfig {
                 return Err(ConfigError::constraint(key, shown_value, reason));
             }
             check_librdkafka_property(key, value)?;
-            if key == "group.protocol" && value.trim().eq_ignore_ascii_case("consumer") {
+            if key == "group.protocol.type" && self.group_protocol == GroupProtocol::Consumer {
                 return Err(ConfigError::constraint(
                     key,
                     shown_value,
-                    "the KIP-848 `consumer` protocol rejects `session.timeout.ms`, `heartbeat.interval.ms` and `partition.assignment.strategy`, which Switchyard always sets; use `classic`",
+                    "is not supported with `group.protocol` = consumer (KIP-848): the consumer protocol has no protocol type; remove it",
                 ));
             }
             if key == "receive.message.max.bytes" {
@@ -288,7 +344,8 @@ impl ConsumerConfig {
     fn warnings(&self) -> Vec<ConfigWarning> {
         let mut warnings = Vec::new();
         let session = self.session_timeout_ms;
-        if u64::from(self.heartbeat_interval_ms) * 3 > u64::from(session) {
+        let classic = self.group_protocol == GroupProtocol::Classic;
+        if classic && u64::from(self.heartbeat_interval_ms) * 3 > u64::from(session) {
             warnings.push(ConfigWarning::new(
                 "heartbeat.interval.ms",
                 format!(
@@ -296,6 +353,16 @@ impl ConsumerConfig {
                     self.heartbeat_interval_ms
                 ),
             ));
+        }
+        if let Some(assignor) = &self.group_remote_assignor {
+            if !["uniform", "range"].contains(&assignor.trim()) {
+                warnings.push(ConfigWarning::new(
+                    "group.remote.assignor",
+                    format!(
+                        "`{assignor}` is not one of Kafka's broker-side assignors (`uniform`, `range`); the brokers' `group.consumer.assignors` must list it, or every heartbeat fails"
+                    ),
+                ));
+            }
         }
         let fetch_wait = self.fetch_max_wait_ms.unwrap_or(500);
         if u64::from(fetch_wait) + 1000 > u64::from(self.request_timeout_ms) {

@@ -94,6 +94,7 @@ fn to_client_config_maps_names() {
         ("fetch.wait.max.ms", "250"),
         ("fetch.max.bytes", "2000000"),
         ("max.partition.fetch.bytes", "500000"),
+        ("group.protocol", "classic"),
         ("session.timeout.ms", "45000"),
         ("heartbeat.interval.ms", "3000"),
         ("max.poll.interval.ms", "300000"),

@@ -2,6 +2,7 @@
 
 mod consumer;
 mod file;
+mod group_protocol;
 mod listener;
 mod properties;
 mod validate;

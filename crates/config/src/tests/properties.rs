@@ -41,6 +41,8 @@ fn from_properties_with_kafka_names() {
         fetch_max_bytes: Some(1_048_576),
         max_partition_fetch_bytes: Some(524_288),
         max_poll_records: 50,
+        group_protocol: Default::default(),
+        group_remote_assignor: None,
         session_timeout_ms: 10_000,
         heartbeat_interval_ms: 3_000,
         max_poll_interval_ms: 60_000,
@@ -187,6 +189,8 @@ fn every_typed_key_and_alias_is_settable() {
                 "auto_offset_reset" => "earliest",
                 "enable_auto_commit" => "true",
                 "partition_assignment_strategy" => "range",
+                "group_protocol" => "consumer",
+                "group_remote_assignor" => "uniform",
                 _ => "1000",
             };
             ConsumerConfig::default()
@@ -209,6 +213,7 @@ fn typed_key_fields_match_the_serde_names() {
         max_partition_fetch_bytes: Some(1),
         receive_buffer_bytes: Some(1),
         send_buffer_bytes: Some(1),
+        group_remote_assignor: Some("uniform".into()),
         ..ConsumerConfig::default()
     })
     .unwrap();
