@@ -17,7 +17,7 @@ use crossbeam_channel::Receiver;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
-use switchyard_config::CommitPolicy;
+use switchyard_config::{CommitPolicy, GroupProtocol};
 use tokio::sync::oneshot;
 
 use crate::command::{ListenerSnapshot, PartitionState, PauseAck, PauseTarget};
@@ -55,6 +55,9 @@ pub(crate) struct Settings {
     pub commit_interval: Duration,
     pub api_timeout: Duration,
     pub revoke_timeout: Duration,
+    /// `group.protocol`: under `consumer` (KIP-848) every rebalance is
+    /// incremental, whatever librdkafka reports before the first subscribe.
+    pub group_protocol: GroupProtocol,
 }
 
 pub(crate) struct Coordinator {

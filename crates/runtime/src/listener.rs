@@ -433,6 +433,7 @@ impl ListenerBuilder {
             commit_interval: self.commit_interval,
             api_timeout: Duration::from_millis(config.default_api_timeout_ms.into()),
             revoke_timeout: self.revoke_timeout,
+            group_protocol: config.group_protocol,
         };
         let coord = Coordinator::new(
             self.name.clone(),

@@ -2,7 +2,13 @@
 //! [`Coordinator`] so that the rebalance and commit callbacks, which run
 //! inside `poll` on the poll thread, work on the same state as the loop.
 //!
-//! **Revoke** (eager: everything; cooperative: the revoked subset): stop
+//! Rebalances are eager (`assign`/`unassign` of the whole assignment) under
+//! the classic protocol with an eager assignor, and incremental (only the
+//! partitions that move) under the classic protocol with
+//! `cooperative-sticky` and always under KIP-848's consumer protocol
+//! ([`RuntimeContext::incremental`]). Everything below holds for both.
+//!
+//! **Revoke** (eager: everything; incremental: the revoked subset): stop
 //! dispatching the partitions and drop their waiting records, wait for their
 //! in-flight records up to the revoke timeout, commit synchronously, call
 //! `on_revoked`, forget them. A *lost* assignment skips the commit and calls
@@ -26,6 +32,7 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
+use switchyard_config::GroupProtocol;
 
 use crate::command::PartitionState;
 use crate::coordinator::{Coordinator, Kafka, Tp};
@@ -49,6 +56,23 @@ impl ClientContext for RuntimeContext {
     }
 }
 
+impl RuntimeContext {
+    /// Whether this rebalance hands over only the partitions that move
+    /// (`incremental_assign`/`incremental_unassign`) rather than the whole
+    /// assignment (`assign`/`unassign`). Under `group.protocol = consumer`
+    /// always (KIP-848 rebalances are incremental, and `assign`/`unassign`
+    /// inside the callback are an error there); under `classic` when the
+    /// assignor is cooperative. Under KIP-848 librdkafka reports
+    /// `COOPERATIVE` too, but only once the consumer has subscribed: the
+    /// configured protocol is the one that cannot be wrong.
+    pub(crate) fn incremental(&self, kafka: &BaseConsumer<Self>) -> bool {
+        if self.lock().settings.group_protocol == GroupProtocol::Consumer {
+            return true;
+        }
+        matches!(kafka.rebalance_protocol(), RebalanceProtocol::Cooperative)
+    }
+}
+
 impl ConsumerContext for RuntimeContext {
     /// rust-rdkafka's rebalance, with one step more: before an assignment,
     /// the start floors raise the start offsets ([`crate::start_floor`]).
@@ -68,8 +92,8 @@ impl ConsumerContext for RuntimeContext {
             e => Rebalance::Error(KafkaError::Rebalance(e.into())),
         };
         self.pre_rebalance(kafka, &rebalance);
-        let cooperative = matches!(kafka.rebalance_protocol(), RebalanceProtocol::Cooperative);
-        let result = match (assign, cooperative) {
+        let incremental = self.incremental(kafka);
+        let result = match (assign, incremental) {
             (true, true) => kafka.incremental_assign(tpl),
             (true, false) => kafka.assign(tpl),
             (false, true) => kafka.incremental_unassign(tpl),
