@@ -1,5 +1,6 @@
-//! End-to-end tests of Switchyard against a real broker (nisshi, started once
-//! for this test binary on a free port by `switchyard-testkit`).
+//! End-to-end tests of Switchyard against a real broker (Apache Kafka in KRaft
+//! mode, started once for this test binary on free ports by
+//! `switchyard-testkit`).
 //!
 //! One binary with one module per area, so the broker and the build are
 //! shared; tests run in parallel with topics and groups named per test.
@@ -13,6 +14,7 @@ mod e2e {
     mod delivery;
     mod demo;
     mod deploy;
+    mod java_peers;
     mod lag;
     mod metrics;
     mod parallel;

@@ -235,29 +235,6 @@ fn committed_on_mock(bs: &str) -> i64 {
     }
 }
 
-/// nisshi 0.8.1 drops commit metadata (librdkafka's mock cluster and Apache
-/// Kafka keep it): recorded here so that the day it keeps it, this test fails
-/// and docs/decisions.md gets updated.
-#[test]
-fn nisshi_drops_commit_metadata() {
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    let b = bootstrap();
-    let topic = new_topic(broker(), "meta", 1);
-    let group = unique_name("meta-g");
-    let c: BaseConsumer = client_config(&b).set("group.id", &group).create().unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(0))
-        .unwrap();
-    tpl.find_partition(&topic, 0)
-        .unwrap()
-        .set_metadata("sy1:AQ");
-    c.commit(&tpl, CommitMode::Sync).unwrap();
-    let mut q = rdkafka::TopicPartitionList::new();
-    q.add_partition(&topic, 0);
-    let got = c.committed_offsets(q, Duration::from_secs(10)).unwrap();
-    assert_eq!(got.find_partition(&topic, 0).unwrap().metadata(), "");
-}
-
 /// A pause commits its own partitions at once; what other partitions
 /// finished just before is still committed at the policy's next commit (a
 /// partial commit once cleared the listener's "something finished" flag, and

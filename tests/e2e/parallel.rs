@@ -96,26 +96,20 @@ fn churn(ordering: &str) {
     drop((p3, p4));
     let all = ProcessedLog::read(&log);
     all.check_no_gaps(&topic, &zeros(&end), &end).unwrap(); // I2
-    let dups = all.duplicates(&topic);
-    if ordering == "partition" {
-        for ((p, o), who) in &dups {
-            // I1: only what p1 had in flight (not committed) when it was killed
-            assert!(
-                who.iter().any(|w| w == "p1"),
-                "{p}/{o} processed twice by {who:?} without a crash"
-            );
-            let c = committed_at_kill.get(p).copied().unwrap_or(0).max(0);
-            assert!(
-                *o >= c,
-                "{p}/{o} was committed ({c}) before the crash but processed twice by {who:?}"
-            );
-        }
-    } else {
-        // Out-of-order completion: records finished above the committed
-        // offset travel in the commit metadata, which nisshi 0.8.1 drops
-        // (see `nisshi_drops_commit_metadata` and the mock-cluster test
-        // below); so hand-overs may repeat them, bounded by the buffer.
-        assert!(dups.len() <= 4 * 10_000, "{} duplicates", dups.len());
+                                                            // I1: a record is processed twice only if p1 had processed it but not
+                                                            // committed it when it was killed. Graceful hand-overs (p3 joining, p2
+                                                            // leaving) repeat nothing: in key and unordered mode, what finished above
+                                                            // the committed offset travels in the commit metadata.
+    for ((p, o), who) in &all.duplicates(&topic) {
+        assert!(
+            who.iter().any(|w| w == "p1"),
+            "{p}/{o} processed twice by {who:?} without a crash"
+        );
+        let c = committed_at_kill.get(p).copied().unwrap_or(0).max(0);
+        assert!(
+            *o >= c,
+            "{p}/{o} was committed ({c}) before the crash but processed twice by {who:?}"
+        );
     }
     match ordering {
         "partition" => check_partition_order(&all, &topic).unwrap(),
@@ -312,43 +306,20 @@ async fn a_backlog_of_two_million_records_stays_within_the_buffer_bound() {
 
 /// Key mode with one key stuck: the committed offset stays at the stuck
 /// record while everything else finishes above it. On hand-over the next
-/// owner reads the finished offsets from the commit metadata and processes
-/// only what was not finished (librdkafka's mock cluster keeps metadata;
-/// nisshi does not).
+/// owner, a new member of the same group, reads the finished offsets from the
+/// commit metadata the broker kept and processes only what was not finished.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_records_above_the_commit_are_not_processed_again_after_hand_over() {
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    use rdkafka::ClientConfig;
-    use switchyard_config::{ConsumerConfig, OffsetReset};
-
-    let cluster = MockCluster::new(1).unwrap();
-    let bs = cluster.bootstrap_servers();
-    cluster.create_topic("kh", 1, 1).unwrap();
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bs)
-        .create()
-        .unwrap();
-    for i in 0..200u32 {
-        let (k, v) = (format!("k{}", i % 10), i.to_string());
-        producer
-            .send(BaseRecord::to("kh").key(&k).payload(&v))
-            .unwrap();
-    }
-    producer.flush(Duration::from_secs(10)).unwrap();
-    let cfg = || {
-        ConsumerConfig::new(&bs)
-            .with_group("kh-g")
-            .with_offset_reset(OffsetReset::Earliest)
-            .with_session_timeout_ms(6000)
-            .with_heartbeat_interval_ms(1000)
-            .with_max_poll_interval_ms(7000)
-    };
+    let bs = bootstrap();
+    let topic = new_topic(broker(), "handover", 1);
+    let group = unique_name("handover-g");
+    SeqProducer::new(&bs).send(&topic, Some(0), 200, |i| format!("k{}", i % 10));
+    let cfg = || config(&group);
     let seen_a: Seen = Default::default();
     let sa = seen_a.clone();
     let a = Listener::builder("kh-a")
         .config(cfg())
-        .topics(["kh"])
+        .topics([topic.clone()])
         .ordering(Ordering::Key)
         .workers(10)
         .handler(Utf8, Utf8, move |r: Record<String, String>| {
@@ -374,12 +345,15 @@ async fn finished_records_above_the_commit_are_not_processed_again_after_hand_ov
     // nothing new to send when an async commit carried it already)
     assert!(report.committed.iter().all(|c| c.2 == 0), "{report:?}");
     assert!(report.closed, "{report:?}");
-    // the next owner: a standalone assignment under the same group id (the
-    // mock cluster is slow to rebalance a group after a member left)
+    // the committed offset carries the finished records above it
+    let committed = committed_with_metadata(&bs, &group, &topic)[&0].clone();
+    assert_eq!(committed.0, 0, "{committed:?}");
+    assert!(!committed.1.is_empty(), "finished offsets in the metadata");
+    // the next owner joins the group and is assigned the partition
     let (b, seen_b) = collecting(
         Listener::builder("kh-b")
             .config(cfg())
-            .assign("kh", [0])
+            .topics([topic.clone()])
             .ordering(Ordering::Key)
             .workers(10),
     );

@@ -1,14 +1,21 @@
 //! Resetting a group's committed offsets to the earliest or latest offset, an
-//! absolute offset, or the first record at or after a date-time.
+//! absolute offset, a shift of the committed offset, or the first record at or
+//! after a date-time, with the semantics of `kafka-consumer-groups
+//! --reset-offsets`: targets are clamped to the partition's log, and a shift
+//! needs a committed offset to shift.
 //!
-//! The reset is refused while the group has members (their commits would
-//! overwrite it, and Kafka rejects commits for an active generation anyway):
-//! stop the consumers first. Partitions are named from the topic's metadata.
+//! [`reset_offsets`] always computes the plan (before and after, per
+//! partition) and commits it only when asked to execute, so that an operator
+//! sees what would change first. The reset is refused while the group has
+//! members (their commits would overwrite it, and Kafka rejects commits for an
+//! active generation anyway): stop the consumers first. Partitions are named
+//! from the topic's metadata.
 //!
 //! ```
 //! use switchyard_admin::ResetTo;
 //! assert_eq!("earliest".parse::<ResetTo>().unwrap(), ResetTo::Earliest);
 //! assert_eq!("offset:42".parse::<ResetTo>().unwrap(), ResetTo::Offset(42));
+//! assert_eq!("shift:-3".parse::<ResetTo>().unwrap(), ResetTo::ShiftBy(-3));
 //! assert_eq!("2026-01-01T00:00:00Z".parse::<ResetTo>().unwrap(), ResetTo::Timestamp(1767225600000));
 //! assert!("yesterday".parse::<ResetTo>().is_err());
 //! ```
@@ -30,6 +37,8 @@ pub enum ResetTo {
     Offset(i64),
     /// The first record at or after this time (ms since the epoch).
     Timestamp(i64),
+    /// The committed offset moved by this many records (clamped to the log).
+    ShiftBy(i64),
 }
 
 impl FromStr for ResetTo {
@@ -47,6 +56,12 @@ impl FromStr for ResetTo {
                 .map(ResetTo::Offset)
                 .map_err(|_| format!("`{n}` is not an offset"));
         }
+        if let Some(n) = s.strip_prefix("shift:") {
+            return n
+                .parse()
+                .map(ResetTo::ShiftBy)
+                .map_err(|_| format!("`{n}` is not a number of records"));
+        }
         if let Some(n) = s.strip_prefix("timestamp:") {
             return n
                 .parse()
@@ -56,7 +71,7 @@ impl FromStr for ResetTo {
         chrono::DateTime::parse_from_rfc3339(s)
             .map(|d| ResetTo::Timestamp(d.timestamp_millis()))
             .map_err(|_| {
-                format!("`{s}`: expected earliest, latest, offset:N, timestamp:MS or an RFC 3339 date-time")
+                format!("`{s}`: expected earliest, latest, offset:N, shift:N, timestamp:MS or an RFC 3339 date-time")
             })
     }
 }
@@ -77,6 +92,16 @@ pub enum ResetError {
     /// The topic is unknown or has no partitions.
     #[error("topic `{0}` not found")]
     UnknownTopic(String),
+    /// A shift was asked for a partition without a committed offset.
+    #[error("cannot shift partition {partition} of `{topic}`: group `{group}` has no committed offset there")]
+    NothingToShift {
+        /// Group id.
+        group: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
     /// A Kafka request failed.
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
@@ -93,12 +118,15 @@ pub struct ResetRow {
     pub after: i64,
 }
 
-/// Reset the committed offsets of `group` on every partition of `topic`.
+/// Plan the reset of the committed offsets of `group` on every partition of
+/// `topic`, and commit it when `execute` is true. Returns the plan (the same
+/// rows whether or not it was executed).
 pub fn reset_offsets(
     bootstrap: &str,
     group: &str,
     topic: &str,
     to: ResetTo,
+    execute: bool,
     timeout: Duration,
 ) -> Result<Vec<ResetRow>, ResetError> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -145,10 +173,22 @@ pub fn reset_offsets(
     let mut rows = Vec::new();
     for p in &partitions {
         let (low, high) = consumer.fetch_watermarks(topic, *p, timeout)?;
+        let old = match before.find_partition(topic, *p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => -1,
+        };
         let after = match to {
             ResetTo::Earliest => low,
             ResetTo::Latest => high,
             ResetTo::Offset(o) => o.clamp(low, high),
+            ResetTo::ShiftBy(_) if old < 0 => {
+                return Err(ResetError::NothingToShift {
+                    group: group.into(),
+                    topic: topic.into(),
+                    partition: *p,
+                })
+            }
+            ResetTo::ShiftBy(n) => old.saturating_add(n).clamp(low, high),
             ResetTo::Timestamp(_) => match by_time
                 .as_ref()
                 .and_then(|t| t.find_partition(topic, *p))
@@ -158,10 +198,6 @@ pub fn reset_offsets(
                 _ => high,
             },
         };
-        let old = match before.find_partition(topic, *p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => -1,
-        };
         target.add_partition_offset(topic, *p, Offset::Offset(after))?;
         rows.push(ResetRow {
             partition: *p,
@@ -169,7 +205,9 @@ pub fn reset_offsets(
             after,
         });
     }
-    consumer.commit(&target, CommitMode::Sync)?;
+    if execute {
+        consumer.commit(&target, CommitMode::Sync)?;
+    }
     Ok(rows)
 }
 
@@ -181,6 +219,7 @@ mod tests {
     fn parses_every_form() {
         assert_eq!("latest".parse::<ResetTo>(), Ok(ResetTo::Latest));
         assert_eq!("timestamp:5".parse::<ResetTo>(), Ok(ResetTo::Timestamp(5)));
+        assert_eq!("shift:+2".parse::<ResetTo>(), Ok(ResetTo::ShiftBy(2)));
         assert!("offset:x"
             .parse::<ResetTo>()
             .unwrap_err()

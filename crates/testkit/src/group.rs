@@ -22,6 +22,19 @@ pub const GROUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Partitions are taken from the topic's metadata and always named in the OffsetFetch request: nisshi's
 /// all-partitions OffsetFetch returns nothing. Retries for up to 20 s, then panics.
 pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    committed_with_metadata(bootstrap, group, topic)
+        .into_iter()
+        .map(|(partition, (offset, _))| (partition, offset))
+        .collect()
+}
+
+/// The committed offset and its commit metadata of `group` for every partition of `topic` (-1 and `""` where
+/// nothing was committed), as [`committed_offsets`] reads them.
+pub fn committed_with_metadata(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+) -> BTreeMap<i32, (i64, String)> {
     let partitions = partition_count(bootstrap, topic);
     let consumer: BaseConsumer = client_config(bootstrap)
         .set("group.id", group)
@@ -38,12 +51,13 @@ pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<
             Ok(list) => Some(
                 (0..partitions)
                     .map(|partition| {
-                        let offset = match list.find_partition(topic, partition).map(|e| e.offset())
-                        {
+                        let entry = list.find_partition(topic, partition);
+                        let offset = match entry.as_ref().map(|e| e.offset()) {
                             Some(Offset::Offset(n)) => n,
                             _ => -1,
                         };
-                        (partition, offset)
+                        let metadata = entry.map(|e| e.metadata().to_string()).unwrap_or_default();
+                        (partition, (offset, metadata))
                     })
                     .collect(),
             ),

@@ -31,9 +31,9 @@ pub mod wait;
 
 pub use broker::{free_port, java_command, Broker, BrokerKind};
 pub use client::client_config;
-pub use group::{committed_offsets, group_members};
+pub use group::{committed_offsets, committed_with_metadata, group_members};
 pub use process::Child;
 pub use processed_log::{LogWriter, Processed, ProcessedLog};
 pub use produce::{SeqProducer, SteadyProducer};
-pub use topics::{create_topic, end_offsets, new_topic, unique_name};
+pub use topics::{add_partitions, create_topic, end_offsets, new_topic, unique_name};
 pub use wait::{wait_for, wait_until};

@@ -41,14 +41,20 @@ impl Child {
     /// `PR_SET_PDEATHSIG(SIGKILL)`, so it dies with the test. Panics if the program cannot be started.
     pub fn spawn(name: &str, program: &Path, args: &[String], env: &[(String, String)]) -> Child {
         let mut command = Command::new(program);
+        command.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+        Child::spawn_command(name, command)
+    }
+
+    /// [`Child::spawn`] for a prepared `command` (for example [`crate::java_command`] with a Java program), whose
+    /// stdin, stdout and stderr are set as there.
+    pub fn spawn_command(name: &str, mut command: Command) -> Child {
         command
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = spawner::spawn(command)
-            .unwrap_or_else(|e| panic!("spawn {name} ({}): {e}", program.display()));
+        let program = command.get_program().to_string_lossy().into_owned();
+        let mut child =
+            spawner::spawn(command).unwrap_or_else(|e| panic!("spawn {name} ({program}): {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let output: Arc<(Mutex<Output>, Condvar)> = Arc::default();
         let shared = output.clone();

@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -75,6 +75,35 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
             Err((name, code)) => panic!("CreateTopics {name}: {code:?} ({code})"),
         }
     }
+    wait_for_leaders(bootstrap, topic, partitions);
+}
+
+/// Grow `topic` to `partitions` partitions through the admin API (CreatePartitions), then wait until a fresh client's
+/// metadata shows every partition with a leader (deadline 15 s). Panics on any error.
+pub fn add_partitions(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
+        .create()
+        .expect("create admin client");
+    let options = AdminOptions::new()
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .operation_timeout(Some(REQUEST_TIMEOUT));
+    let request = NewPartitions::new(topic, partitions as usize);
+    let results = block_on(
+        admin.create_partitions([&request], &options),
+        CREATE_TIMEOUT,
+    )
+    .unwrap_or_else(|| panic!("CreatePartitions {topic}: no answer within {CREATE_TIMEOUT:?}"))
+    .unwrap_or_else(|e| panic!("CreatePartitions {topic}: {e}"));
+    for result in results {
+        if let Err((name, code)) = result {
+            panic!("CreatePartitions {name}: {code:?} ({code})");
+        }
+    }
+    wait_for_leaders(bootstrap, topic, partitions);
+}
+
+/// Wait until a fresh client's metadata shows `topic` with `partitions` partitions, each with a leader.
+fn wait_for_leaders(bootstrap: &str, topic: &str, partitions: i32) {
     let consumer: BaseConsumer = client_config(bootstrap)
         .create()
         .expect("create metadata client");

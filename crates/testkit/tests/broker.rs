@@ -1,6 +1,6 @@
-//! End-to-end tests of the testkit against a real nisshi broker.
+//! End-to-end tests of the testkit against a real broker (Apache Kafka, or nisshi).
 //!
-//! They need the nisshi binary (see `switchyard_testkit::broker`); all but `own_broker_stops_and_restarts` share
+//! They need the broker installed (see `switchyard_testkit::broker`); all but `own_broker_stops_and_restarts` share
 //! the broker of the test binary and isolate themselves with their own topics and groups.
 
 use std::collections::BTreeMap;

@@ -73,12 +73,11 @@ async fn an_active_group_shows_its_members_and_stalls_unless_known_paused() {
     let members: Vec<&str> = g.member_list.iter().map(|m| m.member_id.as_str()).collect();
     assert_eq!(members, [member.as_str()]);
     for p in &g.partitions {
-        // nisshi 0.8.1 describes members without assignments, so it names no owner per
-        // partition; a broker that gives assignments names the listener's member.
-        if let Some(owner) = &p.owner {
-            assert_eq!(owner.member_id, member);
-            assert!(owner.host.contains("127.0.0.1"), "{owner:?}");
-        }
+        // every partition is owned by the listener's member, on its host and client id
+        let owner = p.owner.as_ref().unwrap_or_else(|| panic!("owner of {p:?}"));
+        assert_eq!(owner.member_id, member);
+        assert!(owner.host.contains("127.0.0.1"), "{owner:?}");
+        assert!(!owner.client_id.is_empty(), "{owner:?}");
         assert!(
             p.time_lag_ms.is_some_and(|ms| ms >= 0),
             "time lag read for {p:?}"
@@ -260,6 +259,7 @@ fn an_offset_reset_backwards_is_rewind() {
         &group,
         &topic,
         ResetTo::Offset(5),
+        true,
         Duration::from_secs(10),
     )
     .unwrap();
