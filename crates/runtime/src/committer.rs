@@ -109,7 +109,9 @@ impl Coordinator {
         }
         let result = if self.settings.commit == CommitPolicy::Auto {
             kafka.store_offsets(&tpl).and_then(|()| match mode {
-                CommitMode::Sync => kafka.commit_consumer_state(CommitMode::Sync),
+                CommitMode::Sync => {
+                    self.commit_sync(|| kafka.commit_consumer_state(CommitMode::Sync))
+                }
                 CommitMode::Async => Ok(()),
             })
         } else {
@@ -118,7 +120,7 @@ impl Coordinator {
                     self.seq.issued(to_commit_offsets(&sent));
                     commit_async(kafka, &tpl)
                 }
-                CommitMode::Sync => kafka.commit(&tpl, mode),
+                CommitMode::Sync => self.commit_sync(|| kafka.commit(&tpl, mode)),
             }
         };
         match (&result, mode) {
@@ -137,6 +139,41 @@ impl Coordinator {
             }
         }
         result.map(|()| sent)
+    }
+
+    /// A synchronous commit, tried again while the broker answers that the
+    /// member epoch is stale (KIP-848's consumer protocol: the commit carries
+    /// the member epoch, which the broker bumps with every assignment the
+    /// member confirms; a commit sent before the heartbeat response that
+    /// brings the new epoch is refused, and librdkafka does not retry a
+    /// manual commit but sends that heartbeat at once). A commit on revoke
+    /// hits this whenever a rebalance follows another closely, and giving
+    /// up would hand the partition over without its latest offsets. Tries
+    /// for up to `default.api.timeout.ms`, 20 ms apart at first.
+    fn commit_sync(&self, commit: impl Fn() -> KafkaResult<()>) -> KafkaResult<()> {
+        let deadline = std::time::Instant::now() + self.settings.api_timeout;
+        let mut pause = std::time::Duration::from_millis(20);
+        let mut tries = 1;
+        loop {
+            match commit() {
+                Err(e) if stale_epoch(&e) && std::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(listener = %self.name, tries, "commit refused for a stale member epoch; trying again");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                    tries += 1;
+                }
+                Err(e) if stale_epoch(&e) => {
+                    tracing::warn!(listener = %self.name, tries, "commit refused for a stale member epoch until the deadline");
+                    return Err(e);
+                }
+                other => {
+                    if tries > 1 {
+                        tracing::info!(listener = %self.name, tries, ok = other.is_ok(), "commit after a stale member epoch");
+                    }
+                    return other;
+                }
+            }
+        }
     }
 
     fn mark_committed(&mut self, offsets: &[(String, i32, i64)]) {
@@ -205,6 +242,16 @@ fn commit_async(kafka: &Kafka, tpl: &TopicPartitionList) -> KafkaResult<()> {
     } else {
         Err(rdkafka::error::KafkaError::ConsumerCommit(err.into()))
     }
+}
+
+/// The broker refused a commit for a member epoch that is no longer the
+/// member's (KIP-848).
+fn stale_epoch(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::StaleMemberEpoch)
+    )
 }
 
 fn to_commit_offsets(list: &[(String, i32, i64)]) -> CommitOffsets {
