@@ -19,11 +19,20 @@ use switchyard_runtime::Listener;
 
 use super::common::*;
 
+/// The first record of a job (jobs take up to 50 records).
 const STUCK_AT: i64 = 100;
 
 /// A stuck record at offset 100 of partition 0: the commit point of p0 must
 /// stay at or below it while every other record is processed and committed.
 async fn never_commits_unprocessed(policy: CommitPolicy) {
+    commits_up_to_a_stuck_record(policy, STUCK_AT).await;
+}
+
+/// A stuck record at `stuck_at` of partition 0: the commit point of p0 must
+/// reach it (what finished before it is committed, also inside the stuck
+/// record's job) and stay there while every other record is processed and
+/// committed.
+async fn commits_up_to_a_stuck_record(policy: CommitPolicy, stuck_at: i64) {
     let b = bootstrap();
     let topic = new_topic(broker(), "policy", 2);
     let group = unique_name("policy-g");
@@ -42,7 +51,7 @@ async fn never_commits_unprocessed(policy: CommitPolicy) {
         .handler(Utf8, Utf8, move |rec: Record<String, String>| {
             let r = r.clone();
             async move {
-                if rec.partition == 0 && rec.offset == STUCK_AT {
+                if rec.partition == 0 && rec.offset == stuck_at {
                     while !r.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -60,15 +69,15 @@ async fn never_commits_unprocessed(policy: CommitPolicy) {
     eventually(
         "p0 committed up to the stuck record",
         Duration::from_secs(20),
-        || committed_offsets(&b, &group, &topic).get(&0) == Some(&STUCK_AT),
+        || committed_offsets(&b, &group, &topic).get(&0) == Some(&stuck_at),
     )
     .await;
     let watch_until = Instant::now() + Duration::from_millis(800);
     while Instant::now() < watch_until {
         let c = committed_offsets(&b, &group, &topic)[&0];
         assert!(
-            c <= STUCK_AT,
-            "{policy:?} committed {c} while offset {STUCK_AT} was still in its handler"
+            c <= stuck_at,
+            "{policy:?} committed {c} while offset {stuck_at} was still in its handler"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -79,6 +88,13 @@ async fn never_commits_unprocessed(policy: CommitPolicy) {
     .await;
     let report = listener.shutdown().await;
     assert!(report.closed, "{report:?}");
+}
+
+/// The records of a job that finished before its stuck record are committed
+/// (they used to wait for the end of the job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_before_a_stuck_one_in_the_same_job_are_committed() {
+    commits_up_to_a_stuck_record(CommitPolicy::Async, STUCK_AT + 10).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,6 +263,11 @@ async fn run_job(ctx: Arc<WorkerContext>, job: Job) {
         })
         .collect();
     drop(permit);
+    if ends.lanes.is_empty() {
+        // no lane ended yet: what finished before the blocked records goes
+        // out now, not with the first lane end (which may never come)
+        report.flush();
+    }
     ends.done = report.into_remaining();
     let send = |ends: &mut LaneEnds| {
         if !ends.lanes.is_empty() {
