@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchyard_config::{AssignmentStrategy, CommitPolicy, ConsumerConfig};
+use switchyard_config::{AssignmentStrategy, CommitPolicy, ConsumerConfig, GroupProtocol};
 use switchyard_runtime::deserializer::Utf8;
 use switchyard_runtime::hooks::RebalanceHooks;
 use switchyard_runtime::record::Record;
@@ -41,9 +41,17 @@ pub struct Args {
     /// Static membership (group.instance.id).
     #[arg(long)]
     instance_id: Option<String>,
-    /// range | roundrobin | cooperative-sticky
-    #[arg(long, default_value = "range")]
-    strategy: String,
+    /// classic | consumer (KIP-848: the broker assigns and owns the session,
+    /// so `--strategy`, `--session-timeout-ms` and `--heartbeat-ms` are
+    /// refused with it)
+    #[arg(long, default_value = "classic")]
+    group_protocol: String,
+    /// Broker-side assignor under `--group-protocol consumer` (uniform | range).
+    #[arg(long)]
+    remote_assignor: Option<String>,
+    /// range | roundrobin | cooperative-sticky (classic protocol; default range)
+    #[arg(long)]
+    strategy: Option<String>,
     /// auto | sync | async | every-N
     #[arg(long, default_value = "async")]
     commit: String,
@@ -55,10 +63,12 @@ pub struct Args {
     /// Handler latency: uniformly random in 0..=delay_ms.
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
-    #[arg(long, default_value_t = 6000)]
-    session_timeout_ms: u32,
-    #[arg(long, default_value_t = 1000)]
-    heartbeat_ms: u32,
+    /// Classic protocol only; default 6000.
+    #[arg(long)]
+    session_timeout_ms: Option<u32>,
+    /// Classic protocol only; default 1000.
+    #[arg(long)]
+    heartbeat_ms: Option<u32>,
     #[arg(long, default_value_t = 10000)]
     shutdown_timeout_ms: u64,
     /// Most records per job (max.poll.records).
@@ -146,12 +156,7 @@ fn parse_commit(s: &str) -> anyhow::Result<CommitPolicy> {
 fn run_inner(a: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let strategy = match a.strategy.as_str() {
-            "range" => AssignmentStrategy::Range,
-            "roundrobin" => AssignmentStrategy::Roundrobin,
-            "cooperative-sticky" => AssignmentStrategy::CooperativeSticky,
-            s => anyhow::bail!("unknown strategy `{s}`"),
-        };
+        let protocol: GroupProtocol = a.group_protocol.parse()?;
         let ordering = match a.ordering.as_str() {
             "partition" => Ordering::Partition,
             "key" => Ordering::Key,
@@ -165,12 +170,35 @@ fn run_inner(a: Args) -> anyhow::Result<()> {
         };
         let mut config = ConsumerConfig::new(&a.bootstrap)
             .with_group(&group)
-            .with_strategy(strategy)
+            .with_group_protocol(protocol)
             .with_offset_reset(switchyard_config::OffsetReset::Earliest)
-            .with_session_timeout_ms(a.session_timeout_ms)
-            .with_heartbeat_interval_ms(a.heartbeat_ms)
-            .with_max_poll_interval_ms(a.session_timeout_ms.max(10_000))
             .with_max_poll_records(a.max_poll_records);
+        match protocol {
+            GroupProtocol::Classic => {
+                let strategy = match a.strategy.as_deref().unwrap_or("range") {
+                    "range" => AssignmentStrategy::Range,
+                    "roundrobin" => AssignmentStrategy::Roundrobin,
+                    "cooperative-sticky" => AssignmentStrategy::CooperativeSticky,
+                    s => anyhow::bail!("unknown strategy `{s}`"),
+                };
+                let session = a.session_timeout_ms.unwrap_or(6000);
+                config = config
+                    .with_strategy(strategy)
+                    .with_session_timeout_ms(session)
+                    .with_heartbeat_interval_ms(a.heartbeat_ms.unwrap_or(1000))
+                    .with_max_poll_interval_ms(session.max(10_000));
+            }
+            GroupProtocol::Consumer => {
+                anyhow::ensure!(
+                    a.strategy.is_none() && a.session_timeout_ms.is_none() && a.heartbeat_ms.is_none(),
+                    "--strategy, --session-timeout-ms and --heartbeat-ms are classic-protocol settings; under --group-protocol consumer the broker owns them"
+                );
+                config = config.with_max_poll_interval_ms(10_000);
+            }
+        }
+        if let Some(assignor) = &a.remote_assignor {
+            config = config.with_remote_assignor(assignor);
+        }
         if let Some(id) = &a.instance_id {
             config = config.with_instance_id(id);
         }

@@ -14,6 +14,7 @@ mod e2e {
     mod delivery;
     mod demo;
     mod deploy;
+    mod group_protocol;
     mod java_peers;
     mod lag;
     mod metrics;

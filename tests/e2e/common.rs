@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use switchyard_config::GroupProtocol;
 use switchyard_config::{AssignmentStrategy, ConsumerConfig, OffsetReset};
 use switchyard_runtime::deserializer::Utf8;
 use switchyard_runtime::record::Record;
@@ -21,15 +22,77 @@ pub fn bootstrap() -> String {
     broker().bootstrap()
 }
 
-/// Consumer settings with short timeouts so that tests stay fast.
+/// Consumer settings with short timeouts so that tests stay fast (classic
+/// protocol).
 pub fn config(group: &str) -> ConsumerConfig {
-    ConsumerConfig::new(bootstrap())
+    config_for(group, GroupProtocol::Classic)
+}
+
+/// [`config`] under `protocol`. Classic: session 6 s, heartbeat 1 s, range
+/// assignor. Consumer (KIP-848): none of those (librdkafka refuses them);
+/// the test broker's `group.consumer.session.timeout.ms` (3 s) and
+/// `group.consumer.heartbeat.interval.ms` (250 ms) apply, and the broker's
+/// default assignor (`uniform`) assigns. `max.poll.interval.ms` is 10 s
+/// under both.
+pub fn config_for(group: &str, protocol: GroupProtocol) -> ConsumerConfig {
+    let config = ConsumerConfig::new(bootstrap())
         .with_group(group)
+        .with_group_protocol(protocol)
         .with_offset_reset(OffsetReset::Earliest)
-        .with_session_timeout_ms(6000)
-        .with_heartbeat_interval_ms(1000)
-        .with_max_poll_interval_ms(10000)
-        .with_strategy(AssignmentStrategy::Range)
+        .with_max_poll_interval_ms(10000);
+    match protocol {
+        GroupProtocol::Classic => config
+            .with_session_timeout_ms(6000)
+            .with_heartbeat_interval_ms(1000)
+            .with_strategy(AssignmentStrategy::Range),
+        GroupProtocol::Consumer => config,
+    }
+}
+
+/// The `switchyard probe` flags that select `protocol`.
+pub fn protocol_args(protocol: GroupProtocol) -> [&'static str; 2] {
+    ["--group-protocol", protocol.as_str()]
+}
+
+/// Probe flags for a short session, so that the group notices a killed
+/// member quickly: 3 s (heartbeat 500 ms) under classic; under consumer the
+/// broker's `group.consumer.session.timeout.ms` of the test broker applies
+/// (the same 3 s), so none.
+pub fn fast_session_args(protocol: GroupProtocol) -> &'static [&'static str] {
+    match protocol {
+        GroupProtocol::Classic => &["--session-timeout-ms", "3000", "--heartbeat-ms", "500"],
+        GroupProtocol::Consumer => &[],
+    }
+}
+
+/// Two tests of one body, one per group protocol: `$classic` runs
+/// `$body(GroupProtocol::Classic)`, `$consumer` runs
+/// `$body(GroupProtocol::Consumer)`. With `async`, the body is an async fn
+/// and the tests run on a two-thread tokio runtime.
+#[macro_export]
+macro_rules! protocol_tests {
+    ($body:ident: $classic:ident, $consumer:ident) => {
+        #[test]
+        fn $classic() {
+            $body($crate::e2e::common::GroupProtocol::Classic)
+        }
+
+        #[test]
+        fn $consumer() {
+            $body($crate::e2e::common::GroupProtocol::Consumer)
+        }
+    };
+    (async $body:ident: $classic:ident, $consumer:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $classic() {
+            $body($crate::e2e::common::GroupProtocol::Classic).await
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $consumer() {
+            $body($crate::e2e::common::GroupProtocol::Consumer).await
+        }
+    };
 }
 
 /// (partition, offset, key, value) of every record a collecting handler saw, in order.

@@ -174,9 +174,14 @@ fn ctl_pause_holds_the_topic_on_every_instance_without_rebalance_and_resume_cont
     after.check_no_gaps(&topic, &zeros(&end), &end).unwrap();
 }
 
-#[test]
-fn a_paused_partition_stays_paused_across_rebalances_kills_and_restarts() {
+crate::protocol_tests!(pause_follows_the_partition:
+    a_paused_partition_stays_paused_across_rebalances_kills_and_restarts_classic,
+    a_paused_partition_stays_paused_across_rebalances_kills_and_restarts_consumer);
+
+/// A pause follows the partition, not the instance.
+fn pause_follows_the_partition(protocol: GroupProtocol) {
     let b = bootstrap();
+    let proto = protocol_args(protocol);
     let plane = Plane::new("cpr");
     let topic = new_topic(broker(), "cpr", 4);
     let group = unique_name("cpr-g");
@@ -185,8 +190,8 @@ fn a_paused_partition_stays_paused_across_rebalances_kills_and_restarts() {
     for p in 0..4 {
         producer.send(&topic, Some(p), 5, |s| s.to_string());
     }
-    let mut a = plane.probe("cpr-a", &group, &topic, &logs[0], &[]);
-    let mut c = plane.probe("cpr-b", &group, &topic, &logs[1], &[]);
+    let mut a = plane.probe("cpr-a", &group, &topic, &logs[0], &proto);
+    let mut c = plane.probe("cpr-b", &group, &topic, &logs[1], &proto);
     let tail = plane.tail();
     wait_until("20 processed", WAIT, || count_of(&logs, &topic) == 20);
     let (code, out) = plane.ctl(
@@ -219,7 +224,7 @@ fn a_paused_partition_stays_paused_across_rebalances_kills_and_restarts() {
         })
     };
     // instance added
-    let d = plane.probe("cpr-c", &group, &topic, &logs[2], &[]);
+    let d = plane.probe("cpr-c", &group, &topic, &logs[2], &proto);
     d.wait_for_line(|l| l.starts_with("ASSIGNED"), WAIT)
         .unwrap();
     let n = more(&mut producer);
@@ -251,8 +256,8 @@ fn a_paused_partition_stays_paused_across_rebalances_kills_and_restarts() {
     assert_eq!(p1(&logs), p1_paused, "p1 stays paused after a kill");
     // all instances restart
     drop(d);
-    let e = plane.probe("cpr-d", &group, &topic, &logs[3], &[]);
-    let f = plane.probe("cpr-e", &group, &topic, &logs[4], &[]);
+    let e = plane.probe("cpr-d", &group, &topic, &logs[3], &proto);
+    let f = plane.probe("cpr-e", &group, &topic, &logs[4], &proto);
     let n = more(&mut producer);
     wait_until("other partitions flow after a restart", WAIT, || {
         others_done(n)

@@ -1,14 +1,20 @@
 //! At-least-once delivery across crashes (SIGKILL) and clean rebalances
-//! (2 -> 3 -> 2 consumers, eager and cooperative-sticky): I2 always, and no
-//! duplicates when members come and go cleanly.
+//! (2 -> 3 -> 2 consumers, eager and cooperative-sticky under the classic
+//! protocol, and KIP-848's consumer protocol): I2 always, and no duplicates
+//! when members come and go cleanly. The crash test runs under both group
+//! protocols (`_classic`, `_consumer`).
 
 use std::time::Duration;
 
 use super::common::*;
 
-#[test]
-fn sigkill_mid_stream_loses_nothing_and_duplicates_only_uncommitted_records() {
+crate::protocol_tests!(sigkill_mid_stream:
+    sigkill_mid_stream_loses_nothing_and_duplicates_only_uncommitted_records_classic,
+    sigkill_mid_stream_loses_nothing_and_duplicates_only_uncommitted_records_consumer);
+
+fn sigkill_mid_stream(protocol: GroupProtocol) {
     let b = bootstrap();
+    let proto = protocol_args(protocol);
     let topic = new_topic(broker(), "kill", 4);
     let group = unique_name("kill-g");
     let mut producer = SeqProducer::new(&b);
@@ -20,7 +26,7 @@ fn sigkill_mid_stream_loses_nothing_and_duplicates_only_uncommitted_records() {
         &group,
         &topic,
         &log,
-        &["--delay-ms", "2", "--workers", "4"],
+        &["--delay-ms", "2", "--workers", "4", proto[0], proto[1]],
     );
     wait_until("a processed 500 records", Duration::from_secs(60), || {
         ProcessedLog::read(&log).count(&topic) >= 500
@@ -33,7 +39,13 @@ fn sigkill_mid_stream_loses_nothing_and_duplicates_only_uncommitted_records() {
         "a finished before the kill; the test proves nothing"
     );
 
-    let _b = probe("b", &group, &topic, &log, &["--workers", "4"]);
+    let _b = probe(
+        "b",
+        &group,
+        &topic,
+        &log,
+        &["--workers", "4", proto[0], proto[1]],
+    );
     let end = end_offsets(&b, &topic);
     wait_until("every offset processed", Duration::from_secs(90), || {
         ProcessedLog::read(&log)
@@ -51,13 +63,21 @@ fn sigkill_mid_stream_loses_nothing_and_duplicates_only_uncommitted_records() {
     }
 }
 
-fn rebalance_round_trip(strategy: &str) {
+/// `assignment`: the probe flags that choose the protocol and assignor.
+fn rebalance_round_trip(assignment: [&str; 2]) {
     let b = bootstrap();
-    let topic = new_topic(broker(), &format!("rebal-{strategy}"), 6);
+    let topic = new_topic(broker(), &format!("rebal-{}", assignment[1]), 6);
     let group = unique_name("rebal-g");
     let log = log_path("rebal");
     let producer = SteadyProducer::start(&b, &topic, 6, 400);
-    let args = ["--strategy", strategy, "--delay-ms", "3", "--workers", "3"];
+    let args = [
+        assignment[0],
+        assignment[1],
+        "--delay-ms",
+        "3",
+        "--workers",
+        "3",
+    ];
     let mut c1 = probe("c1", &group, &topic, &log, &args);
     let mut c2 = probe("c2", &group, &topic, &log, &args);
     let grows = |n: usize| {
@@ -104,10 +124,16 @@ fn rebalance_round_trip(strategy: &str) {
 
 #[test]
 fn eager_rebalances_two_three_two_lose_and_duplicate_nothing() {
-    rebalance_round_trip("range");
+    rebalance_round_trip(["--strategy", "range"]);
 }
 
 #[test]
 fn cooperative_rebalances_two_three_two_lose_and_duplicate_nothing() {
-    rebalance_round_trip("cooperative-sticky");
+    rebalance_round_trip(["--strategy", "cooperative-sticky"]);
+}
+
+/// KIP-848: the broker assigns, incrementally.
+#[test]
+fn consumer_protocol_rebalances_two_three_two_lose_and_duplicate_nothing() {
+    rebalance_round_trip(protocol_args(GroupProtocol::Consumer));
 }

@@ -5,7 +5,9 @@
 //! checked on the processed logs. Status heartbeats are 200 ms.
 //!
 //! `kills`: a random instance killed with SIGKILL during each switch;
-//! `shared`: the shared-group strategy.
+//! `shared`: the shared-group strategy. The twenty switches, the switches
+//! with kills and the shared-group switch run under both group protocols
+//! (`_classic`, `_consumer`).
 
 mod kills;
 mod shared;
@@ -31,6 +33,8 @@ struct Deployment {
     logs: Vec<PathBuf>,
     /// Shared-group strategy: every slot in group `group`.
     shared: bool,
+    /// The group protocol of every probe.
+    protocol: GroupProtocol,
 }
 
 impl Deployment {
@@ -41,6 +45,15 @@ impl Deployment {
             topic: new_topic(broker(), prefix, PARTITIONS),
             logs: Vec::new(),
             shared: false,
+            protocol: GroupProtocol::Classic,
+        }
+    }
+
+    /// A deployment whose probes speak `protocol`.
+    fn with_protocol(prefix: &str, protocol: GroupProtocol) -> Deployment {
+        Deployment {
+            protocol,
+            ..Deployment::new(prefix)
         }
     }
 
@@ -57,6 +70,7 @@ impl Deployment {
         if !self.shared {
             args.push("--group-per-slot".to_string());
         }
+        args.extend(protocol_args(self.protocol).map(str::to_string));
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         probe(name, &self.group, &self.topic, &log, &args)
@@ -178,9 +192,12 @@ fn all_owned_by(d: &Deployment, slot: &str) -> bool {
     o.len() == PARTITIONS as usize && o.values().all(|v| v == slot)
 }
 
-#[test]
-fn twenty_blue_green_switches_with_separate_groups_process_every_record_once() {
-    let mut d = Deployment::new("dpsw");
+crate::protocol_tests!(twenty_blue_green_switches:
+    twenty_blue_green_switches_with_separate_groups_process_every_record_once_classic,
+    twenty_blue_green_switches_with_separate_groups_process_every_record_once_consumer);
+
+fn twenty_blue_green_switches(protocol: GroupProtocol) {
+    let mut d = Deployment::with_protocol("dpsw", protocol);
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
     let tail = d.plane.tail();

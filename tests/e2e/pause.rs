@@ -2,7 +2,8 @@
 //! semantics of docs/design.md: a pause longer than session.timeout.ms and
 //! max.poll.interval.ms causes no rebalance (I4), nothing of the paused
 //! partition reaches the handler after the acknowledgement (I3), and resume
-//! continues at exactly the committed offset.
+//! continues at exactly the committed offset. The long pause runs under both
+//! group protocols (`_classic`, `_consumer`).
 
 use std::time::{Duration, Instant};
 
@@ -11,18 +12,22 @@ use switchyard_runtime::{Listener, PauseTarget};
 
 use super::common::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn long_pause_keeps_the_group_and_resumes_at_the_committed_offset() {
+crate::protocol_tests!(async long_pause:
+    long_pause_keeps_the_group_and_resumes_at_the_committed_offset_classic,
+    long_pause_keeps_the_group_and_resumes_at_the_committed_offset_consumer);
+
+async fn long_pause(protocol: GroupProtocol) {
     let b = bootstrap();
     let topic = new_topic(broker(), "pause", 2);
     let group = unique_name("pause-g");
     let mut producer = SeqProducer::new(&b);
     producer.send(&topic, Some(0), 50, |s| s.to_string());
     producer.send(&topic, Some(1), 50, |s| s.to_string());
-    // session timeout 6 s, max.poll.interval 10 s: the pause below lasts 14 s
+    // session timeout 6 s (classic; the broker's 3 s under consumer),
+    // max.poll.interval 10 s: the pause below lasts 14 s
     let (builder, seen) = collecting(
         Listener::builder("pause")
-            .config(config(&group))
+            .config(config_for(&group, protocol))
             .topics([topic.clone()]),
     );
     let listener = builder.workers(2).start().unwrap();

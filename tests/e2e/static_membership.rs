@@ -1,6 +1,13 @@
 //! Static membership (group.instance.id): a member restarted within
 //! session.timeout.ms gets its partitions back and the other members see no
 //! rebalance. This is also how rolling restarts avoid moving partitions.
+//!
+//! Under KIP-848's consumer protocol the restart must be clean: a static
+//! member that closes leaves with epoch -2 and keeps its assignment for the
+//! session timeout, while one that crashed still holds its instance id, and
+//! a newcomer with that id is fenced (`UNRELEASED_INSTANCE_ID`, fatal) until
+//! the broker's session timeout expires it. The group's session timeout is
+//! set to 10 s for the test (a group config, `consumer.session.timeout.ms`).
 
 use std::time::Duration;
 
@@ -8,7 +15,38 @@ use super::common::*;
 
 #[test]
 fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
-    static_restart("range");
+    static_restart(&["--strategy", "range"], Stop::Kill);
+}
+
+/// KIP-848: the member is stopped with SIGTERM (see the module docs).
+#[test]
+fn restarted_static_member_gets_its_partitions_back_without_a_rebalance_consumer() {
+    static_restart(&protocol_args(GroupProtocol::Consumer), Stop::Terminate);
+}
+
+/// How the member is stopped before its restart.
+#[derive(PartialEq)]
+enum Stop {
+    Kill,
+    Terminate,
+}
+
+/// `kafka-configs --alter --entity-type groups`: `consumer.session.timeout.ms`
+/// of `group` (a KIP-848 group config, settable before the group exists).
+fn set_group_session_timeout(group: &str, ms: u32) {
+    let out = java_command()
+        .arg("kafka.admin.ConfigCommand")
+        .args(["--bootstrap-server", &bootstrap()])
+        .args(["--alter", "--entity-type", "groups", "--entity-name", group])
+        .args(["--add-config", &format!("consumer.session.timeout.ms={ms}")])
+        .output()
+        .expect("run ConfigCommand");
+    assert!(
+        out.status.success(),
+        "ConfigCommand: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A rolling restart: with static membership and
@@ -16,30 +54,28 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
 /// moving partitions.
 #[test]
 fn rolling_restart_with_cooperative_sticky_moves_no_partition() {
-    static_restart("cooperative-sticky");
+    static_restart(&["--strategy", "cooperative-sticky"], Stop::Kill);
 }
 
-fn static_restart(strategy: &str) {
+/// `assignment`: the probe flags that choose the protocol and assignor.
+fn static_restart(assignment: &[&str], stop: Stop) {
     let b = bootstrap();
     let topic = new_topic(broker(), "static", 4);
     let group = unique_name("static-g");
+    let classic = !assignment.contains(&"consumer");
+    if !classic {
+        set_group_session_timeout(&group, 10_000);
+    }
     let log = log_path("static");
     let s1 = unique_name("s1");
     let s2 = unique_name("s2");
     let args = |id: &str| -> Vec<String> {
-        [
-            "--instance-id",
-            id,
-            "--session-timeout-ms",
-            "10000",
-            "--heartbeat-ms",
-            "1000",
-            "--strategy",
-            strategy,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        let mut args = vec!["--instance-id", id];
+        if classic {
+            args.extend(["--session-timeout-ms", "10000", "--heartbeat-ms", "1000"]);
+        }
+        args.extend(assignment);
+        args.iter().map(|s| s.to_string()).collect()
     };
     let a1: Vec<String> = args(&s1);
     let a2: Vec<String> = args(&s2);
@@ -63,7 +99,14 @@ fn static_restart(strategy: &str) {
         ProcessedLog::read(&log).count(&topic) == 200
     });
 
-    m1.kill();
+    match stop {
+        Stop::Kill => m1.kill(),
+        Stop::Terminate => {
+            m1.terminate();
+            m1.wait_exit(Duration::from_secs(15))
+                .expect("m1 exits on SIGTERM");
+        }
+    }
     let m1b = probe("m1b", &group, &topic, &log, &refs(&a1));
     m1b.wait_for_line(|l| l.starts_with("ASSIGNED"), Duration::from_secs(30))
         .expect("the restarted member is assigned");

@@ -10,9 +10,6 @@ use std::time::Duration;
 
 use super::*;
 
-/// Short sessions, so the group notices a killed member quickly.
-const FAST: [&str; 4] = ["--session-timeout-ms", "3000", "--heartbeat-ms", "500"];
-
 /// A cheap random number in 0..n.
 fn random_below(n: usize) -> usize {
     use std::hash::{BuildHasher, Hasher};
@@ -21,9 +18,14 @@ fn random_below(n: usize) -> usize {
     (h.finish() % n as u64) as usize
 }
 
-#[test]
-fn twenty_switches_each_with_an_instance_killed_lose_nothing() {
-    let mut d = Deployment::new("dpsig");
+crate::protocol_tests!(twenty_switches_with_kills:
+    twenty_switches_each_with_an_instance_killed_lose_nothing_classic,
+    twenty_switches_each_with_an_instance_killed_lose_nothing_consumer);
+
+fn twenty_switches_with_kills(protocol: GroupProtocol) {
+    let mut d = Deployment::with_protocol("dpsig", protocol);
+    // short sessions (3 s), so the group notices a killed member quickly
+    let fast = fast_session_args(protocol);
     let (code, out) = d.deploy("init", &["--slot", "blue", "--topics", &d.topic.clone()]);
     assert_eq!(code, 0, "{out}");
     let tail = d.plane.tail();
@@ -35,7 +37,7 @@ fn twenty_switches_each_with_an_instance_killed_lose_nothing() {
         ("g1", "green"),
     ] {
         let id = format!("dpsig-{slot}-{name}-0");
-        running.push((slot.to_string(), d.probe_with(&id, slot, &FAST)));
+        running.push((slot.to_string(), d.probe_with(&id, slot, fast)));
     }
     d.wait_ready(&tail, &[("blue", 2), ("green", 2)]);
     let producer = SteadyProducer::start(&bootstrap(), &d.topic, PARTITIONS, 200);
@@ -77,7 +79,7 @@ fn twenty_switches_each_with_an_instance_killed_lose_nothing() {
         assert!(all_owned_by(&d, to), "{:?}", d.owners());
         // the victim comes back (a new process, a new log)
         let id = format!("dpsig-{slot}-r{i}");
-        running.push((slot.clone(), d.probe_with(&id, &slot, &FAST)));
+        running.push((slot.clone(), d.probe_with(&id, &slot, fast)));
         d.wait_ready(&tail, &[("blue", 2), ("green", 2)]);
         d.wait_progress(20);
     }

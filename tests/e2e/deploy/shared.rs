@@ -25,9 +25,12 @@ fn only_slot_runs(d: &Deployment, tail: &StatusTail, slot: &str, instances: usiz
         })
 }
 
-#[test]
-fn a_shared_group_switch_and_rollback_process_every_record_once() {
-    let mut d = Deployment::new("dpshr");
+crate::protocol_tests!(shared_switch_and_rollback:
+    a_shared_group_switch_and_rollback_process_every_record_once_classic,
+    a_shared_group_switch_and_rollback_process_every_record_once_consumer);
+
+fn shared_switch_and_rollback(protocol: GroupProtocol) {
+    let mut d = Deployment::with_protocol("dpshr", protocol);
     d.shared = true;
     let (code, out) = d.deploy(
         "init",
