@@ -10,6 +10,7 @@
 //! (`_classic`, `_consumer`).
 
 mod kills;
+mod members;
 mod shared;
 
 use std::collections::BTreeMap;
