@@ -8,8 +8,11 @@
 //! rebalance (dispatch stops, in-flight records finish up to the revoke
 //! timeout, offsets are committed synchronously), and then the member sends
 //! LeaveGroup (a static member does not: it stays in the group until its
-//! session times out). The leave request is answered once that revoke has
-//! happened. Joining is `subscribe` with the listener's topics or pattern.
+//! session times out). Under KIP-848's consumer protocol the leave is a
+//! heartbeat with member epoch -1, or -2 for a static member, which keeps
+//! its assignment for the session timeout the same way. The leave request
+//! is answered once that revoke has happened. Joining is `subscribe` with
+//! the listener's topics or pattern.
 //! A listener built with [`ListenerBuilder::detached`](crate::ListenerBuilder::detached)
 //! starts outside its group.
 
