@@ -1,5 +1,8 @@
 //! Typed, validated configuration for Switchyard Kafka consumers.
 //!
+//! - [`Connection`]: the client properties every client of one cluster
+//!   shares (bootstrap servers, TLS, SASL), from TOML, `-X`, a
+//!   `--command-config` file or the environment;
 //! - [`ConsumerConfig`]: the consumer settings, with Java's names and
 //!   defaults, mapped onto librdkafka by [`ConsumerConfig::to_client_config`]
 //!   and buildable from Kafka dotted properties with
@@ -35,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod assignment;
+mod connection;
 mod consumer;
 mod error;
 mod file;
@@ -49,6 +53,7 @@ mod validate;
 mod tests;
 
 pub use assignment::AssignmentStrategy;
+pub use connection::{is_secret, Connection, ENV_PREFIX};
 pub use consumer::{ConsumerConfig, DEFAULT_BOOTSTRAP_SERVERS};
 pub use error::{ConfigError, ConfigWarning};
 pub use file::AppConfig;
