@@ -30,7 +30,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::GroupProtocol;
 
@@ -51,8 +51,21 @@ impl RuntimeContext {
 }
 
 impl ClientContext for RuntimeContext {
+    /// Logs librdkafka's errors: most are transient and librdkafka retries
+    /// them; a fatal one leaves the consumer unusable and is an error. Under
+    /// KIP-848's consumer protocol, a member whose `group.instance.id` is
+    /// still held by a crashed one (`UNRELEASED_INSTANCE_ID`) gets one.
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(error = %error, reason, "kafka client error");
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::Fatal) {
+            tracing::warn!(error = %error, reason, "kafka client error");
+            return;
+        }
+        let hint = if reason.to_ascii_lowercase().contains("instance") {
+            "; with group.protocol=consumer a group.instance.id stays held by a member that crashed until the broker's session timeout expires it: restart after that, or stop members cleanly"
+        } else {
+            ""
+        };
+        tracing::error!(error = %error, reason, "fatal kafka client error: this consumer cannot go on{hint}");
     }
 }
 
