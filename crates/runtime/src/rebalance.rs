@@ -56,11 +56,16 @@ impl ClientContext for RuntimeContext {
     /// KIP-848's consumer protocol, a member whose `group.instance.id` is
     /// still held by a crashed one (`UNRELEASED_INSTANCE_ID`) gets one.
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::Fatal) {
+        // librdkafka's error event carries the underlying code of a fatal
+        // error (e.g. UNRELEASED_INSTANCE_ID) and says "fatal" in its text
+        let code = error.rdkafka_error_code();
+        let fatal =
+            code == Some(RDKafkaErrorCode::Fatal) || reason.to_ascii_lowercase().contains("fatal");
+        if !fatal {
             tracing::warn!(error = %error, reason, "kafka client error");
             return;
         }
-        let hint = if reason.to_ascii_lowercase().contains("instance") {
+        let hint = if code == Some(RDKafkaErrorCode::UnreleasedInstanceId) {
             "; with group.protocol=consumer a group.instance.id stays held by a member that crashed until the broker's session timeout expires it: restart after that, or stop members cleanly"
         } else {
             ""
