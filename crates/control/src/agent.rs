@@ -332,6 +332,11 @@ impl Shared {
         let desired = rx.borrow_and_update().clone();
         let (overrides, gen) = {
             let st = self.state.lock().unwrap();
+            if let Some(why) = desired.as_ref().and_then(|d| d.unreadable.as_deref()) {
+                if st.desired.as_ref().and_then(|d| d.unreadable.as_deref()) != Some(why) {
+                    tracing::warn!(app = %self.cfg.app, reason = why, "desired state unreadable: holding every listener paused");
+                }
+            }
             (st.overrides.clone(), st.override_gen)
         };
         let now = now_ms();
@@ -383,6 +388,10 @@ impl Shared {
     /// floors (handoff offsets) of `l`, after its pauses: a listener that
     /// joins already holds its pause targets.
     async fn apply_group(&self, l: &ListenerHandle, desired: Option<&DesiredState>) {
+        // an unreadable state says nothing about membership or floors: keep what was applied
+        if desired.is_some_and(DesiredState::is_unreadable) {
+            return;
+        }
         let name = l.name().to_string();
         let join = targets::joins(desired, &name, &self.cfg.slot);
         let floors = targets::start_floors(desired, &name, &self.cfg.slot);
@@ -463,6 +472,7 @@ impl Shared {
             overrides: st.overrides.clone(),
             heartbeat_ms: self.cfg.heartbeat.as_millis() as u64,
             timestamp_ms: now_ms(),
+            unreadable: st.desired.as_ref().and_then(|d| d.unreadable.clone()),
         }
     }
 

@@ -79,6 +79,7 @@ impl BindingCommand {
             issuer: self.issuer.clone(),
             since_ms: now_ms,
             expires_at_ms: self.expires_in_ms.map(|d| now_ms + d as i64),
+            extra: Default::default(),
         }
     }
 

@@ -16,6 +16,24 @@ pub enum ControlError {
         /// The version the store holds.
         current: u64,
     },
+    /// The last record of the app in the store cannot be read (malformed,
+    /// invalid, or of a newer schema): agents fail closed and writes are
+    /// refused until a valid record replaces it.
+    #[error("the desired state of app `{app}` is unreadable: {reason}")]
+    Unreadable {
+        /// Application.
+        app: String,
+        /// Why the record cannot be read.
+        reason: String,
+    },
+    /// The version of the app is `u64::MAX`: no version can follow it.
+    #[error("app `{app}`: version {version} cannot be followed (no version after u64::MAX)")]
+    VersionExhausted {
+        /// Application.
+        app: String,
+        /// The version held.
+        version: u64,
+    },
     /// A command was malformed or named something that does not exist.
     #[error("invalid command: {0}")]
     Invalid(String),

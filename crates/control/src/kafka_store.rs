@@ -1,10 +1,25 @@
 //! The desired state in a compacted, single-partition Kafka control topic
-//! (created when missing). Readers use `assign()` from the beginning, never a
-//! consumer group: librdkafka wants a `group.id` even for `assign()`, so
-//! [`READER_GROUP`] is set but never joined nor committed. Every read runs
-//! the log through the [`Reducer`], the same way on every instance.
+//! (created when missing).
+//!
+//! Readers use `assign()` from the beginning, never a consumer group:
+//! librdkafka wants a `group.id` even for `assign()`, so [`READER_GROUP`]
+//! is set but never joined nor committed. They read with
+//! `isolation.level=read_committed` and run every record through the
+//! [`Reducer`]: the state of an application is its last committed record,
+//! the one record of the key that compaction keeps.
+//!
+//! Writers are fenced the way Kafka Connect fences the writers of its
+//! config topic (KIP-618). A write runs in a transaction of a producer whose
+//! `transactional.id` belongs to the topic and the application
+//! ([`transactional_id`]): `init_transactions` fences every earlier producer
+//! of that id and aborts its open transaction; the writer then reads to the
+//! end of the log (waiting until no transaction is open below the end),
+//! checks that the state is still the one its change was made from, and
+//! produces and commits. A writer that initialises later fences this one, so
+//! a commit that succeeds was preceded by nothing this writer did not read:
+//! compare-and-set is on the writer's side, and nothing is ever re-written.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +33,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use crate::error::{ControlError, Result};
-use crate::log::{Reducer, Verdict};
+use crate::log::{decode_record, Reducer, Verdict};
 use crate::model::DesiredState;
 use crate::store::Store;
 
@@ -27,6 +42,21 @@ pub const READER_GROUP: &str = "switchyard-control-reader";
 
 /// How long one blocking Kafka request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `transaction.timeout.ms` of writers: a writer that dies mid-transaction
+/// holds readers back (the last stable offset) at most this long, plus the
+/// broker's `transaction.abort.timed.out.transaction.cleanup.interval.ms`,
+/// unless the next writer of its application fences it sooner.
+pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a writer waits for the transactions open below the end of the
+/// log to finish (a writer of another application that died mid-transaction
+/// is aborted by the broker after [`TRANSACTION_TIMEOUT`]).
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Records of an application the store remembers (to find out whether a
+/// commit of unknown outcome landed).
+const RECENT: usize = 64;
 
 /// Base client configuration.
 pub fn client(bootstrap: &str) -> ClientConfig {
@@ -39,10 +69,12 @@ pub fn client(bootstrap: &str) -> ClientConfig {
     c
 }
 
-/// A reader of partition 0 of `topic` from the beginning, outside any group.
+/// A reader of partition 0 of `topic` from the beginning, outside any
+/// group, of committed records only.
 pub fn reader(bootstrap: &str, topic: &str) -> Result<BaseConsumer> {
     let c: BaseConsumer = client(bootstrap)
         .set("group.id", READER_GROUP)
+        .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("fetch.wait.max.ms", "10")
@@ -60,6 +92,37 @@ pub fn producer(bootstrap: &str) -> Result<BaseProducer> {
         .set("linger.ms", "0")
         .set("message.timeout.ms", "10000")
         .create()?)
+}
+
+/// The `transactional.id` of the writers of `app` on the control `topic`.
+pub fn transactional_id(topic: &str, app: &str) -> String {
+    format!("switchyard-control.{topic}.{app}")
+}
+
+/// A transactional producer of the writers of `app` on `topic`, initialised:
+/// every earlier producer of the same id is fenced, its open transaction
+/// aborted.
+pub fn transactional_producer(bootstrap: &str, topic: &str, app: &str) -> Result<BaseProducer> {
+    let p: BaseProducer = client(bootstrap)
+        .set("transactional.id", transactional_id(topic, app))
+        .set(
+            "transaction.timeout.ms",
+            TRANSACTION_TIMEOUT.as_millis().to_string(),
+        )
+        .set("linger.ms", "0")
+        .create()?;
+    p.init_transactions(2 * REQUEST_TIMEOUT)?;
+    Ok(p)
+}
+
+/// The application position of `c` on partition 0 of `topic`: past the last
+/// record returned and past transaction markers (which are not returned).
+fn position(c: &BaseConsumer, topic: &str) -> Option<i64> {
+    let tpl = c.position().ok()?;
+    match tpl.find_partition(topic, 0)?.offset() {
+        Offset::Offset(n) => Some(n),
+        _ => None,
+    }
 }
 
 /// Wait until every message `p` sent is delivered (`flush` of rdkafka
@@ -120,7 +183,8 @@ pub fn ensure_topic(bootstrap: &str, topic: &str) -> Result<()> {
     Ok(())
 }
 
-/// Read partition 0 of `topic` from the beginning to its end, giving each
+/// Read the committed records of partition 0 of `topic` from the
+/// beginning to its end (the last stable offset as of the call), giving each
 /// record (key, payload) to `f`.
 pub fn read_to_end(
     bootstrap: &str,
@@ -139,7 +203,7 @@ pub fn read_to_end(
         }
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                next = m.offset() + 1;
+                next = next.max(m.offset() + 1);
                 f(m.key(), m.payload());
             }
             Some(Err(e)) => tracing::debug!(topic, error = %e, "control read"),
@@ -150,6 +214,8 @@ pub fn read_to_end(
                 }
             }
         }
+        // transaction markers move the position without a record
+        next = next.max(position(&c, topic).unwrap_or(0));
     }
     Ok(c)
 }
@@ -158,22 +224,100 @@ pub fn read_to_end(
 #[derive(Default)]
 struct Tail {
     reducer: Reducer,
-    /// Next offset to read.
+    /// Next offset to read (the reader's position).
     next: i64,
-    /// Accepted records, most recent last (bounded).
-    accepted: VecDeque<DesiredState>,
+    /// The last valid documents of each application, most recent last.
+    recent: BTreeMap<String, VecDeque<DesiredState>>,
     watchers: Vec<(String, watch::Sender<Option<DesiredState>>)>,
+}
+
+impl Tail {
+    /// Apply the record at `offset` and tell the watchers of its application.
+    fn apply(&mut self, topic: &str, offset: i64, key: Option<&[u8]>, payload: Option<&[u8]>) {
+        match self.reducer.apply_record(key, payload) {
+            Verdict::Ignored(why) => {
+                tracing::info!(topic, offset, %why, "control record ignored");
+                return;
+            }
+            Verdict::Unreadable(why) => {
+                tracing::warn!(topic, offset, %why, "control record unreadable: the app fails closed (every listener paused) until a valid record comes")
+            }
+            Verdict::Cleared => {
+                tracing::info!(
+                    topic,
+                    offset,
+                    "control tombstone: the app has no desired state"
+                )
+            }
+            Verdict::Set(_) => {}
+        }
+        let Ok((app, _)) = decode_record(key, None) else {
+            return;
+        };
+        let state = self.reducer.state(&app);
+        if !state.is_unreadable() && state.version > 0 {
+            let recent = self.recent.entry(app.clone()).or_default();
+            recent.push_back(state.clone());
+            if recent.len() > RECENT {
+                recent.pop_front();
+            }
+        }
+        self.watchers.retain(|(_, w)| !w.is_closed());
+        for (a, w) in &self.watchers {
+            if *a == app {
+                w.send_if_modified(|held| {
+                    let changed = held.as_ref() != Some(&state);
+                    if changed {
+                        *held = Some(state.clone());
+                    }
+                    changed
+                });
+            }
+        }
+    }
+}
+
+/// The lock of the writers of one application in this store: it
+/// serialises the store's writes of the app (which would only fence each
+/// other).
+type WriterSlot = Arc<Mutex<()>>;
+
+/// How a transaction failed.
+enum TxnFailure {
+    /// Before the commit was asked for: the write did not land.
+    NotCommitted(rdkafka::error::KafkaError),
+    /// The commit failed: the write may or may not have landed.
+    Unsure(rdkafka::error::KafkaError),
+}
+
+/// Produce `s` in a transaction of `p` and commit it.
+fn produce_in_transaction(
+    p: &BaseProducer,
+    topic: &str,
+    s: &DesiredState,
+) -> std::result::Result<(), TxnFailure> {
+    p.begin_transaction().map_err(TxnFailure::NotCommitted)?;
+    let payload = s.encode();
+    p.send(BaseRecord::to(topic).key(&s.app).payload(&payload))
+        .map_err(|(e, _)| TxnFailure::NotCommitted(e))?;
+    p.commit_transaction(REQUEST_TIMEOUT)
+        .map_err(TxnFailure::Unsure)
 }
 
 /// The control topic as a [`Store`]: one reader thread tails the log
 /// through the reducer for the life of the store; reads wait until it has
-/// caught up with the end of the log as of the call.
+/// caught up with the end of the committed log as of the call. Writes are
+/// transactions of a fenced producer per application (module docs).
 pub struct KafkaStore {
+    bootstrap: String,
     topic: String,
-    producer: BaseProducer,
-    meta: BaseConsumer,
+    /// `isolation.level=read_committed`: its end offset is the last stable offset.
+    committed_end: BaseConsumer,
+    /// `isolation.level=read_uncommitted`: its end offset is the high watermark.
+    log_end: BaseConsumer,
     tail: Arc<(Mutex<Tail>, Condvar)>,
     stop: Arc<AtomicBool>,
+    writers: Mutex<BTreeMap<String, WriterSlot>>,
 }
 
 impl Drop for KafkaStore {
@@ -194,61 +338,51 @@ impl KafkaStore {
             .name("sy-control-tail".into())
             .spawn(move || {
                 while !st.load(Ordering::Relaxed) {
-                    match c.poll(Duration::from_millis(100)) {
+                    let polled = c.poll(Duration::from_millis(100));
+                    let pos = position(&c, &top);
+                    let (lock, cv) = &*t;
+                    let mut tail = lock.lock().unwrap();
+                    let before = tail.next;
+                    match polled {
                         Some(Ok(m)) => {
-                            let (lock, cv) = &*t;
-                            let mut tail = lock.lock().unwrap();
-                            match tail.reducer.apply_record(m.key(), m.payload()) {
-                                Verdict::Accepted => {
-                                    let app = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-                                    if let Some(s) = tail.reducer.get(&app).cloned() {
-                                        tail.watchers.retain(|(_, w)| !w.is_closed());
-                                        for (a, w) in &tail.watchers {
-                                            if *a == app {
-                                                w.send_replace(Some(s.clone()));
-                                            }
-                                        }
-                                        tail.accepted.push_back(s);
-                                        if tail.accepted.len() > 1000 {
-                                            tail.accepted.pop_front();
-                                        }
-                                    }
-                                }
-                                Verdict::Duplicate => {}
-                                Verdict::Rejected(why) => {
-                                    tracing::info!(topic = %top, offset = m.offset(), %why, "control record rejected")
-                                }
-                            }
-                            tail.next = m.offset() + 1;
-                            cv.notify_all();
+                            tail.apply(&top, m.offset(), m.key(), m.payload());
+                            tail.next = tail.next.max(m.offset() + 1);
                         }
                         Some(Err(e)) => tracing::debug!(topic = %top, error = %e, "control tail"),
                         None => {}
                     }
+                    tail.next = tail.next.max(pos.unwrap_or(0));
+                    if tail.next != before {
+                        cv.notify_all();
+                    }
                 }
             })?;
         Ok(Arc::new(KafkaStore {
+            bootstrap: bootstrap.into(),
             topic: topic.into(),
-            producer: producer(bootstrap)?,
-            meta: client(bootstrap).create()?,
+            committed_end: client(bootstrap)
+                .set("isolation.level", "read_committed")
+                .create()?,
+            log_end: client(bootstrap)
+                .set("isolation.level", "read_uncommitted")
+                .create()?,
             tail,
             stop,
+            writers: Mutex::default(),
         }))
     }
 
-    /// Wait until the tail has read everything written so far; run `f` on it.
-    fn caught_up<T>(&self, f: impl FnOnce(&mut Tail) -> T) -> Result<T> {
-        let (low, high) = self
-            .meta
-            .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)?;
+    /// Wait until the tail has read up to offset `end` (or the log start
+    /// `low`, whichever is higher); run `f` on it.
+    fn caught_up<T>(&self, low: i64, end: i64, f: impl FnOnce(&mut Tail) -> T) -> Result<T> {
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         let (lock, cv) = &*self.tail;
         let mut tail = lock.lock().unwrap();
-        while tail.next.max(low) < high {
+        while tail.next.max(low) < end {
             let now = Instant::now();
             if now > deadline {
                 return Err(ControlError::Timeout(format!(
-                    "reading `{}` to offset {high} (at {})",
+                    "reading `{}` to offset {end} (at {})",
                     self.topic, tail.next
                 )));
             }
@@ -257,7 +391,43 @@ impl KafkaStore {
         Ok(f(&mut tail))
     }
 
-    /// Every decoded record of the log, in order (for checks; reads the topic anew).
+    /// Wait until the tail has read every record committed so far; run `f`.
+    fn committed<T>(&self, f: impl FnOnce(&mut Tail) -> T) -> Result<T> {
+        let (low, end) = self
+            .committed_end
+            .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)?;
+        self.caught_up(low, end, f)
+    }
+
+    /// Wait until no transaction is open below the end of the log as of
+    /// the call and the tail has read up to it; run `f`. What a fenced
+    /// writer reads: no committed record of its app below that end can be
+    /// hidden from it behind another app's open transaction.
+    fn settled<T>(&self, f: impl FnOnce(&mut Tail) -> T) -> Result<T> {
+        let (_, end) = self
+            .log_end
+            .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)?;
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let (low, stable) =
+                self.committed_end
+                    .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)?;
+            if stable >= end {
+                return self.caught_up(low, end, f);
+            }
+            if Instant::now() > deadline {
+                return Err(ControlError::Timeout(format!(
+                    "a transaction is still open below offset {end} of `{}` (last stable offset {stable}); \
+                     a writer that died mid-transaction is aborted after {TRANSACTION_TIMEOUT:?}",
+                    self.topic
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every decoded record of the log, in order (for checks; reads the
+    /// committed records of the topic anew).
     pub fn history(&self, bootstrap: &str) -> Result<Vec<DesiredState>> {
         let mut out = Vec::new();
         read_to_end(bootstrap, &self.topic, |_, p| {
@@ -268,51 +438,98 @@ impl KafkaStore {
         Ok(out)
     }
 
-    fn produce(&self, s: &DesiredState) -> Result<()> {
-        let payload = s.encode();
-        self.producer
-            .send(BaseRecord::to(&self.topic).key(&s.app).payload(&payload))
-            .map_err(|(e, _)| e)?;
-        deliver(&self.producer)?;
-        Ok(())
+    /// The control topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn writer(&self, app: &str) -> WriterSlot {
+        self.writers
+            .lock()
+            .unwrap()
+            .entry(app.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Commit `next` if the state of its app, read after fencing every
+    /// other writer of the app, passes `still_base`. `Ok(false)`: the state
+    /// changed, or this writer was fenced (the write did not land).
+    ///
+    /// Every put initialises a new transactional producer: that fences every
+    /// earlier writer of the app and aborts its open transaction at once, so
+    /// a writer that hangs or died mid-transaction holds this one back no
+    /// longer than an `InitProducerId` takes. A commit whose outcome is
+    /// unknown is resolved the same way: the next producer's initialisation
+    /// completes or aborts it, and the log says whether it landed.
+    fn put_checked(
+        &self,
+        next: &DesiredState,
+        still_base: impl Fn(&DesiredState) -> bool,
+    ) -> Result<bool> {
+        let app = next.app.as_str();
+        let slot = self.writer(app);
+        let _serialised = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unsure = false;
+        for _ in 0..2 {
+            let p = transactional_producer(&self.bootstrap, &self.topic, app)?;
+            let (current, landed) = self.settled(|t| {
+                let landed = t
+                    .recent
+                    .get(app)
+                    .is_some_and(|r| r.iter().any(|s| s == next));
+                (t.reducer.state(app), landed)
+            })?;
+            if unsure {
+                tracing::info!(
+                    app,
+                    version = next.version,
+                    landed,
+                    "outcome of an unsure commit"
+                );
+                return Ok(landed);
+            }
+            if !still_base(&current) {
+                return Ok(false);
+            }
+            match produce_in_transaction(&p, &self.topic, next) {
+                Ok(()) => return Ok(true),
+                Err(TxnFailure::NotCommitted(e)) => {
+                    tracing::info!(app, version = next.version, error = %e, "control write not committed (fenced by another writer?)");
+                    let _ = p.abort_transaction(REQUEST_TIMEOUT);
+                    return Ok(false);
+                }
+                Err(TxnFailure::Unsure(e)) => {
+                    tracing::warn!(app, version = next.version, error = %e, "control commit failed; fencing to learn whether it landed");
+                    unsure = true;
+                }
+            }
+        }
+        Err(ControlError::Timeout(format!(
+            "the outcome of the write of version {} of app `{app}` is unknown",
+            next.version
+        )))
     }
 }
 
 impl Store for KafkaStore {
     fn read(&self, app: &str) -> Result<DesiredState> {
-        self.caught_up(|t| {
-            t.reducer
-                .get(app)
-                .cloned()
-                .unwrap_or_else(|| DesiredState::new(app))
-        })
+        self.committed(|t| t.reducer.state(app))
     }
 
     fn try_put(&self, next: &DesiredState) -> Result<bool> {
-        self.produce(next)?;
-        let (won, winner) = self.caught_up(|t| {
-            (
-                t.accepted.iter().rev().any(|s| s == next),
-                t.reducer.get(&next.app).cloned(),
-            )
-        })?;
-        if !won {
-            // lost: make the winner the last record again, so compaction keeps it
-            if let Some(w) = winner {
-                self.produce(&w)?;
-            }
-        }
-        Ok(won)
+        self.put_checked(next, |cur| {
+            !cur.is_unreadable() && cur.version == next.prev_version
+        })
+    }
+
+    fn put_if(&self, base: &DesiredState, next: &DesiredState) -> Result<bool> {
+        self.put_checked(next, |cur| cur == base)
     }
 
     fn watch(&self, app: &str) -> Result<watch::Receiver<Option<DesiredState>>> {
-        self.caught_up(|t| {
-            let s = t
-                .reducer
-                .get(app)
-                .cloned()
-                .unwrap_or_else(|| DesiredState::new(app));
-            let (tx, rx) = watch::channel(Some(s));
+        self.committed(|t| {
+            let (tx, rx) = watch::channel(Some(t.reducer.state(app)));
             t.watchers.push((app.to_string(), tx));
             rx
         })
@@ -320,5 +537,69 @@ impl Store for KafkaStore {
 
     fn describe(&self) -> String {
         format!("kafka topic `{}`", self.topic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Pause;
+    use rdkafka::mocking::MockCluster;
+
+    /// librdkafka's mock cluster (the demo's broker) answers the
+    /// transactional requests (InitProducerId, AddPartitionsToTxn, EndTxn):
+    /// writes, reads, tombstones and unreadable records work on it as on
+    /// Kafka. (It does not fence: every InitProducerId gets a new producer
+    /// id, so only writes through one store are serialised there.)
+    #[test]
+    fn the_store_works_on_the_mock_cluster() {
+        let cluster = MockCluster::new(1).unwrap();
+        let b = cluster.bootstrap_servers();
+        // as the demo does (the mock cluster does not answer CreateTopics)
+        cluster.create_topic("ctl", 1, 1).unwrap();
+        let store = KafkaStore::new(&b, "ctl").unwrap();
+        let rx = store.watch("app").unwrap();
+        for (i, l) in ["x", "y", "z"].iter().enumerate() {
+            let s = store
+                .write("app", Some(i as u64), Some("test"), &|s| {
+                    s.add_pause(Pause::listener(l))
+                })
+                .unwrap();
+            assert_eq!(s.version, i as u64 + 1);
+        }
+        let e = store.write("app", Some(1), None, &|_| Ok(())).unwrap_err();
+        assert!(
+            matches!(e, ControlError::Conflict { current: 3, .. }),
+            "{e}"
+        );
+        let fresh = KafkaStore::new(&b, "ctl").unwrap();
+        let s = fresh.read("app").unwrap();
+        assert_eq!((s.version, s.pauses.len()), (3, 3));
+        assert_eq!(store.read("app").unwrap(), s);
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        while rx.borrow().as_ref().map(|s| s.version) != Some(3) {
+            assert!(Instant::now() < deadline, "the watcher saw version 3");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // raw records: garbage, then a tombstone
+        let raw = producer(&b).unwrap();
+        raw.send(BaseRecord::to("ctl").key("app").payload("garbage"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        deliver(&raw).unwrap();
+        for st in [&store, &fresh] {
+            let s = st.read("app").unwrap();
+            assert!(s.is_unreadable(), "{s:?}");
+            let e = st.write("app", None, None, &|_| Ok(())).unwrap_err();
+            assert!(matches!(e, ControlError::Unreadable { .. }), "{e}");
+        }
+        raw.send(BaseRecord::<str, str>::to("ctl").key("app"))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        deliver(&raw).unwrap();
+        assert_eq!(fresh.read("app").unwrap(), DesiredState::new("app"));
+        let s = store.write("app", Some(0), None, &|_| Ok(())).unwrap();
+        assert_eq!(s.version, 1);
+        assert_eq!(fresh.read("app").unwrap(), s);
     }
 }

@@ -5,6 +5,10 @@
 //! here). `version` increases by one per accepted write and `prev_version`
 //! names the version a write replaces (see [`crate::log`]).
 //!
+//! Fields this build does not know are kept ([`DesiredState::extra`],
+//! [`Pause::extra`]) and written back unchanged, so an older writer carries
+//! a newer writer's fields forward (docs/control-plane.md, "Compatibility").
+//!
 //! ```
 //! use switchyard_control::model::{DesiredState, Pause};
 //! let mut s = DesiredState::new("orders");
@@ -16,6 +20,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use switchyard_runtime::PauseTarget;
 
 use crate::error::{ControlError, Result};
@@ -59,6 +64,16 @@ pub struct DesiredState {
     /// When, in ms since the epoch.
     #[serde(default)]
     pub written_at_ms: i64,
+    /// Fields this build does not know (written by a newer build with the
+    /// same `schema`): kept as they are and written back by [`Self::next`].
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    /// Set (never serialized) when the last record of the app could not be
+    /// read: malformed, invalid, or of a newer `schema`. The reason. Such a
+    /// state holds nothing else; agents fail closed on it (every listener
+    /// paused) and writers refuse to write on top of it.
+    #[serde(skip)]
+    pub unreadable: Option<String>,
 }
 
 /// One wanted pause.
@@ -84,6 +99,9 @@ pub struct Pause {
     /// Resumes by itself at this time (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<i64>,
+    /// Fields this build does not know: kept and written back.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Pause {
@@ -97,6 +115,7 @@ impl Pause {
             issuer: None,
             since_ms: 0,
             expires_at_ms: None,
+            extra: Map::new(),
         }
     }
     /// A pause of a topic of a listener.
@@ -164,7 +183,42 @@ impl DesiredState {
             deploy: BTreeMap::new(),
             issuer: None,
             written_at_ms: 0,
+            extra: Map::new(),
+            unreadable: None,
         }
+    }
+
+    /// The state of `app` whose last record cannot be read, with the reason
+    /// (version 0, nothing wanted: agents hold every listener paused).
+    pub fn unreadable(app: &str, reason: impl Into<String>) -> DesiredState {
+        DesiredState {
+            unreadable: Some(reason.into()),
+            ..DesiredState::new(app)
+        }
+    }
+
+    /// Is this the state of an app whose last record cannot be read?
+    pub fn is_unreadable(&self) -> bool {
+        self.unreadable.is_some()
+    }
+
+    /// Check a stored document: a named app, a version of at least 1
+    /// (0 means nothing written), valid pauses.
+    pub fn validate(&self) -> Result<()> {
+        if self.app.trim().is_empty() {
+            return Err(ControlError::Invalid("the app name is blank".into()));
+        }
+        if self.version == 0 {
+            return Err(ControlError::Invalid(format!(
+                "app `{}`: version 0 is not a written version",
+                self.app
+            )));
+        }
+        self.pauses.iter().try_for_each(|p| {
+            p.validate().map_err(|e| {
+                ControlError::Invalid(format!("app `{}` version {}: {e}", self.app, self.version))
+            })
+        })
     }
 
     /// Decode a JSON document; `what` names the record or file in the error.
@@ -187,16 +241,39 @@ impl DesiredState {
         serde_json::to_vec(self).expect("serializable")
     }
 
-    /// The next version: this state changed by `change`, `version + 1`, `prev_version = version`.
-    pub fn next(&self, issuer: Option<&str>, now_ms: i64) -> DesiredState {
-        DesiredState {
-            version: self.version + 1,
+    /// The next version: `version + 1`, `prev_version = version`, the
+    /// rest (unknown fields included) carried over. A version at
+    /// `u64::MAX` cannot be followed ([`ControlError::VersionExhausted`]);
+    /// an unreadable state cannot be written over ([`ControlError::Unreadable`]).
+    pub fn try_next(&self, issuer: Option<&str>, now_ms: i64) -> Result<DesiredState> {
+        if let Some(reason) = &self.unreadable {
+            return Err(ControlError::Unreadable {
+                app: self.app.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let version =
+            self.version
+                .checked_add(1)
+                .ok_or_else(|| ControlError::VersionExhausted {
+                    app: self.app.clone(),
+                    version: self.version,
+                })?;
+        Ok(DesiredState {
+            version,
             prev_version: self.version,
             issuer: issuer.map(str::to_string),
             written_at_ms: now_ms,
             schema: SCHEMA_VERSION,
             ..self.clone()
-        }
+        })
+    }
+
+    /// [`Self::try_next`] for states known to be readable and below
+    /// `u64::MAX` (tests, local sources); panics otherwise.
+    pub fn next(&self, issuer: Option<&str>, now_ms: i64) -> DesiredState {
+        self.try_next(issuer, now_ms)
+            .unwrap_or_else(|e| panic!("DesiredState::next: {e}"))
     }
 
     /// Add a pause (replacing one with the same target of the same listener).

@@ -40,9 +40,16 @@ impl RedisStore {
     fn get(con: &mut redis::Connection, app: &str) -> Result<DesiredState> {
         let k = key(app);
         let raw: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query(con)?;
-        match raw {
-            None => Ok(DesiredState::new(app)),
-            Some(b) => DesiredState::decode(&b, &format!("redis key `{k}`")),
+        // the same rule as the control topic: a document that cannot be
+        // read makes the state unreadable (agents fail closed)
+        match crate::log::decode_record(Some(app.as_bytes()), raw.as_deref()) {
+            Ok((_, Some(crate::log::AppState::Valid(s)))) => Ok(*s),
+            Ok((_, Some(crate::log::AppState::Unreadable(why)))) => Ok(DesiredState::unreadable(
+                app,
+                format!("redis key `{k}`: {why}"),
+            )),
+            Ok((_, None)) => Ok(DesiredState::new(app)),
+            Err(why) => Err(ControlError::Invalid(why)),
         }
     }
 }
@@ -57,7 +64,7 @@ impl Store for RedisStore {
         let k = key(&next.app);
         redis::cmd("WATCH").arg(&k).query::<()>(&mut con)?;
         let current = Self::get(&mut con, &next.app)?;
-        if current.version != next.prev_version {
+        if current.is_unreadable() || current.version != next.prev_version {
             redis::cmd("UNWATCH").query::<()>(&mut con)?;
             return Ok(false);
         }
@@ -99,8 +106,8 @@ impl Store for RedisStore {
                     }
                     match RedisStore::get(&mut con, &app) {
                         Ok(s) => {
-                            let newer = tx.borrow().as_ref().is_none_or(|h| s.version > h.version);
-                            if newer {
+                            let changed = tx.borrow().as_ref() != Some(&s);
+                            if changed {
                                 tx.send_replace(Some(s));
                             }
                         }

@@ -62,6 +62,10 @@ pub struct InstanceStatus {
     pub heartbeat_ms: u64,
     /// When this status was made (ms since the epoch).
     pub timestamp_ms: i64,
+    /// Why the desired state of the app cannot be read, while it cannot:
+    /// the instance holds every listener paused (fail closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 impl InstanceStatus {
@@ -203,6 +207,7 @@ mod tests {
             overrides: BTreeMap::new(),
             heartbeat_ms: 100,
             timestamp_ms: ts,
+            unreadable: None,
         }
     }
 

@@ -35,13 +35,18 @@ pub enum Override {
 /// Overrides of this instance, by listener.
 pub type Overrides = BTreeMap<String, Override>;
 
-/// The targets `listener` should hold at `now_ms`.
+/// The targets `listener` should hold at `now_ms`. An unreadable desired
+/// state ([`DesiredState::unreadable`]) holds the whole listener paused,
+/// whatever the overrides say (fail closed).
 pub fn wanted(
     desired: Option<&DesiredState>,
     overrides: &Overrides,
     listener: &str,
     now_ms: i64,
 ) -> BTreeSet<PauseTarget> {
+    if desired.is_some_and(DesiredState::is_unreadable) {
+        return BTreeSet::from([PauseTarget::Listener]);
+    }
     match overrides.get(listener) {
         Some(Override::Paused) => return BTreeSet::from([PauseTarget::Listener]),
         Some(Override::Resumed) => return BTreeSet::new(),
@@ -249,6 +254,15 @@ mod tests {
             wanted(None, &o, "l", 0),
             BTreeSet::from([PauseTarget::Listener])
         );
+        // an unreadable state holds every listener paused, overrides included
+        let bad = DesiredState::unreadable("a", "garbage");
+        o.insert("l".into(), Override::Resumed);
+        for l in ["l", "other"] {
+            assert_eq!(
+                wanted_in_slot(Some(&bad), &o, l, "blue", 0),
+                BTreeSet::from([PauseTarget::Listener])
+            );
+        }
     }
 
     #[test]

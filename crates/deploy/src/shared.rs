@@ -402,6 +402,7 @@ mod tests {
             overrides: Default::default(),
             heartbeat_ms: 1000,
             timestamp_ms: 10_000,
+            unreadable: None,
         }
     }
 

@@ -81,6 +81,7 @@ fn st(id: &str, slot: &str, v: u64, ts: i64, parts: &[(i32, &str)]) -> InstanceS
         overrides: BTreeMap::new(),
         heartbeat_ms: 100,
         timestamp_ms: ts,
+        unreadable: None,
     }
 }
 
