@@ -41,6 +41,10 @@ use crate::error::{ControlError, Result};
 use crate::model::DesiredState;
 use crate::store::Change;
 
+#[cfg(test)]
+#[path = "log_model.rs"]
+mod log_model;
+
 /// The state one record gives its application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppState {
