@@ -38,3 +38,42 @@ command -v redis-server >/dev/null || apt_install redis-server
 
 # nisshi (a Kafka-compatible broker) is an optional second broker: SWITCHYARD_TEST_BROKER=nisshi runs the suite on
 # it, when `nisshi` is installed (`cargo install nisshi --version 0.8.1 --no-default-features --features dynostore`).
+
+# Apicurio Registry, the Schema Registry of the schema tests (its Confluent-compatible API is at /apis/ccompat/v7): the
+# runnable assembly of io.apicurio:apicurio-registry-app from Maven Central (classifier `all`, a tar.gz of a Quarkus
+# fast-jar tree started with `java -jar quarkus-run.jar`, in-memory storage) in $SWITCHYARD_APICURIO_HOME (default
+# ~/.cache/switchyard/apicurio); the stamp holds the version, so a second run is instant and another version installs
+# again. Apicurio 3 needs Java 21 or newer: the testkit takes $SWITCHYARD_REGISTRY_JAVA, else the newest JDK in
+# /usr/lib/jvm (the machine's Temurin 25 beside OpenJDK 17).
+apicurio_version=3.3.3
+apicurio_home="${SWITCHYARD_APICURIO_HOME:-$HOME/.cache/switchyard/apicurio}"
+if [ "$(cat "$apicurio_home/.stamp" 2>/dev/null)" != "$apicurio_version" ]; then
+  echo "installing Apicurio Registry $apicurio_version into $apicurio_home (Maven Central)..."
+  rm -rf "$apicurio_home"
+  mkdir -p "$apicurio_home"
+  mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:unpack \
+    -Dartifact="io.apicurio:apicurio-registry-app:$apicurio_version:tar.gz:all" -DoutputDirectory="$apicurio_home"
+  echo "$apicurio_version" > "$apicurio_home/.stamp"
+fi
+test -f "$apicurio_home/quarkus-run.jar"
+if [ -z "${SWITCHYARD_REGISTRY_JAVA:-}" ] && ! ls /usr/lib/jvm/*/bin/java 2>/dev/null | while read -r j; do
+    v="$("$j" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
+    [ "${v%%.*}" -ge 21 ] 2>/dev/null && echo "$j"
+  done | grep -q .; then
+  echo "Apicurio Registry $apicurio_version needs Java 21 or newer: none in /usr/lib/jvm; set SWITCHYARD_REGISTRY_JAVA" >&2
+  exit 1
+fi
+
+# The independent producer of the schema tests: Confluent's Python client (confluent-kafka from PyPI, with its
+# SchemaRegistryClient and Avro, Protobuf and JSON Schema serializers) in a venv of Debian's /usr/bin/python3 at
+# ~/.cache/switchyard/python-serdes; the stamp holds the requirement.
+serdes_venv="$HOME/.cache/switchyard/python-serdes"
+serdes_req="confluent-kafka[avro,protobuf,json,schemaregistry]==2.16.1"
+if [ "$(cat "$serdes_venv/.stamp" 2>/dev/null)" != "$serdes_req" ]; then
+  echo "installing $serdes_req into $serdes_venv (PyPI)..."
+  /usr/bin/python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+  rm -rf "$serdes_venv"
+  /usr/bin/python3 -m venv "$serdes_venv" || { apt_install python3-venv; /usr/bin/python3 -m venv "$serdes_venv"; }
+  "$serdes_venv/bin/pip" install -q --disable-pip-version-check "$serdes_req"
+  echo "$serdes_req" > "$serdes_venv/.stamp"
+fi

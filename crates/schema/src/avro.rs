@@ -124,6 +124,15 @@ impl Core {
         data: Option<&[u8]>,
         read: impl FnOnce(&CompiledAvro, &mut &[u8]) -> Result<T, SchemaError>,
     ) -> Result<T, SchemaError> {
+        self.compiled
+            .decode(data, || self.decode_uncounted(data, read))
+    }
+
+    fn decode_uncounted<T>(
+        &self,
+        data: Option<&[u8]>,
+        read: impl FnOnce(&CompiledAvro, &mut &[u8]) -> Result<T, SchemaError>,
+    ) -> Result<T, SchemaError> {
         let data =
             data.ok_or_else(|| SchemaError::new(FailureKind::NullPayload, "null payload"))?;
         let (id, mut payload) = wire::split(data)?;
@@ -196,12 +205,10 @@ where
     pub fn decode(&self, data: Option<&[u8]>) -> Result<T, SchemaError> {
         // Through Avro's generic value: `read_deser` (straight into `T`)
         // insists that `T`'s name is the record's name.
-        self.core
-            .decode(data, |c, payload| {
-                let value = c.borrow_dependent().read_value(payload).map_err(mismatch)?;
-                apache_avro::from_value::<T>(&value).map_err(mismatch)
-            })
-            .map_err(|e| self.core.compiled.failed(e))
+        self.core.decode(data, |c, payload| {
+            let value = c.borrow_dependent().read_value(payload).map_err(mismatch)?;
+            apache_avro::from_value::<T>(&value).map_err(mismatch)
+        })
     }
 }
 
@@ -241,21 +248,17 @@ impl AvroJson {
 
     /// Decode a framed record to Avro's generic value.
     pub fn decode_value(&self, data: Option<&[u8]>) -> Result<Value, SchemaError> {
-        self.core
-            .decode(data, |c, payload| {
-                c.borrow_dependent().read_value(payload).map_err(mismatch)
-            })
-            .map_err(|e| self.core.compiled.failed(e))
+        self.core.decode(data, |c, payload| {
+            c.borrow_dependent().read_value(payload).map_err(mismatch)
+        })
     }
 
     /// Decode a framed record to JSON.
     pub fn decode(&self, data: Option<&[u8]>) -> Result<serde_json::Value, SchemaError> {
-        self.core
-            .decode(data, |c, payload| {
-                let value = c.borrow_dependent().read_value(payload).map_err(mismatch)?;
-                serde_json::Value::try_from(value).map_err(mismatch)
-            })
-            .map_err(|e| self.core.compiled.failed(e))
+        self.core.decode(data, |c, payload| {
+            let value = c.borrow_dependent().read_value(payload).map_err(mismatch)?;
+            serde_json::Value::try_from(value).map_err(mismatch)
+        })
     }
 }
 

@@ -103,8 +103,8 @@ impl<T> JsonSchema<T> {
 impl<T: serde::de::DeserializeOwned> JsonSchema<T> {
     /// Decode a framed record.
     pub fn decode(&self, data: Option<&[u8]>) -> Result<T, SchemaError> {
-        validated(&self.compiled, data)
-            .and_then(|v| {
+        self.compiled.decode(data, || {
+            validated(&self.compiled, data).and_then(|v| {
                 serde_json::from_value(v).map_err(|e| {
                     SchemaError::new(
                         FailureKind::SchemaMismatch,
@@ -115,7 +115,7 @@ impl<T: serde::de::DeserializeOwned> JsonSchema<T> {
                     )
                 })
             })
-            .map_err(|e| self.compiled.failed(e))
+        })
     }
 }
 
@@ -144,7 +144,8 @@ impl JsonSchemaValue {
 
     /// Decode a framed record.
     pub fn decode(&self, data: Option<&[u8]>) -> Result<Value, SchemaError> {
-        validated(&self.compiled, data).map_err(|e| self.compiled.failed(e))
+        self.compiled
+            .decode(data, || validated(&self.compiled, data))
     }
 }
 

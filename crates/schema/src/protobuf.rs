@@ -176,12 +176,13 @@ impl ProtobufJson {
 
     /// Decode a framed record to a dynamic message.
     pub fn decode_message(&self, data: Option<&[u8]>) -> Result<DynamicMessage, SchemaError> {
-        decode_dynamic(&self.compiled, data).map_err(|e| self.compiled.failed(e))
+        self.compiled
+            .decode(data, || decode_dynamic(&self.compiled, data))
     }
 
     /// Decode a framed record to JSON.
     pub fn decode(&self, data: Option<&[u8]>) -> Result<serde_json::Value, SchemaError> {
-        self.to_json(data).map_err(|e| self.compiled.failed(e))
+        self.compiled.decode(data, || self.to_json(data))
     }
 
     fn to_json(&self, data: Option<&[u8]>) -> Result<serde_json::Value, SchemaError> {
@@ -223,9 +224,8 @@ impl<T> ProtobufSerde<T> {
 impl<T: serde::de::DeserializeOwned> ProtobufSerde<T> {
     /// Decode a framed record.
     pub fn decode(&self, data: Option<&[u8]>) -> Result<T, SchemaError> {
-        self.json
-            .to_json(data)
-            .and_then(|v| {
+        self.json.compiled.decode(data, || {
+            self.json.to_json(data).and_then(|v| {
                 serde_json::from_value(v).map_err(|e| {
                     SchemaError::new(
                         FailureKind::SchemaMismatch,
@@ -233,7 +233,7 @@ impl<T: serde::de::DeserializeOwned> ProtobufSerde<T> {
                     )
                 })
             })
-            .map_err(|e| self.json.compiled.failed(e))
+        })
     }
 }
 
@@ -277,7 +277,7 @@ impl<M> Protobuf<M> {
 impl<M: prost::Message + Default> Protobuf<M> {
     /// Decode a framed record.
     pub fn decode(&self, data: Option<&[u8]>) -> Result<M, SchemaError> {
-        self.decode_inner(data).map_err(|e| self.compiled.failed(e))
+        self.compiled.decode(data, || self.decode_inner(data))
     }
 
     fn decode_inner(&self, data: Option<&[u8]>) -> Result<M, SchemaError> {

@@ -14,6 +14,7 @@
 //! * [`group`] reads a consumer group's committed offsets and membership from the broker.
 //! * [`wait`] is how everything waits: for a condition, with a deadline, never a bare sleep.
 //! * [`client`] holds the client configuration (short timeouts) that all of the above use.
+//! * [`registry`] starts a Schema Registry (Apicurio Registry, Confluent-compatible API) for the schema tests.
 //!
 //! Every child process (broker or consumer) is spawned from one dedicated thread with
 //! `prctl(PR_SET_PDEATHSIG, SIGKILL)`, so nothing outlives the test process.
@@ -25,6 +26,7 @@ pub mod memory;
 pub mod process;
 pub mod processed_log;
 pub mod produce;
+pub mod registry;
 mod spawner;
 pub mod topics;
 pub mod wait;
@@ -35,5 +37,6 @@ pub use group::{committed_offsets, committed_with_metadata, group_members};
 pub use process::Child;
 pub use processed_log::{LogWriter, Processed, ProcessedLog};
 pub use produce::{SeqProducer, SteadyProducer};
+pub use registry::Registry;
 pub use topics::{add_partitions, create_topic, end_offsets, new_topic, unique_name};
 pub use wait::{wait_for, wait_until};
