@@ -21,6 +21,7 @@ mod e2e {
     mod parallel;
     mod pause;
     mod peers;
+    mod schema_registry;
     mod seek_reset;
     mod shutdown;
     mod static_membership;
