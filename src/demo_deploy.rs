@@ -88,7 +88,7 @@ pub(crate) async fn run(
         let b = bootstrap.clone();
         move || -> anyhow::Result<(SharedStore, Driver)> {
             let store: SharedStore = KafkaStore::new(&b, CONTROL)?;
-            let d = crate::deploy::start_driver(
+            let d = Driver::start(
                 &b,
                 store.clone(),
                 STATUS,

@@ -10,11 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::model::now_ms;
-use switchyard_control::status_topic::StatusTail;
 use switchyard_control::targets::NOBODY;
 use switchyard_control::SharedStore;
 use switchyard_deploy::kafka::{self, Tp};
@@ -167,7 +166,7 @@ fn driver(c: &Common) -> anyhow::Result<Driver> {
         .map(|u| format!("deploy:{u}"))
         .unwrap_or_else(|| "deploy".into());
     let timeout = Duration::from_millis(c.phase_timeout_ms);
-    start_driver(
+    Driver::start(
         &c.plane.bootstrap,
         store,
         &c.plane.status_topic,
@@ -176,34 +175,6 @@ fn driver(c: &Common) -> anyhow::Result<Driver> {
         issuer,
         timeout,
     )
-}
-
-/// A driver of `app` (base group `group`) over `store`, once its tail of
-/// `status_topic` has caught up.
-pub(crate) fn start_driver(
-    bootstrap: &str,
-    store: SharedStore,
-    status_topic: &str,
-    app: &str,
-    group: &str,
-    issuer: String,
-    phase_timeout: Duration,
-) -> anyhow::Result<Driver> {
-    let tail = StatusTail::start(bootstrap, status_topic)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !tail.caught_up() {
-        anyhow::ensure!(Instant::now() < deadline, "cannot read the status topic");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(Driver {
-        bootstrap: bootstrap.into(),
-        app: app.into(),
-        group: group.into(),
-        store,
-        tail,
-        phase_timeout,
-        issuer,
-    })
 }
 
 /// `deploy init`: `slot` owns every partition of `topics` for `listener`

@@ -1,7 +1,9 @@
 //! `switchyard`: the command-line front of the Switchyard runtime.
 //!
 //! A thin binary over the workspace crates: each subcommand lives in its own
-//! module (`demo`, `bench`, `offsets`, `probe`) and calls the libraries.
+//! module (`demo`, `offsets`, `lag`, `ctl`, `deploy`, `config`, `probe`)
+//! and calls the libraries. The benchmarks are a binary of their own,
+//! `switchyard-bench` (crates/bench).
 //! Exit codes: 0 success, 1 failure, 2 usage or configuration error, 3
 //! refused (e.g. a reset while the group has members).
 
@@ -12,12 +14,6 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod bench;
-mod bench_control;
-mod bench_lag;
-mod bench_parallel;
-mod bench_switch;
-mod bench_switch_shared;
 mod config_cmd;
 mod ctl;
 mod demo;
@@ -42,9 +38,6 @@ struct Cli {
 enum Cmd {
     /// Run a self-contained demo on an embedded broker (librdkafka's mock cluster).
     Demo(demo::Args),
-    /// Measure throughput and memory beside a baseline in the same run.
-    #[command(subcommand)]
-    Bench(bench::Cmd),
     /// Group offset operations (reset), like kafka-consumer-groups.
     #[command(subcommand)]
     Offsets(offsets::Cmd),
@@ -79,7 +72,6 @@ fn main() {
         .init();
     let code = match cli.command {
         Cmd::Demo(a) => demo::run(a),
-        Cmd::Bench(c) => bench::run(c),
         Cmd::Offsets(c) => offsets::run(c),
         Cmd::Lag(a) => lag::run(a),
         Cmd::Ctl(c) => ctl::run(c),

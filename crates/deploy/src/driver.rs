@@ -48,6 +48,37 @@ pub struct Driver {
 }
 
 impl Driver {
+    /// A driver of `app` (base group `group`) over `store`, once its tail of
+    /// `status_topic` has caught up (at most 10 s).
+    pub fn start(
+        bootstrap: &str,
+        store: SharedStore,
+        status_topic: &str,
+        app: &str,
+        group: &str,
+        issuer: String,
+        phase_timeout: Duration,
+    ) -> anyhow::Result<Driver> {
+        let tail = StatusTail::start(bootstrap, status_topic)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !tail.caught_up() {
+            if Instant::now() >= deadline {
+                tail.stop();
+                anyhow::bail!("cannot read the status topic {status_topic}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Driver {
+            bootstrap: bootstrap.into(),
+            app: app.into(),
+            group: group.into(),
+            store,
+            tail,
+            phase_timeout,
+            issuer,
+        })
+    }
+
     /// The group of `slot`.
     pub fn group_of(&self, slot: &str) -> String {
         format!("{}-{slot}", self.group)

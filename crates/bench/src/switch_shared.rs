@@ -1,4 +1,4 @@
-//! The shared-group row of `switchyard bench switch`: 2 blue + 2 green
+//! The shared-group row of `switchyard-bench switch`: 2 blue + 2 green
 //! in-process instances configured with one group; only the joined slot is
 //! a member (`deploy init --strategy shared`), the other's listeners start
 //! detached and stay out. Each handoff is `Driver::run_shared` (green joins,
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_deploy::shared;
 
-use crate::bench_switch::{
+use crate::switch::{
     bench_driver, hole, listener, note, stop_agents, trace_line, wait_log, Args, Env, Instance,
     Log, Stats, LISTENER, SLOTS,
 };

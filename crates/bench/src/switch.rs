@@ -1,4 +1,4 @@
-//! `switchyard bench switch`: how long a blue/green switch leaves a listener
+//! `switchyard-bench switch`: how long a blue/green switch leaves a listener
 //! without processing, with the real deploy driver (`switchyard-deploy`, the
 //! code `switchyard deploy switch` runs).
 //!
@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use switchyard_config::{ConsumerConfig, OffsetReset};
 use switchyard_control::kafka_store::{producer, KafkaStore};
@@ -34,13 +33,15 @@ use switchyard_runtime::deserializer::Bytes;
 use switchyard_runtime::record::Record;
 use switchyard_runtime::{Listener, ListenerBuilder, ListenerHandle};
 
-/// Options of `bench switch`.
+use crate::broker::{pct, BenchBroker, BrokerArgs};
+
+/// Options of `switch`. The mock cluster cannot report group members, so
+/// the switch stops with an error there: run it with `--kafka` or
+/// `--bootstrap`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Bootstrap servers; default: an embedded mock cluster (which cannot
-    /// report group members, so the switch stops with an error there).
-    #[arg(long)]
-    pub(crate) bootstrap: Option<String>,
+    #[command(flatten)]
+    pub(crate) broker: BrokerArgs,
     /// Blue/green handoffs (alternating blue → green → blue).
     #[arg(long, default_value_t = 50)]
     pub(crate) switches: usize,
@@ -71,20 +72,17 @@ pub(crate) const SLOTS: [&str; 2] = ["blue", "green"];
 pub(crate) type Log = Arc<Mutex<Vec<(u64, u32, i32)>>>;
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let broker = BenchBroker::start(&a.broker)?;
+    let env = Env {
+        bootstrap: broker.bootstrap.clone(),
+        tag: broker.run_tag(),
+        broker,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("tokio")?;
-    rt.block_on(bench(a))
-}
-
-fn pct(v: &[f64], p: f64) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() - 1) as f64 * p).round() as usize]
+    rt.block_on(bench(a, &env))
 }
 
 #[derive(Default)]
@@ -123,72 +121,45 @@ impl Stats {
     }
 }
 
+/// The broker of the run and the suffix of its names.
 pub(crate) struct Env {
+    pub broker: BenchBroker,
     pub bootstrap: String,
-    mock: Option<MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
     pub tag: String,
 }
 
 impl Env {
     pub(crate) fn create(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
-        if let Some(m) = &self.mock {
-            m.create_topic(topic, partitions, 1)?;
-            return Ok(());
-        }
-        crate::bench::create_topic(&self.bootstrap, topic, partitions)
+        self.broker.create_topic(topic, partitions)
     }
 }
 
-async fn bench(a: Args) -> anyhow::Result<()> {
-    let env = match &a.bootstrap {
-        Some(b) => Env {
-            bootstrap: b.clone(),
-            mock: None,
-            tag: format!(
-                "{}-{}",
-                std::process::id(),
-                switchyard_control::model::now_ms()
-            ),
-        },
-        None => {
-            let m = MockCluster::new(1).context("mock cluster")?;
-            Env {
-                bootstrap: m.bootstrap_servers(),
-                mock: Some(m),
-                tag: std::process::id().to_string(),
-            }
-        }
-    };
+async fn bench(a: Args, env: &Env) -> anyhow::Result<()> {
     let topic = format!("bench.switch.{}", env.tag);
     {
-        let (e, t, p) = (&env, topic.clone(), a.partitions);
+        let (e, t, p) = (env, topic.clone(), a.partitions);
         tokio::task::block_in_place(|| e.create(&t, p))?;
     }
     println!(
-        "blue/green switch: {} partitions, {} records/s steady flow, {} + {} instances, broker {}{}",
+        "blue/green switch: {} partitions, {} records/s steady flow, {} + {} instances, {}",
         a.partitions,
         a.rate,
         a.instances,
         a.instances,
-        env.bootstrap,
-        if env.mock.is_some() {
-            " (mock cluster)"
-        } else {
-            ""
-        }
+        env.broker.describe()
     );
     let base = Instant::now();
     let log: Log = Arc::new(Mutex::new(Vec::with_capacity(1 << 18)));
     let stop = Arc::new(AtomicBool::new(false));
     let flow = flow(&env.bootstrap, &topic, a.partitions, a.rate, stop.clone());
 
-    let sep = separate_groups(&env, &a, &topic, base, &log).await;
+    let sep = separate_groups(env, &a, &topic, base, &log).await;
     let shr = match &sep {
-        Ok(_) => crate::bench_switch_shared::shared_group(&env, &a, &topic, base, &log).await,
+        Ok(_) => crate::switch_shared::shared_group(env, &a, &topic, base, &log).await,
         Err(_) => Ok(Stats::default()),
     };
     let stp = match &sep {
-        Ok(_) => stop_and_deploy(&env, &a, &topic, base, &log).await,
+        Ok(_) => stop_and_deploy(env, &a, &topic, base, &log).await,
         Err(_) => Ok(Stats::default()),
     };
     stop.store(true, Ordering::Relaxed);
@@ -486,7 +457,7 @@ async fn separate_groups(
     if !matches!(members, Ok(n) if n > 0) {
         anyhow::bail!(
             "the broker does not report the members of group {} ({}); the deploy driver needs \
-             them (librdkafka's mock cluster cannot): run with --bootstrap and a real broker",
+             them (librdkafka's mock cluster cannot): run with --kafka or --bootstrap",
             driver.group_of(SLOTS[0]),
             match members {
                 Ok(n) => format!("{n} members"),
@@ -578,7 +549,7 @@ pub(crate) fn bench_driver(
     status: &str,
 ) -> anyhow::Result<Driver> {
     let store: SharedStore = KafkaStore::new(bootstrap, control)?;
-    crate::deploy::start_driver(
+    Driver::start(
         bootstrap,
         store,
         status,

@@ -1,4 +1,4 @@
-//! `switchyard bench lag`: the time to compute the lag of many groups (200
+//! `switchyard-bench lag`: the time to compute the lag of many groups (200
 //! groups x 50 partitions by default) from outside, beside a naive baseline
 //! measured in the same run: one client per group and one request per
 //! partition (OffsetFetch, then ListOffsets for the watermarks).
@@ -12,20 +12,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use switchyard_lag::{OffsetReader, Sampler, SamplerConfig, TimeLagMode};
+
+use crate::broker::{client, BenchBroker, BrokerArgs};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Lag of many groups: switchyard-lag vs one request per partition.
+/// Lag of many groups: switchyard-lag vs one request per partition. Needs a
+/// broker that lists groups: `--kafka` or `--bootstrap` (not the mock cluster).
 #[derive(clap::Args)]
 pub struct Args {
-    /// Bootstrap servers.
-    #[arg(long, env = "SWITCHYARD_BOOTSTRAP", default_value = "127.0.0.1:9092")]
-    bootstrap: String,
+    #[command(flatten)]
+    broker: BrokerArgs,
     /// Number of groups.
     #[arg(long, default_value_t = 200)]
     groups: usize,
@@ -45,19 +46,27 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.groups > 0 && a.partitions > 0 && a.records > 0,
         "groups, partitions and records must be positive"
     );
-    let topic = format!("bench-lag-{}", std::process::id());
+    anyhow::ensure!(
+        a.broker.kafka || a.broker.bootstrap.is_some(),
+        "the lag benchmark lists groups, which librdkafka's mock cluster cannot: \
+         run it with --kafka or --bootstrap HOST:PORT"
+    );
+    let broker = BenchBroker::start(&a.broker)?;
+    let bootstrap = broker.bootstrap.as_str();
+    let topic = format!("bench-lag-{}", broker.run_tag());
     let groups: Vec<String> = (0..a.groups).map(|i| format!("{topic}-g{i}")).collect();
     let setup = Instant::now();
-    create_topic(&a.bootstrap, &topic, a.partitions)?;
-    fill(&a.bootstrap, &topic, a.partitions, a.records)?;
+    broker.create_topic(&topic, a.partitions)?;
+    fill(bootstrap, &topic, a.partitions, a.records)?;
     let committed = |g: usize, p: i32| (g as i64 * 7 + p as i64) % (a.records + 1);
-    commit_all(&a.bootstrap, &topic, &groups, a.partitions, &committed)?;
+    commit_all(bootstrap, &topic, &groups, a.partitions, &committed)?;
     let truth: i64 = (0..a.groups)
         .flat_map(|g| (0..a.partitions).map(move |p| (g, p)))
         .map(|(g, p)| a.records - committed(g, p))
         .sum();
     println!(
-        "topic {topic}: {} partitions x {} records; {} groups committed on every partition (setup {:.1}s); total lag {truth}",
+        "topic {topic} on {}: {} partitions x {} records; {} groups committed on every partition (setup {:.1}s); total lag {truth}",
+        broker.describe(),
         a.partitions,
         a.records,
         a.groups,
@@ -65,7 +74,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let (naive_total, clients) = naive(&a.bootstrap, &topic, &groups, a.partitions)?;
+    let (naive_total, clients) = naive(bootstrap, &topic, &groups, a.partitions)?;
     let naive_secs = started.elapsed().as_secs_f64();
     // Closing a client with a group.id takes librdkafka ~100 ms: not part of the measurement.
     std::thread::scope(|s| {
@@ -82,7 +91,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut warm = f64::MAX;
     for _ in 0..a.runs.max(1) {
         let started = Instant::now();
-        let reader = OffsetReader::new(&a.bootstrap, TIMEOUT)?;
+        let reader = OffsetReader::new(bootstrap, TIMEOUT)?;
         let read = reader.fetch(&groups)?;
         cold = cold.min(started.elapsed().as_secs_f64());
         check(&read, &topic, truth)?;
@@ -97,7 +106,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .enumerate()
     {
         let mut sampler =
-            Sampler::new(SamplerConfig::new(&a.bootstrap, groups.clone()).with_time_lag(mode))?;
+            Sampler::new(SamplerConfig::new(bootstrap, groups.clone()).with_time_lag(mode))?;
         sampler.sample()?; // clients connected, as in `lag serve` after its first sample
         for _ in 0..a.runs.max(1) {
             let started = Instant::now();
@@ -195,39 +204,6 @@ fn naive(
         clients.push(c);
     }
     Ok((total, clients))
-}
-
-fn client(bootstrap: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap);
-    c
-}
-
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<_> = client(bootstrap).create()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    for r in rt.block_on(admin.create_topics([&new], &AdminOptions::new()))? {
-        r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
-    }
-    // Wait (bounded) until every partition has a leader.
-    let c: BaseConsumer = client(bootstrap).create()?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let md = c.fetch_metadata(Some(topic), TIMEOUT)?;
-        let ready = md.topics().iter().any(|t| {
-            t.name() == topic
-                && t.partitions().len() == partitions as usize
-                && t.partitions().iter().all(|p| p.leader() >= 0)
-        });
-        if ready {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "topic {topic} not ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn fill(bootstrap: &str, topic: &str, partitions: i32, records: i64) -> anyhow::Result<()> {

@@ -1,4 +1,4 @@
-//! `switchyard bench parallel`: the worker pool against a sequential
+//! `switchyard-bench parallel`: the worker pool against a sequential
 //! listener, in one run. One partition, 10,000 distinct keys; an IO-bound
 //! handler (2 ms sleep) for sequential, key-ordered (16, 64, 256 workers) and
 //! unordered (256); a CPU-bound handler sequential and unordered; and the
@@ -25,14 +25,13 @@ use switchyard_runtime::deserializer::Bytes;
 use switchyard_runtime::record::Record;
 use switchyard_runtime::{Listener, Ordering};
 
-use crate::bench::{broker, peak_rss_mb};
+use crate::broker::{peak_rss_mb, BenchBroker, BrokerArgs};
 
-/// Options of `bench parallel`.
+/// Options of `parallel`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Bootstrap servers; default: an embedded mock cluster.
-    #[arg(long)]
-    bootstrap: Option<String>,
+    #[command(flatten)]
+    broker: BrokerArgs,
     #[arg(long, default_value_t = 100_000)]
     records: u64,
     #[arg(long, default_value_t = 10_000)]
@@ -62,14 +61,16 @@ enum Work {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let broker = broker(a.bootstrap.clone())?;
+    let broker = BenchBroker::start(&a.broker)?;
     let bootstrap = broker.bootstrap.clone();
-    let topic = format!("bench-parallel-{}", std::process::id());
+    let topic = format!("bench-parallel-{}", broker.run_tag());
     let keys = a.keys;
     broker.fill_topic(&topic, 1, a.records, 16, |i| format!("key-{}", i % keys))?;
     println!(
-        "topic {topic}: {} records, 1 partition, {} keys",
-        a.records, a.keys
+        "topic {topic} on {}: {} records, 1 partition, {} keys",
+        broker.describe(),
+        a.records,
+        a.keys
     );
     let rt = tokio::runtime::Runtime::new()?;
     let io = Work::Io(Duration::from_millis(a.io_ms));
@@ -273,7 +274,7 @@ async fn measure(
     let listener = Listener::builder(format!("bench-{run}"))
         .config(
             ConsumerConfig::new(bootstrap)
-                .with_group(format!("bench-parallel-{}-{run}", std::process::id()))
+                .with_group(format!("{topic}-{run}"))
                 .with_offset_reset(OffsetReset::Earliest),
         )
         .topics([topic])
@@ -368,12 +369,11 @@ fn process_cpu() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// Options of `bench backlog`.
+/// Options of `backlog`.
 #[derive(clap::Args)]
 pub struct BacklogArgs {
-    /// Bootstrap servers; default: an embedded mock cluster.
-    #[arg(long)]
-    bootstrap: Option<String>,
+    #[command(flatten)]
+    broker: BrokerArgs,
     #[arg(long, default_value_t = 2_000_000)]
     records: u64,
     /// Buffer bound of the listener, in records.
@@ -389,10 +389,15 @@ pub struct BacklogArgs {
 /// RSS before the listener started (the baseline: producer and broker client
 /// already loaded).
 pub fn backlog(a: BacklogArgs) -> anyhow::Result<()> {
-    let broker = broker(a.bootstrap.clone())?;
+    let broker = BenchBroker::start(&a.broker)?;
     let bootstrap = broker.bootstrap.clone();
-    let topic = format!("bench-backlog-{}", std::process::id());
+    let topic = format!("bench-backlog-{}", broker.run_tag());
     broker.fill_topic(&topic, 4, a.records, 16, |i| format!("key-{}", i % 1000))?;
+    println!(
+        "topic {topic} on {}: {} records, 4 partitions",
+        broker.describe(),
+        a.records
+    );
     let before = peak_rss_mb();
     let rt = tokio::runtime::Runtime::new()?;
     let (processed, max_buffered) = rt.block_on(async {
@@ -401,7 +406,7 @@ pub fn backlog(a: BacklogArgs) -> anyhow::Result<()> {
         let listener = Listener::builder("backlog")
             .config(
                 ConsumerConfig::new(&bootstrap)
-                    .with_group(format!("bench-backlog-{}", std::process::id()))
+                    .with_group(topic.clone())
                     .with_offset_reset(OffsetReset::Earliest),
             )
             .topics([topic.as_str()])

@@ -1,7 +1,9 @@
-//! `switchyard bench control`: how fast a fleet-wide pause takes effect.
+//! `switchyard-bench control`: how fast a fleet-wide pause takes effect.
 //!
 //! N in-process instances (a listener and a control-plane agent each, one
-//! consumer group) on an embedded mock cluster, under a steady record flow.
+//! consumer group) under a steady record flow, on the embedded mock cluster
+//! or a real broker (`--bootstrap`, `--kafka`; topics through the admin API,
+//! named per run).
 //! Per cycle: write a pause of the topic to the control topic, wait until
 //! every instance's status on the status topic acknowledges it (applied
 //! version and every partition paused), note the last record delivered, then
@@ -15,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::mocking::MockCluster;
 
 use switchyard_config::{ConsumerConfig, OffsetReset};
 use switchyard_control::command::{Action, BindingCommand};
@@ -28,9 +29,13 @@ use switchyard_runtime::record::Record;
 use switchyard_runtime::Listener;
 use tokio::sync::watch;
 
-/// Options of `bench control`.
+use crate::broker::{pct, BenchBroker, BrokerArgs};
+
+/// Options of `control`.
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    broker: BrokerArgs,
     /// Instance counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
     instances: Vec<usize>,
@@ -51,8 +56,9 @@ pub struct Args {
 const POLL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let broker = BenchBroker::start(&a.broker)?;
     let rt = tokio::runtime::Runtime::new().context("tokio")?;
-    rt.block_on(bench(a))
+    rt.block_on(bench(a, &broker))
 }
 
 struct Stats {
@@ -61,21 +67,13 @@ struct Stats {
     resume: Vec<f64>,
 }
 
-fn pct(v: &[f64], p: f64) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
-
-async fn bench(a: Args) -> anyhow::Result<()> {
-    let cluster = MockCluster::new(1).context("mock cluster")?;
-    let bootstrap = cluster.bootstrap_servers();
+async fn bench(a: Args, broker: &BenchBroker) -> anyhow::Result<()> {
+    let run = broker.run_tag();
     println!(
-        "control plane: {} partitions, {} records/s steady flow, mock cluster at {bootstrap}",
-        a.partitions, a.rate
+        "control plane: {} partitions, {} records/s steady flow, {}",
+        a.partitions,
+        a.rate,
+        broker.describe()
     );
     println!(
         "{:<10} {:>9} {:>7} {:>10} {:>10} {:>13} {:>13} {:>11} {:>11}",
@@ -96,8 +94,8 @@ async fn bench(a: Args) -> anyhow::Result<()> {
             } else {
                 a.cycles
             };
-            let tag = format!("{i}{}", if baseline { "b" } else { "c" });
-            let s = measure(&cluster, &bootstrap, &a, n, cycles, baseline, &tag).await?;
+            let tag = format!("{run}-{i}{}", if baseline { "b" } else { "c" });
+            let s = measure(broker, &a, n, cycles, baseline, &tag).await?;
             println!(
                 "{:<10} {:>9} {:>7} {:>8.1}ms {:>8.1}ms {:>11.1}ms {:>11.1}ms {:>9.1}ms {:>9.1}ms",
                 if baseline { "poll-5s" } else { "switchyard" },
@@ -156,10 +154,8 @@ impl Store for NextPollStore {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn measure(
-    cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    bootstrap: &str,
+    broker: &BenchBroker,
     a: &Args,
     n: usize,
     cycles: usize,
@@ -168,9 +164,12 @@ async fn measure(
 ) -> anyhow::Result<Stats> {
     let topic = format!("bench.control.{tag}");
     let (control, status) = (format!("bench.ctl.{tag}"), format!("bench.status.{tag}"));
-    cluster.create_topic(&topic, a.partitions, 1)?;
-    cluster.create_topic(&control, 1, 1)?;
-    cluster.create_topic(&status, 1, 1)?;
+    let bootstrap = broker.bootstrap.as_str();
+    tokio::task::block_in_place(|| {
+        broker.create_topic(&topic, a.partitions)?;
+        broker.create_topic(&control, 1)?;
+        broker.create_topic(&status, 1)
+    })?;
     let app = format!("bench-{tag}");
     let kafka: SharedStore = {
         let (b, c) = (bootstrap.to_string(), control.clone());
@@ -227,7 +226,7 @@ async fn measure(
         agents.push(Agent::start(cfg, vec![Arc::new(listener)], store, Some(publisher)).await?);
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let flow = crate::bench_switch::flow(bootstrap, &topic, a.partitions, a.rate, stop.clone());
+    let flow = crate::switch::flow(bootstrap, &topic, a.partitions, a.rate, stop.clone());
     let tail = {
         let (b, s) = (bootstrap.to_string(), status.clone());
         tokio::task::spawn_blocking(move || StatusTail::start(&b, &s)).await??
@@ -279,7 +278,7 @@ async fn measure(
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
     tail.stop();
-    crate::bench_switch::stop_agents(agents).await;
+    crate::switch::stop_agents(agents).await;
     Ok(stats)
 }
 
