@@ -12,6 +12,8 @@
 //! | `switchyard_records_fetched_total` | counter | records taken from the consumer |
 //! | `switchyard_handler_errors_total`, `switchyard_handler_retries_total` | counter | failed calls, retries |
 //! | `switchyard_records_dead_lettered_total`, `switchyard_records_skipped_total`, `switchyard_decode_errors_total` | counter | records not handled normally |
+//! | `switchyard_dead_letter_failures_total` | counter | records whose dead-letter write failed on every attempt (the partition stops there by default) |
+//! | `switchyard_records_abandoned_total` | counter | handler calls abandoned at a pause or revoke deadline (delivered again) |
 //! | `switchyard_commits_total`, `switchyard_commit_failures_total` | counter | commits |
 //! | `switchyard_rebalances_total`, `switchyard_rebalance_stall_seconds_total` | counter | rebalances and how long they stood processing still |
 //! | `switchyard_handler_duration_seconds` | histogram | handler call durations |
@@ -87,7 +89,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
     let mut out = String::new();
     type Counter = fn(&switchyard_runtime::stats::StatsSnapshot) -> f64;
-    let counters: [(&str, &str, Counter); 12] = [
+    let counters: [(&str, &str, Counter); 14] = [
         (
             "switchyard_records_processed_total",
             "Records whose handler finished.",
@@ -145,6 +147,16 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
             "switchyard_backpressure_pauses_total",
             "Times taking records of a partition stopped because the buffer was full.",
             |s| s.backpressure_pauses as f64,
+        ),
+        (
+            "switchyard_dead_letter_failures_total",
+            "Records whose dead-letter write failed on every attempt.",
+            |s| s.dead_letter_failures as f64,
+        ),
+        (
+            "switchyard_records_abandoned_total",
+            "Handler calls abandoned at a pause or revoke deadline (delivered again).",
+            |s| s.abandoned as f64,
         ),
     ];
     for (name, help, get) in counters {

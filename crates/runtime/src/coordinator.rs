@@ -38,6 +38,14 @@ use crate::stats::ListenerStats;
 /// round trip to this thread per `workers` records.
 pub(crate) const DISPATCH_LANES: usize = 1024;
 
+/// A pause waiting for its partitions to drain: the partitions, when the
+/// in-flight records still running are abandoned, and where to answer.
+pub(crate) struct PauseWaiter {
+    pub partitions: BTreeSet<Tp>,
+    pub deadline: Instant,
+    pub ack: oneshot::Sender<PauseAck>,
+}
+
 /// The consumer type the runtime drives.
 pub(crate) type Kafka = BaseConsumer<RuntimeContext>;
 /// (topic, partition)
@@ -55,6 +63,9 @@ pub(crate) struct Settings {
     pub commit_interval: Duration,
     pub api_timeout: Duration,
     pub revoke_timeout: Duration,
+    /// How long a pause waits for the records in flight of its partitions
+    /// before it abandons their handler calls.
+    pub pause_timeout: Duration,
     /// `group.protocol`: under `consumer` (KIP-848) every rebalance is
     /// incremental, whatever librdkafka reports before the first subscribe.
     pub group_protocol: GroupProtocol,
@@ -73,7 +84,8 @@ pub(crate) struct Coordinator {
     pub executor: Executor,
     /// Pause targets wanted by the application or the control plane.
     pub desired: BTreeSet<PauseTarget>,
-    pub pause_waiters: Vec<(BTreeSet<Tp>, oneshot::Sender<PauseAck>)>,
+    /// Pauses not acknowledged yet: their partitions and deadline.
+    pub pause_waiters: Vec<PauseWaiter>,
     pub seq: CommitSequence,
     pub stats: Arc<ListenerStats>,
     pub hooks: Arc<dyn RebalanceHooks>,
@@ -397,7 +409,11 @@ impl Coordinator {
             }
             Event::LaneEnd { id, slot, ends } => {
                 self.job_ended = true;
-                self.executor.lanes_finished(id, ends.lanes.len());
+                if !self.executor.lanes_finished(id, ends.lanes.len()) {
+                    // abandoned at a deadline: its lanes and records were
+                    // given up then
+                    return;
+                }
                 let Some((tp, part)) = self
                     .slots
                     .get(&slot)
@@ -508,6 +524,29 @@ impl Coordinator {
                 .then_some(self.membership.joined),
             stats: self.stats.snapshot(),
         }
+    }
+
+    /// Abandon the handler calls still running for `tp` (a pause or a revoke
+    /// past its deadline): their tasks are aborted, which frees their worker
+    /// permits, their lanes are free again and their records are fetched
+    /// again from the first of them (never committed). Returns how many
+    /// records were abandoned.
+    pub fn abandon_in_flight(&mut self, tp: &Tp, why: &str) -> usize {
+        let Some(part) = self.parts.get_mut(tp) else {
+            return 0;
+        };
+        let lanes = self.executor.abort_slot(part.slot);
+        if lanes == 0 {
+            return 0;
+        }
+        part.in_flight_lanes = part.in_flight_lanes.saturating_sub(lanes);
+        part.drop_waiting();
+        part.queue.forget_busy();
+        let records = part.tracker.drop_unfinished();
+        self.stats.abandoned.add(records as u64);
+        tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, lanes, records,
+            next = ?part.tracker.next(), "{why}: handler calls still running were abandoned; their records will be delivered again");
+        records
     }
 
     /// Records handed to workers and not finished, over all partitions.

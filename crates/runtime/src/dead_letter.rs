@@ -5,9 +5,13 @@
 //! `switchyard.dlt.original.topic`, `...original.partition`,
 //! `...original.offset`, `...error` and `...attempts`. The topic is
 //! `<topic>.DLT` unless the listener names one; it is created (with one
-//! partition) when the broker does not know it. Sending is retried until it
-//! succeeds or the listener shuts down, because the original offset is only
-//! committed after the dead-letter record is safely written.
+//! partition) when the broker does not know it. The original offset is only
+//! committed after the dead-letter record is safely written, so a failed
+//! write is retried with backoff, a bounded number of times (a write that
+//! can never succeed, such as a missing ACL or a record larger than the
+//! topic's `max.message.bytes`, must not hold the record's worker forever);
+//! then [`DeadLetters::send`] returns the error and the listener's
+//! [`DeadLetterFallback`](crate::failure::DeadLetterFallback) decides.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -18,6 +22,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
+
+use crate::failure::RetryPolicy;
 
 /// Header names of a dead-letter record.
 pub mod headers {
@@ -39,11 +45,45 @@ pub struct DeadLetters {
     admin: AdminClient<DefaultClientContext>,
     fixed_topic: Option<String>,
     known: Mutex<HashSet<String>>,
+    retry: RetryPolicy,
 }
 
+/// A dead-letter write that failed on every attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterError {
+    /// The dead-letter topic.
+    pub topic: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub error: String,
+}
+
+impl std::fmt::Display for DeadLetterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "dead-letter write to `{}` failed {} time(s): {}",
+            self.topic, self.attempts, self.error
+        )
+    }
+}
+
+impl std::error::Error for DeadLetterError {}
+
 impl DeadLetters {
-    /// A dead-letter writer on `bootstrap`; `topic` overrides `<topic>.DLT`.
+    /// A dead-letter writer on `bootstrap`; `topic` overrides `<topic>.DLT`;
+    /// a write is tried [`RetryPolicy::dead_letter`] times at most.
     pub fn new(bootstrap: &str, topic: Option<String>) -> Result<Self, rdkafka::error::KafkaError> {
+        Self::with_retry(bootstrap, topic, RetryPolicy::dead_letter())
+    }
+
+    /// [`DeadLetters::new`] with `retry` for the writes (attempts and backoff).
+    pub fn with_retry(
+        bootstrap: &str,
+        topic: Option<String>,
+        retry: RetryPolicy,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", bootstrap)
             .set("message.timeout.ms", "10000")
@@ -53,6 +93,7 @@ impl DeadLetters {
             admin: cfg.create()?,
             fixed_topic: topic,
             known: Mutex::new(HashSet::new()),
+            retry,
         })
     }
 
@@ -74,15 +115,20 @@ impl DeadLetters {
         self.known.lock().unwrap().insert(topic.to_string());
     }
 
-    /// Write `msg` to its dead-letter topic with the error headers; retries
-    /// until the write is acknowledged.
-    pub async fn send(&self, msg: &OwnedMessage, error: &str, attempts: u32) {
+    /// Write `msg` to its dead-letter topic with the error headers; a failed
+    /// write is tried again with backoff, up to the retry policy's attempts.
+    pub async fn send(
+        &self,
+        msg: &OwnedMessage,
+        error: &str,
+        attempts: u32,
+    ) -> Result<(), DeadLetterError> {
         let dlt = self.topic_for(msg.topic());
         self.ensure_topic(&dlt).await;
         let partition = msg.partition().to_string();
         let offset = msg.offset().to_string();
         let attempts = attempts.to_string();
-        let mut backoff = Duration::from_millis(50);
+        let mut attempt = 1;
         loop {
             let hdrs = OwnedHeaders::new()
                 .insert(header(headers::TOPIC, msg.topic()))
@@ -97,14 +143,20 @@ impl DeadLetters {
             if let Some(v) = msg.payload() {
                 rec = rec.payload(v);
             }
-            match self.producer.send(rec, Duration::from_secs(5)).await {
-                Ok(_) => return,
-                Err((e, _)) => {
-                    tracing::warn!(topic = %dlt, error = %e, "dead-letter write failed, retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
+            let e = match self.producer.send(rec, Duration::from_secs(5)).await {
+                Ok(_) => return Ok(()),
+                Err((e, _)) => e,
+            };
+            if attempt >= self.retry.max_attempts.max(1) {
+                return Err(DeadLetterError {
+                    topic: dlt,
+                    attempts: attempt,
+                    error: e.to_string(),
+                });
             }
+            tracing::warn!(topic = %dlt, offset = msg.offset(), attempt, error = %e, "dead-letter write failed, retrying");
+            tokio::time::sleep(self.retry.backoff(attempt)).await;
+            attempt += 1;
         }
     }
 }

@@ -26,7 +26,7 @@ use tokio::task::AbortHandle;
 use crate::dead_letter::DeadLetters;
 use crate::deserializer::DecodeError;
 use crate::event::Event;
-use crate::failure::{FailurePolicy, RetryPolicy};
+use crate::failure::{DeadLetterFallback, FailurePolicy, RetryPolicy};
 use crate::handler::{HandlerKind, SharedProcessor};
 use crate::jobs_queue::Lane;
 use crate::stats::{ListenerStats, LocalLatency};
@@ -67,17 +67,21 @@ pub(crate) struct WorkerContext {
     pub failure: FailurePolicy,
     pub on_decode_error: DecodeErrorPolicy,
     pub dead_letters: Option<Arc<DeadLetters>>,
+    /// What a dead-letter write that failed on every attempt turns into.
+    pub dead_letter_fallback: DeadLetterFallback,
     pub events: Sender<Event>,
     pub stats: Arc<ListenerStats>,
     /// One permit per handler call in progress: at most `workers` at once.
     pub calls: tokio::sync::Semaphore,
 }
 
-/// Spawns jobs and remembers them so shutdown can abandon them.
+/// Spawns jobs and remembers them so a pause, a revoke or the shutdown can
+/// abandon them at its deadline.
 pub(crate) struct Executor {
     rt: tokio::runtime::Handle,
     ctx: Arc<WorkerContext>,
-    running: HashMap<u64, (AbortHandle, usize)>,
+    /// Job id -> its task, its lanes still running, its partition's slot.
+    running: HashMap<u64, (AbortHandle, usize, u64)>,
     busy_lanes: usize,
 }
 
@@ -104,31 +108,53 @@ impl Executor {
 
     pub fn spawn(&mut self, job: Job) {
         let ctx = self.ctx.clone();
-        let (id, lanes) = (job.id, job.lanes.len());
+        let (id, lanes, slot) = (job.id, job.lanes.len(), job.slot);
         let handle = self.rt.spawn(run_job(ctx, job));
         self.busy_lanes += lanes;
-        self.running.insert(id, (handle.abort_handle(), lanes));
+        self.running
+            .insert(id, (handle.abort_handle(), lanes, slot));
     }
 
-    /// `n` lanes of job `id` are over; the job is forgotten with its last lane.
-    pub fn lanes_finished(&mut self, id: u64, n: usize) {
-        if let Some((_, lanes)) = self.running.get_mut(&id) {
-            *lanes -= n;
-            self.busy_lanes -= n;
-            if *lanes == 0 {
-                self.running.remove(&id);
-            }
+    /// `n` lanes of job `id` are over; the job is forgotten with its last
+    /// lane. False when the job is not known: it was abandoned (its lanes
+    /// were given up then), and its late reports count for nothing.
+    pub fn lanes_finished(&mut self, id: u64, n: usize) -> bool {
+        let Some((_, lanes, _)) = self.running.get_mut(&id) else {
+            return false;
+        };
+        *lanes -= n;
+        self.busy_lanes -= n;
+        if *lanes == 0 {
+            self.running.remove(&id);
         }
+        true
     }
 
     /// Abort every running job (shutdown past its deadline); returns how many.
     pub fn abort_all(&mut self) -> usize {
         let n = self.running.len();
-        for (_, (h, _)) in self.running.drain() {
+        for (_, (h, _, _)) in self.running.drain() {
             h.abort();
         }
         self.busy_lanes = 0;
         n
+    }
+
+    /// Abort the running jobs of the partition with `slot` (a pause or a
+    /// revoke past its deadline): their handler calls are dropped and their
+    /// worker permits freed. Returns the lanes that were still running.
+    pub fn abort_slot(&mut self, slot: u64) -> usize {
+        let mut lanes = 0;
+        self.running.retain(|_, (h, n, s)| {
+            if *s != slot {
+                return true;
+            }
+            h.abort();
+            lanes += *n;
+            false
+        });
+        self.busy_lanes -= lanes;
+        lanes
     }
 }
 
@@ -500,16 +526,24 @@ async fn run_record(
 
 async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Reporter<'_>) {
     let _permit = ctx.calls.acquire().await.expect("never closed");
+    let mut msgs = msgs;
+    let (mut fut, mut bad) = ctx.processor.call_batch(msgs);
+    // decode errors are final whatever the attempt: handle them once; one
+    // that can be neither decoded nor dead-lettered ends the batch before it
+    // (the records before it still run) and stops the partition there
+    let mut stop = None;
+    for (i, e) in &bad {
+        if let Outcome::Stop(r) = on_decode_error(ctx, &msgs[*i], e).await {
+            stop = Some((msgs[*i].offset(), r));
+            msgs = &msgs[..*i];
+            fut = ctx.processor.call_batch(msgs).0;
+            break;
+        }
+    }
+    bad.retain(|(i, _)| *i < msgs.len());
     let mut attempt = 1;
     loop {
-        let (fut, bad) = ctx.processor.call_batch(msgs);
-        if attempt == 1 {
-            for (i, e) in &bad {
-                // decode errors are final whatever the attempt: handle them once
-                on_decode_error(ctx, &msgs[*i], e).await;
-            }
-        }
-        let result = match fut {
+        let result = match fut.take() {
             Some(f) => reporting(f, report).await,
             None => Ok(()),
         };
@@ -519,7 +553,7 @@ async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Repo
                 for m in msgs {
                     report.done(m.offset());
                 }
-                return;
+                break;
             }
             Err(e) if attempt >= ctx.retry.max_attempts => {
                 ctx.stats.handler_errors.inc();
@@ -531,15 +565,19 @@ async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Repo
                         Outcome::Stop(r) => return report.stopped(m.offset(), r),
                     }
                 }
-                return;
+                break;
             }
             Err(_) => {
                 ctx.stats.handler_errors.inc();
                 tokio::time::sleep(ctx.retry.backoff(attempt)).await;
                 ctx.stats.retries.inc();
                 attempt += 1;
+                fut = ctx.processor.call_batch(msgs).0;
             }
         }
+    }
+    if let Some((offset, reason)) = stop {
+        report.stopped(offset, reason);
     }
 }
 
@@ -549,12 +587,44 @@ async fn on_decode_error(ctx: &WorkerContext, msg: &OwnedMessage, e: &DecodeErro
         offset = msg.offset(), error = %e, policy = ?ctx.on_decode_error, "undecodable record");
     match (ctx.on_decode_error, &ctx.dead_letters) {
         (DecodeErrorPolicy::DeadLetter, Some(dl)) => {
-            dl.send(msg, &e.to_string(), 0).await;
-            ctx.stats.dead_lettered.inc();
+            dead_letter(ctx, dl, msg, &e.to_string(), 0).await
         }
-        _ => ctx.stats.skipped.inc(),
+        _ => {
+            ctx.stats.skipped.inc();
+            Outcome::Done
+        }
     }
-    Outcome::Done
+}
+
+/// Write `msg` to the dead-letter topic; a write that failed on every
+/// attempt goes to the [`DeadLetterFallback`].
+async fn dead_letter(
+    ctx: &WorkerContext,
+    dl: &DeadLetters,
+    msg: &OwnedMessage,
+    error: &str,
+    attempts: u32,
+) -> Outcome {
+    let e = match dl.send(msg, error, attempts).await {
+        Ok(()) => {
+            ctx.stats.dead_lettered.inc();
+            return Outcome::Done;
+        }
+        Err(e) => e,
+    };
+    ctx.stats.dead_letter_failures.inc();
+    tracing::error!(listener = %ctx.listener, topic = msg.topic(), partition = msg.partition(),
+        offset = msg.offset(), error = %e, fallback = ?ctx.dead_letter_fallback, "dead-letter write failed on every attempt");
+    match ctx.dead_letter_fallback {
+        DeadLetterFallback::StopPartition => Outcome::Stop(format!(
+            "record at offset {} could not be dead-lettered: {e} (the record failed: {error})",
+            msg.offset()
+        )),
+        DeadLetterFallback::Skip => {
+            ctx.stats.skipped.inc();
+            Outcome::Done
+        }
+    }
 }
 
 async fn on_exhausted(
@@ -566,11 +636,7 @@ async fn on_exhausted(
     tracing::warn!(listener = %ctx.listener, topic = msg.topic(), partition = msg.partition(),
         offset = msg.offset(), attempts, error, policy = ?ctx.failure, "handler failed on every attempt");
     match (ctx.failure, &ctx.dead_letters) {
-        (FailurePolicy::DeadLetter, Some(dl)) => {
-            dl.send(msg, error, attempts).await;
-            ctx.stats.dead_lettered.inc();
-            Outcome::Done
-        }
+        (FailurePolicy::DeadLetter, Some(dl)) => dead_letter(ctx, dl, msg, error, attempts).await,
         (FailurePolicy::StopPartition, _) => Outcome::Stop(format!(
             "handler failed {attempts} times at offset {}: {error}",
             msg.offset()

@@ -49,6 +49,17 @@ impl RetryPolicy {
         }
     }
 
+    /// The default for dead-letter writes: 3 attempts, 200 ms doubling, at
+    /// most 2 s (each attempt also waits up to the producer's 10 s delivery
+    /// timeout).
+    pub fn dead_letter() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+
     /// Wait after failed attempt number `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32
@@ -72,6 +83,19 @@ pub enum FailurePolicy {
     /// Stop the partition at this record (paused, with the reason) until an
     /// operator resumes it (retry) or skips it.
     StopPartition,
+}
+
+/// What to do with a record whose dead-letter write failed on every attempt
+/// (the record is neither processed nor dead-lettered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeadLetterFallback {
+    /// Stop the partition at this record, with the reason (in the
+    /// partition's status, the metrics and the log), until an operator
+    /// resumes it (the write is tried again) or skips it. Nothing is lost.
+    #[default]
+    StopPartition,
+    /// Count it, log it and go on: the record is lost.
+    Skip,
 }
 
 #[cfg(test)]

@@ -216,6 +216,14 @@ impl JobsQueue {
         dropped
     }
 
+    /// The jobs of every busy lane were abandoned (a pause or a revoke past
+    /// its deadline): their lanes are free. Call after
+    /// [`drain_all`](Self::drain_all), which leaves only busy lanes.
+    pub fn forget_busy(&mut self) {
+        self.lanes.retain(|_, l| !l.busy);
+        self.busy = 0;
+    }
+
     /// Waiting records.
     pub fn len(&self) -> usize {
         self.len

@@ -61,7 +61,7 @@ pub mod stats;
 pub use command::{PauseAck, PauseTarget, SeekTo, ShutdownReport};
 pub use concurrent::ConcurrentListener;
 pub use error::RuntimeError;
-pub use failure::{FailurePolicy, RetryPolicy};
+pub use failure::{DeadLetterFallback, FailurePolicy, RetryPolicy};
 pub use jobs_queue::Ordering;
 pub use listener::{Listener, ListenerBuilder, ListenerHandle, Subscription};
 pub use switchyard_config as config;

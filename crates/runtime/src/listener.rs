@@ -43,7 +43,7 @@ use crate::deserializer::Deserializer;
 use crate::error::RuntimeError;
 use crate::event::Event;
 use crate::executor::{Executor, WorkerContext};
-use crate::failure::{FailurePolicy, RetryPolicy};
+use crate::failure::{DeadLetterFallback, FailurePolicy, RetryPolicy};
 pub use crate::handle::ListenerHandle;
 use crate::handler::{HandlerResult, PerBatch, PerRecord, SharedProcessor, Typed};
 use crate::hooks::{NoHooks, RebalanceHooks};
@@ -93,9 +93,12 @@ pub struct ListenerBuilder {
     failure: FailurePolicy,
     decode: DecodeErrorPolicy,
     dead_letter_topic: Option<String>,
+    dead_letter_retry: RetryPolicy,
+    dead_letter_fallback: DeadLetterFallback,
     hooks: Arc<dyn RebalanceHooks>,
     shutdown_timeout: Duration,
     revoke_timeout: Duration,
+    pause_timeout: Duration,
     commit_interval: Duration,
     max_buffered_records: usize,
     max_buffered_bytes: usize,
@@ -119,9 +122,12 @@ impl ListenerBuilder {
             failure: FailurePolicy::default(),
             decode: DecodeErrorPolicy::default(),
             dead_letter_topic: None,
+            dead_letter_retry: RetryPolicy::dead_letter(),
+            dead_letter_fallback: DeadLetterFallback::default(),
             hooks: Arc::new(NoHooks),
             shutdown_timeout: Duration::from_secs(10),
             revoke_timeout: Duration::from_secs(10),
+            pause_timeout: Duration::from_secs(10),
             commit_interval: Duration::from_millis(200),
             max_buffered_records: 10_000,
             max_buffered_bytes: 64 << 20,
@@ -232,6 +238,19 @@ impl ListenerBuilder {
         self.dead_letter_topic = Some(topic.into());
         self
     }
+    /// Attempts and backoff of a dead-letter write (default
+    /// [`RetryPolicy::dead_letter`]: 3 attempts, 200 ms doubling, at most 2 s).
+    /// The record keeps its worker meanwhile.
+    pub fn dead_letter_retry(mut self, retry: RetryPolicy) -> Self {
+        self.dead_letter_retry = retry;
+        self
+    }
+    /// What happens when a dead-letter write failed on every attempt
+    /// (default: the partition stops at the record, with the reason).
+    pub fn on_dead_letter_failure(mut self, fallback: DeadLetterFallback) -> Self {
+        self.dead_letter_fallback = fallback;
+        self
+    }
     /// Rebalance hooks.
     pub fn hooks(mut self, hooks: impl RebalanceHooks) -> Self {
         self.hooks = Arc::new(hooks);
@@ -242,9 +261,18 @@ impl ListenerBuilder {
         self.shutdown_timeout = d;
         self
     }
-    /// How long a revoke waits for in-flight records (default 10 s).
+    /// How long a revoke waits for in-flight records (default 10 s); handler
+    /// calls still running then are abandoned (aborted, not committed).
     pub fn revoke_timeout(mut self, d: Duration) -> Self {
         self.revoke_timeout = d;
+        self
+    }
+    /// How long a pause waits for the in-flight records of its partitions
+    /// (default 10 s); handler calls still running then are abandoned
+    /// (aborted, not committed, delivered again after the resume) and the
+    /// pause completes.
+    pub fn pause_timeout(mut self, d: Duration) -> Self {
+        self.pause_timeout = d;
         self
     }
     /// Interval of async commits (default 200 ms).
@@ -404,9 +432,13 @@ impl ListenerBuilder {
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(ListenerStats::default());
         let dead_letters = match (self.failure, self.decode) {
-            (FailurePolicy::DeadLetter, _) | (_, DecodeErrorPolicy::DeadLetter) => Some(Arc::new(
-                DeadLetters::new(&config.bootstrap_servers, self.dead_letter_topic.clone())?,
-            )),
+            (FailurePolicy::DeadLetter, _) | (_, DecodeErrorPolicy::DeadLetter) => {
+                Some(Arc::new(DeadLetters::with_retry(
+                    &config.bootstrap_servers,
+                    self.dead_letter_topic.clone(),
+                    self.dead_letter_retry,
+                )?))
+            }
             _ => None,
         };
         let executor = Executor::new(
@@ -418,6 +450,7 @@ impl ListenerBuilder {
                 failure: self.failure,
                 on_decode_error: self.decode,
                 dead_letters,
+                dead_letter_fallback: self.dead_letter_fallback,
                 events: tx.clone(),
                 stats: stats.clone(),
                 calls: tokio::sync::Semaphore::new(self.workers.max(1)),
@@ -433,6 +466,7 @@ impl ListenerBuilder {
             commit_interval: self.commit_interval,
             api_timeout: Duration::from_millis(config.default_api_timeout_ms.into()),
             revoke_timeout: self.revoke_timeout,
+            pause_timeout: self.pause_timeout,
             group_protocol: config.group_protocol,
         };
         let coord = Coordinator::new(

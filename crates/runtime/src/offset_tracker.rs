@@ -156,6 +156,16 @@ impl OffsetTracker {
         self.next = Some(self.next.map_or(offset, |n| n.min(offset)));
     }
 
+    /// Every unfinished record is given up (its handler call was abandoned
+    /// at a deadline): fetching resumes at the first of them. Returns how
+    /// many.
+    pub fn drop_unfinished(&mut self) -> usize {
+        let dropped: Vec<i64> = self.entries.iter().filter(|e| !e.1).map(|e| e.0).collect();
+        let n = dropped.len();
+        self.drop_waiting(dropped);
+        n
+    }
+
     /// Offsets known to be finished already (from the commit metadata of a
     /// previous owner): they are skipped when fetched.
     pub fn seed_done(&mut self, done: impl IntoIterator<Item = i64>) {
@@ -312,6 +322,22 @@ mod tests {
         assert_eq!(t.oldest_pending_timestamp(), Some(2000));
         t.complete(1);
         assert_eq!(t.oldest_pending_timestamp(), None);
+    }
+
+    #[test]
+    fn abandoned_records_are_fetched_again_from_the_first() {
+        let mut t = OffsetTracker::new();
+        for o in 0..4 {
+            t.ingest(o);
+        }
+        t.complete(0);
+        t.complete(2);
+        assert_eq!(t.drop_unfinished(), 2);
+        assert_eq!(t.pending(), 0);
+        assert_eq!(t.low_watermark(), Some(1));
+        assert_eq!(t.next(), Some(1));
+        assert!(t.ingest(1));
+        assert!(!t.ingest(2), "finished above the first abandoned one");
     }
 
     #[test]

@@ -7,18 +7,24 @@
 //! 4. when the partition's in-flight records are finished, commit synchronously;
 //! 5. only then acknowledge, with the committed offset.
 //!
+//! A handler call that is still running when the pause timeout passes
+//! (`ListenerBuilder::pause_timeout`) is abandoned: its task is aborted (its
+//! worker permit freed), its record is not committed and is delivered again
+//! after the resume, and the pause completes.
+//!
 //! Resume is the reverse: seek to where the partition stopped, resume fetching.
 //! The wanted pauses are kept as a set of [`PauseTarget`]s, not as partition
 //! flags, so they follow partitions across rebalances: a newly assigned
 //! partition that a target covers starts paused (see [`crate::rebalance`]).
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use rdkafka::consumer::CommitMode;
 use tokio::sync::oneshot;
 
 use crate::command::{PartitionAck, PartitionState, PauseAck, PauseTarget};
-use crate::coordinator::{Coordinator, Kafka, Tp};
+use crate::coordinator::{Coordinator, Kafka, PauseWaiter, Tp};
 
 impl Coordinator {
     /// Is `tp` covered by a wanted pause?
@@ -44,7 +50,45 @@ impl Coordinator {
         // one synchronous commit for every partition drained at once, not
         // one round trip to the coordinator per partition
         self.complete_pauses(kafka, &idle);
-        self.pause_waiters.push((matching, ack));
+        self.pause_waiters.push(PauseWaiter {
+            partitions: matching,
+            deadline: Instant::now() + self.settings.pause_timeout,
+            ack,
+        });
+        self.answer_pause_waiters();
+    }
+
+    /// Pauses past their deadline: abandon the handler calls still running
+    /// in their draining partitions (see the module docs) and complete them.
+    /// Called every turn of the poll loop; costs nothing without waiters.
+    pub fn enforce_pause_deadlines(&mut self, kafka: &Kafka) {
+        if self.pause_waiters.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let late: BTreeSet<Tp> = self
+            .pause_waiters
+            .iter()
+            .filter(|w| w.deadline <= now)
+            .flat_map(|w| w.partitions.iter())
+            .filter(|tp| {
+                self.parts
+                    .get(*tp)
+                    .is_some_and(|p| p.state != PartitionState::Running && p.in_flight_lanes > 0)
+            })
+            .cloned()
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        let mut drained = Vec::new();
+        for tp in &late {
+            self.abandon_in_flight(tp, "pause timeout");
+            if self.parts[tp].state == PartitionState::Draining {
+                drained.push(tp.clone());
+            }
+        }
+        self.complete_pauses(kafka, &drained);
         self.answer_pause_waiters();
     }
 
@@ -98,9 +142,10 @@ impl Coordinator {
                 .is_none_or(|p| matches!(p.state, PartitionState::Paused | PartitionState::Stopped))
         };
         let waiters = std::mem::take(&mut self.pause_waiters);
-        for (set, ack) in waiters {
-            if set.iter().all(done) {
-                let partitions = set
+        for w in waiters {
+            if w.partitions.iter().all(done) {
+                let partitions = w
+                    .partitions
                     .iter()
                     .filter_map(|tp| parts.get(tp))
                     .map(|p| PartitionAck {
@@ -109,9 +154,9 @@ impl Coordinator {
                         committed: p.committed,
                     })
                     .collect();
-                let _ = ack.send(PauseAck { partitions });
+                let _ = w.ack.send(PauseAck { partitions });
             } else {
-                self.pause_waiters.push((set, ack));
+                self.pause_waiters.push(w);
             }
         }
     }

@@ -76,6 +76,7 @@ impl Poller {
                     }
                 }
                 if shutdown.is_none() {
+                    c.enforce_pause_deadlines(&self.kafka);
                     c.dispatch(&self.kafka);
                     c.maybe_commit(&self.kafka);
                 }

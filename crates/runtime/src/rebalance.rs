@@ -10,7 +10,8 @@
 //!
 //! **Revoke** (eager: everything; incremental: the revoked subset): stop
 //! dispatching the partitions and drop their waiting records, wait for their
-//! in-flight records up to the revoke timeout, commit synchronously, call
+//! in-flight records up to the revoke timeout (then abandon the handler calls
+//! still running: aborted, never committed), commit synchronously, call
 //! `on_revoked`, forget them. A *lost* assignment skips the commit and calls
 //! `on_lost`.
 //!
@@ -180,7 +181,12 @@ impl Coordinator {
             while in_flight(self) > 0 {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    tracing::warn!(listener = %self.name, in_flight = in_flight(self), "revoke timeout: in-flight records abandoned");
+                    // abandoned, not left running: their tasks would keep
+                    // their worker permits (and whatever they wait for)
+                    // after the partitions are gone
+                    for tp in revoked {
+                        self.abandon_in_flight(tp, "revoke timeout");
+                    }
                     break;
                 }
                 match self

@@ -84,6 +84,11 @@ stats! {
     backpressure_pauses,
     /// Partitions stopped by the failure policy.
     partitions_stopped,
+    /// Records whose dead-letter write failed on every attempt.
+    dead_letter_failures,
+    /// Records whose handler call was abandoned because a pause or a revoke
+    /// reached its deadline (they are delivered again).
+    abandoned,
 }
 
 /// Upper bounds (seconds) of the handler latency histogram buckets.
