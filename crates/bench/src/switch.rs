@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use switchyard_config::{ConsumerConfig, OffsetReset};
+use switchyard_config::{ConsumerConfig, GroupProtocol, OffsetReset};
 use switchyard_control::kafka_store::{producer, KafkaStore};
 use switchyard_control::status_topic::StatusPublisher;
 use switchyard_control::{Agent, AgentConfig, SharedStore};
@@ -63,6 +63,9 @@ pub struct Args {
     /// Steady flow between two handoffs.
     #[arg(long, default_value_t = 300)]
     pub(crate) settle_ms: u64,
+    /// Group protocol of every listener: classic or consumer (KIP-848).
+    #[arg(long, default_value = "classic")]
+    pub(crate) group_protocol: GroupProtocol,
 }
 
 pub(crate) const LISTENER: &str = "switch";
@@ -141,11 +144,12 @@ async fn bench(a: Args, env: &Env) -> anyhow::Result<()> {
         tokio::task::block_in_place(|| e.create(&t, p))?;
     }
     println!(
-        "blue/green switch: {} partitions, {} records/s steady flow, {} + {} instances, {}",
+        "blue/green switch: {} partitions, {} records/s steady flow, {} + {} instances, group protocol {}, {}",
         a.partitions,
         a.rate,
         a.instances,
         a.instances,
+        a.group_protocol,
         env.broker.describe()
     );
     let base = Instant::now();
@@ -267,6 +271,7 @@ pub(crate) fn flow(
 
 pub(crate) fn listener(
     bootstrap: &str,
+    protocol: GroupProtocol,
     group: &str,
     topic: &str,
     tag: u32,
@@ -278,6 +283,7 @@ pub(crate) fn listener(
         .config(
             ConsumerConfig::new(bootstrap)
                 .with_group(group)
+                .with_group_protocol(protocol)
                 .with_offset_reset(OffsetReset::Earliest),
         )
         .topics([topic.to_string()])
@@ -394,6 +400,7 @@ async fn separate_groups(
         for i in 0..a.instances {
             let l = listener(
                 &bootstrap,
+                a.group_protocol,
                 &driver.group_of(slot),
                 topic,
                 tag as u32,
@@ -504,7 +511,18 @@ async fn stop_and_deploy(
     let group = format!("bench-switch-stop-{}", env.tag);
     let start = |tag: u32| -> anyhow::Result<Vec<ListenerHandle>> {
         (0..a.instances)
-            .map(|_| Ok(listener(&env.bootstrap, &group, topic, tag, base, log)?.start()?))
+            .map(|_| {
+                Ok(listener(
+                    &env.bootstrap,
+                    a.group_protocol,
+                    &group,
+                    topic,
+                    tag,
+                    base,
+                    log,
+                )?
+                .start()?)
+            })
             .collect()
     };
     let mut tag = 100u32;

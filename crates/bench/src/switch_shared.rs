@@ -49,9 +49,17 @@ pub(crate) async fn shared_group(
     for (i, slot) in SLOTS.iter().enumerate() {
         for n in 0..a.instances {
             // tags 10 (blue) and 11 (green): apart from the other rows' tags
-            let l = listener(&bootstrap, &group, topic, 10 + i as u32, base, log)?
-                .detached(true)
-                .start()?;
+            let l = listener(
+                &bootstrap,
+                a.group_protocol,
+                &group,
+                topic,
+                10 + i as u32,
+                base,
+                log,
+            )?
+            .detached(true)
+            .start()?;
             let instance = Instance {
                 bootstrap: &bootstrap,
                 status: &status,
