@@ -1,29 +1,5 @@
-//! `switchyard demo`: the whole path on an embedded broker (librdkafka's mock
-//! cluster, nothing to install): produce sample records, consume them with a
-//! listener while showing progress, pause and resume the topic half-way
-//! through the control plane (control topic, agent, acknowledgement), shut
-//! down cleanly, and print a summary (records, rate, commits, lag); then a
-//! blue/green switch and rollback while records flow, verified for
-//! duplicates and lost records (`demo_deploy`).
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use switchyard_config::{ConsumerConfig, OffsetReset};
-use switchyard_control::command::{Action, BindingCommand};
-use switchyard_control::kafka_store::KafkaStore;
-use switchyard_control::model::now_ms;
-use switchyard_control::{Agent, AgentConfig, SharedStore};
-use switchyard_runtime::deserializer::{Json, Utf8};
-use switchyard_runtime::record::Record;
-use switchyard_runtime::Listener;
+//! `switchyard demo`: the whole path in one run (`switchyard-demo`), on an
+//! embedded broker by default or on a cluster with `--bootstrap`.
 
 /// Options of the demo.
 #[derive(clap::Args)]
@@ -38,217 +14,21 @@ pub struct Args {
     /// Records per second produced during the blue/green phase.
     #[arg(long, default_value_t = 3000)]
     deploy_rate: u32,
-}
-
-#[derive(serde::Deserialize)]
-struct Order {
-    id: u64,
-    amount: u64,
+    /// Run on this cluster instead of an embedded broker (topics, groups
+    /// and application named per run, so that it can run again).
+    #[arg(long, value_name = "HOST:PORT")]
+    bootstrap: Option<String>,
 }
 
 pub fn run(a: Args) -> i32 {
-    // The embedded broker is left to the process exit: clients that live in
-    // background threads until then would log "all brokers down" otherwise.
-    let result = MockCluster::new(1)
-        .context("cannot start the embedded broker")
-        .and_then(|cluster| {
-            let rt = tokio::runtime::Runtime::new().context("tokio")?;
-            let result = rt.block_on(demo(a, &cluster));
-            std::mem::forget(cluster);
-            result
-        });
-    match result {
+    let options = switchyard_demo::Options {
+        records: a.records,
+        partitions: a.partitions,
+        deploy_rate: a.deploy_rate,
+        bootstrap: a.bootstrap,
+    };
+    match switchyard_demo::run(options) {
         Ok(()) => 0,
         Err(e) => crate::fail(e),
     }
-}
-
-async fn demo(
-    a: Args,
-    cluster: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-) -> anyhow::Result<()> {
-    let bootstrap = cluster.bootstrap_servers();
-    let topic = "demo.orders";
-    cluster.create_topic(topic, a.partitions, 1)?;
-    cluster.create_topic("demo.control", 1, 1)?;
-    println!(
-        "embedded broker at {bootstrap}; topic {topic} with {} partitions",
-        a.partitions
-    );
-
-    let bar = |len: u64, what: &str| {
-        let pb = ProgressBar::new(len);
-        pb.set_style(
-            ProgressStyle::with_template(&format!(
-                "{what:>9} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}}"
-            ))
-            .expect("template")
-            .progress_chars("=> "),
-        );
-        pb
-    };
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("linger.ms", "5")
-        .create()?;
-    let pb = bar(a.records, "produce");
-    for i in 0..a.records {
-        let key = format!("customer-{}", i % 1000);
-        let value = format!(r#"{{"id":{i},"amount":{}}}"#, i % 97);
-        loop {
-            match producer.send(BaseRecord::to(topic).key(&key).payload(&value)) {
-                Ok(()) => break,
-                Err((_, _)) => {
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-        if i % 1000 == 0 {
-            producer.poll(Duration::ZERO);
-            pb.set_position(i);
-        }
-    }
-    producer.flush(Duration::from_secs(30))?;
-    pb.finish();
-
-    let processed = Arc::new(AtomicU64::new(0));
-    let amount = Arc::new(AtomicU64::new(0));
-    let config = ConsumerConfig::new(&bootstrap)
-        .with_group("demo")
-        .with_offset_reset(OffsetReset::Earliest);
-    let (p, s) = (processed.clone(), amount.clone());
-    let listener = Listener::builder("orders")
-        .config(config)
-        .topics([topic])
-        .workers(a.partitions as usize)
-        .handler(
-            Utf8,
-            Json::<Order>::new(),
-            move |r: Record<String, Order>| {
-                let (p, s) = (p.clone(), s.clone());
-                async move {
-                    debug_assert!(r.value.id < u64::MAX);
-                    s.fetch_add(r.value.amount, Ordering::Relaxed);
-                    p.fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                }
-            },
-        )
-        .start()?;
-    // the pause half-way goes through the control plane: desired state in a
-    // control topic, applied by the agent, acknowledged when drained and committed
-    let store: SharedStore = tokio::task::spawn_blocking({
-        let b = bootstrap.clone();
-        move || KafkaStore::new(&b, "demo.control")
-    })
-    .await??;
-    let cfg = AgentConfig {
-        app: "demo".into(),
-        instance: "demo-1".into(),
-        slot: "blue".into(),
-        heartbeat: Duration::from_secs(1),
-    };
-    let agent = Agent::start(cfg, vec![Arc::new(listener)], store.clone(), None).await?;
-    let pb = bar(a.records, "consume");
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(45);
-    let mut paused_once = false;
-    while processed.load(Ordering::Relaxed) < a.records && Instant::now() < deadline {
-        let n = processed.load(Ordering::Relaxed);
-        pb.set_position(n);
-        if !paused_once && n >= a.records / 2 {
-            paused_once = true;
-            let t0 = Instant::now();
-            let v = control(&store, topic, Action::Pause).await?;
-            agent.wait_applied(v, Duration::from_secs(20)).await?;
-            let at = processed.load(Ordering::Relaxed);
-            pb.println(format!(
-                "paused {topic} through the control plane: version {v} acknowledged (drained, committed) in {} ms",
-                t0.elapsed().as_millis()
-            ));
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            anyhow::ensure!(
-                processed.load(Ordering::Relaxed) == at,
-                "records were processed while paused"
-            );
-            pb.println("nothing processed while paused for 500 ms; resuming");
-            let v = control(&store, topic, Action::Resume).await?;
-            agent.wait_applied(v, Duration::from_secs(20)).await?;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let listener = Arc::try_unwrap(agent.stop().await.pop().context("listener")?)
-        .map_err(|_| anyhow::anyhow!("the listener is still shared"))?;
-    let elapsed = started.elapsed();
-    pb.finish();
-    let stats = listener.stats();
-    let report = listener.shutdown().await;
-    let lag = group_lag(&bootstrap, "demo", topic, a.partitions)?;
-    let n = processed.load(Ordering::Relaxed);
-    println!();
-    println!("{:<22} {}", "records processed", n);
-    println!(
-        "{:<22} {:.0} records/s",
-        "rate",
-        n as f64 / elapsed.as_secs_f64()
-    );
-    println!("{:<22} {}", "commits", stats.commits);
-    println!("{:<22} {}", "rebalances", stats.rebalances);
-    println!(
-        "{:<22} {}",
-        "sum of amounts",
-        amount.load(Ordering::Relaxed)
-    );
-    println!(
-        "{:<22} {} ms, closed: {}",
-        "shutdown", report.elapsed_ms, report.closed
-    );
-    println!("{:<22} {}", "lag at the end", lag);
-    anyhow::ensure!(
-        n == a.records,
-        "only {n} of {} records processed",
-        a.records
-    );
-    anyhow::ensure!(lag == 0, "lag is {lag} after shutdown");
-    crate::demo_deploy::run(cluster, a.partitions, a.deploy_rate).await
-}
-
-/// Write a pause or resume of `topic` to the demo's desired state; its version.
-async fn control(store: &SharedStore, topic: &str, action: Action) -> anyhow::Result<u64> {
-    let mut cmd = BindingCommand::new("orders", action);
-    cmd.topic = Some(topic.into());
-    let store = store.clone();
-    let s = tokio::task::spawn_blocking(move || {
-        store.write("demo", None, Some("demo"), &|s| cmd.apply(s, now_ms()))
-    })
-    .await??;
-    Ok(s.version)
-}
-
-/// Sum over partitions of (log end - committed).
-pub fn group_lag(
-    bootstrap: &str,
-    group: &str,
-    topic: &str,
-    partitions: i32,
-) -> anyhow::Result<i64> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let committed = c.committed_offsets(tpl, Duration::from_secs(10))?;
-    let mut lag = 0;
-    for p in 0..partitions {
-        let (_, high) = c.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-        let done = match committed.find_partition(topic, p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => 0,
-        };
-        lag += high - done;
-    }
-    Ok(lag)
 }

@@ -17,7 +17,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod config_cmd;
 mod ctl;
 mod demo;
-mod demo_deploy;
 mod deploy;
 mod lag;
 mod offsets;
@@ -36,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run a self-contained demo on an embedded broker (librdkafka's mock cluster).
+    /// Run a self-contained demo on an embedded broker (librdkafka's mock cluster), or on a cluster with --bootstrap.
     Demo(demo::Args),
     /// Group offset operations (reset), like kafka-consumer-groups.
     #[command(subcommand)]

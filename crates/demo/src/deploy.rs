@@ -1,8 +1,9 @@
-//! The blue/green phase of `switchyard demo`: a switch and a rollback while
-//! records flow, on the same embedded broker, then a check that no offset
+//! The blue/green part of the demo: a switch and a rollback while records
+//! flow, on the same broker as the first part, then a check that no offset
 //! was processed twice (I1 of docs/design.md) or skipped (I2).
 //!
-//! 1. `deploy init`: slot `blue` owns every partition of `demo.payments`;
+//! 1. `deploy init`: slot `blue` owns every partition of `demo.payments`
+//!    (names as in the first part: suffixed per run on a cluster);
 //! 2. two instances in this process, each a listener and a control-plane
 //!    agent publishing its status every 150 ms: `blue-1` in group
 //!    `demo-payments-blue` and `green-1` in group `demo-payments-green`
@@ -17,9 +18,10 @@
 //!    slot, duplicates, lost, and each handoff's gap. Duplicates, lost
 //!    records or a handoff that did not finish fail the demo.
 //!
-//! The mock cluster cannot list group members, so phase 2 of each handoff
-//! counts the slot's live instances instead (the driver says so in a
-//! progress line; docs/deploy.md).
+//! The embedded broker (librdkafka's mock cluster) cannot list group
+//! members, so there phase 2 of each handoff counts the slot's live
+//! instances instead (the driver says so in a progress line;
+//! docs/deploy.md); a cluster answers with the group's members.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
@@ -37,14 +39,12 @@ use switchyard_deploy::{Driver, Outcome};
 use switchyard_runtime::deserializer::{Json, Utf8};
 use switchyard_runtime::record::Record;
 use switchyard_runtime::{Listener, ListenerHandle};
-use switchyard_testkit::SteadyProducer;
 
-const TOPIC: &str = "demo.payments";
-const CONTROL: &str = "demo.deploy.control";
-const STATUS: &str = "demo.deploy.status";
-const APP: &str = "demo-deploy";
+use crate::producer::SteadyProducer;
+use crate::slot::{start_in_slot, stop_agent};
+use crate::Cluster;
+
 const LISTENER: &str = "payments";
-const GROUP: &str = "demo-payments";
 const SLOTS: [&str; 2] = ["blue", "green"];
 const HEARTBEAT: Duration = Duration::from_millis(150);
 const PHASE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,37 +69,53 @@ struct Log {
 
 type SharedLog = Arc<Mutex<Log>>;
 
-/// Run the blue/green phase on `cluster` (its topics are created here).
-pub(crate) async fn run(
-    cluster: &rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    partitions: i32,
-    rate: u32,
-) -> anyhow::Result<()> {
-    let bootstrap = cluster.bootstrap_servers();
-    cluster.create_topic(TOPIC, partitions, 1)?;
-    cluster.create_topic(CONTROL, 1, 1)?;
-    cluster.create_topic(STATUS, 1, 1)?;
+/// The names of this part on a cluster.
+struct Names {
+    topic: String,
+    control: String,
+    status: String,
+    app: String,
+    group: String,
+}
+
+/// Run the blue/green part on `cluster` (its topics are created here).
+pub async fn run(cluster: &Cluster, partitions: i32, rate: u32) -> anyhow::Result<()> {
+    let bootstrap = cluster.bootstrap.clone();
+    let names = Arc::new(Names {
+        topic: cluster.name("demo.payments"),
+        control: cluster.name("demo.deploy.control"),
+        status: cluster.name("demo.deploy.status"),
+        app: cluster.name("demo-deploy"),
+        group: cluster.name("demo-payments"),
+    });
+    let Names { topic, group, .. } = &*names;
+    cluster.create_topic(topic, partitions).await?;
+    cluster.create_topic(&names.control, 1).await?;
+    cluster.create_topic(&names.status, 1).await?;
     println!();
     println!(
-        "blue/green deployment of listener `{LISTENER}` on {TOPIC} ({partitions} partitions), \
-         groups {GROUP}-blue and {GROUP}-green, {rate} records/s"
+        "blue/green deployment of listener `{LISTENER}` on {topic} ({partitions} partitions), \
+         groups {group}-blue and {group}-green, {rate} records/s"
     );
     let (store, driver) = tokio::task::spawn_blocking({
-        let b = bootstrap.clone();
+        let (b, n) = (bootstrap.clone(), names.clone());
         move || -> anyhow::Result<(SharedStore, Driver)> {
-            let store: SharedStore = KafkaStore::new(&b, CONTROL)?;
+            let store: SharedStore = KafkaStore::new(&b, &n.control)?;
             let d = Driver::start(
                 &b,
                 store.clone(),
-                STATUS,
-                APP,
-                GROUP,
+                &n.status,
+                &n.app,
+                &n.group,
                 "demo".into(),
                 PHASE_TIMEOUT,
             )?;
-            let (v, n) = crate::deploy::init(&d, LISTENER, SLOTS[0], &[TOPIC.to_string()])?;
+            // `deploy init`: blue owns every partition
+            let parts: Vec<Tp> = (0..partitions).map(|p| (n.topic.clone(), p)).collect();
+            let v = d.write(|s| plan::init(s, LISTENER, SLOTS[0], &parts))?;
             println!(
-                "deploy init: wrote v{v}, {n} partitions owned by {}",
+                "deploy init: wrote v{v}, {} partitions owned by {}",
+                parts.len(),
                 SLOTS[0]
             );
             Ok((store, d))
@@ -110,13 +126,13 @@ pub(crate) async fn run(
     let log = SharedLog::default();
     let mut instances = Vec::new();
     for slot in SLOTS {
-        instances.push(start_instance(&bootstrap, slot, &store, &log).await?);
+        instances.push(start_instance(&bootstrap, &names, slot, &store, &log).await?);
     }
-    let producer = SteadyProducer::start(&bootstrap, TOPIC, partitions, rate);
+    let producer = SteadyProducer::start(&bootstrap, topic, partitions, rate)?;
     wait_for("blue running and green paused on every partition", || {
         let all = driver.tail.latest();
-        states(&all, SLOTS[0]) == vec!["running"; partitions as usize]
-            && states(&all, SLOTS[1]) == vec!["paused"; partitions as usize]
+        states(&all, &names.app, SLOTS[0]) == vec!["running"; partitions as usize]
+            && states(&all, &names.app, SLOTS[1]) == vec!["paused"; partitions as usize]
             && count(&log, SLOTS[0], 0) >= rate as usize / 10
     })
     .await?;
@@ -157,7 +173,7 @@ pub(crate) async fn run(
 
     let failed = producer.failed();
     let delivered = tokio::task::spawn_blocking(move || producer.stop()).await?;
-    let tps: Vec<Tp> = (0..partitions).map(|p| (TOPIC.to_string(), p)).collect();
+    let tps: Vec<Tp> = (0..partitions).map(|p| (topic.clone(), p)).collect();
     let ends = tokio::task::spawn_blocking({
         let b = bootstrap.clone();
         move || kafka::end_offsets(&b, &tps)
@@ -174,7 +190,7 @@ pub(crate) async fn run(
     })
     .await;
     for agent in instances {
-        let listener = crate::probe::stop_agent(agent).await?;
+        let listener = stop_agent(agent).await?;
         listener.shutdown().await;
     }
     driver.tail.stop();
@@ -185,21 +201,22 @@ pub(crate) async fn run(
     drained
 }
 
-/// Start the instance `<slot>-1`: a listener in group `<GROUP>-<slot>` that
+/// Start the instance `<slot>-1`: a listener in group `<group>-<slot>` that
 /// appends to `log`, and its agent (what another slot owns paused first).
 async fn start_instance(
     bootstrap: &str,
+    names: &Arc<Names>,
     slot: &'static str,
     store: &SharedStore,
     log: &SharedLog,
 ) -> anyhow::Result<Agent> {
     let config = ConsumerConfig::new(bootstrap)
-        .with_group(format!("{GROUP}-{slot}"))
+        .with_group(format!("{}-{slot}", names.group))
         .with_offset_reset(OffsetReset::Earliest);
     let l = log.clone();
     let listener: ListenerHandle = Listener::builder(LISTENER)
         .config(config)
-        .topics([TOPIC])
+        .topics([names.topic.clone()])
         .handler(Utf8, Json::<u64>::new(), move |r: Record<String, u64>| {
             l.lock().unwrap().push(Processed {
                 slot,
@@ -210,18 +227,18 @@ async fn start_instance(
             async { Ok(()) }
         })
         .start()?;
-    let (b, s) = (bootstrap.to_string(), store.clone());
+    let (b, s, n) = (bootstrap.to_string(), store.clone(), names.clone());
     let (publisher, initial) = tokio::task::spawn_blocking(move || {
-        anyhow::Ok((StatusPublisher::new(&b, STATUS)?, s.read(APP)?))
+        anyhow::Ok((StatusPublisher::new(&b, &n.status)?, s.read(&n.app)?))
     })
     .await??;
     let cfg = AgentConfig {
-        app: APP.into(),
+        app: names.app.clone(),
         instance: format!("{slot}-1"),
         slot: slot.into(),
         heartbeat: HEARTBEAT,
     };
-    crate::probe::start_in_slot(cfg, listener, store.clone(), Some(publisher), &initial)
+    start_in_slot(cfg, listener, store.clone(), Some(publisher), &initial)
         .await
         .with_context(|| format!("start the {slot} instance"))
 }
@@ -243,14 +260,15 @@ fn count(log: &SharedLog, slot: &str, since: usize) -> usize {
         .count()
 }
 
-/// The partition states the live instances of `slot` report.
+/// The partition states the live instances of `app` in `slot` report.
 fn states(
     all: &BTreeMap<String, switchyard_control::status::InstanceStatus>,
+    app: &str,
     slot: &str,
 ) -> Vec<String> {
     let now = now_ms();
     all.values()
-        .filter(|s| s.app == APP && s.slot == slot && !s.is_gone(now))
+        .filter(|s| s.app == app && s.slot == slot && !s.is_gone(now))
         .flat_map(|s| s.partitions().map(|p| p.state.clone()))
         .collect()
 }
