@@ -130,6 +130,26 @@ fn caught_up(tail: &StatusTail) -> anyhow::Result<()> {
 }
 
 /// Has `s` acknowledged `version` for `cmd`?
+/// Why the covered partitions of `s` are not acknowledged yet, where the
+/// instance says (a pause whose commit failed, a stopped partition).
+fn reasons(s: &InstanceStatus, cmd: &BindingCommand) -> Vec<String> {
+    let target = cmd.target();
+    s.listeners
+        .iter()
+        .filter(|l| l.name == cmd.listener)
+        .flat_map(|l| l.partitions.iter())
+        .filter(|p| target.matches(&p.topic, p.partition) && p.state != "paused")
+        .filter_map(|p| {
+            let r = p.reason.as_ref()?;
+            Some(format!("{}-{} {}: {r}", p.topic, p.partition, p.state))
+        })
+        .collect()
+}
+
+/// Has `s` acknowledged `cmd` at `version`? A pause: applied, and every
+/// covered partition paused (drained and committed) or stopped with nothing
+/// running (a stopped partition whose other lanes still run, or a drained
+/// one whose commit failed, is reported draining).
 fn acknowledged(s: &InstanceStatus, version: u64, cmd: &BindingCommand) -> bool {
     if s.applied_version < version {
         return false;
@@ -239,17 +259,28 @@ fn change(c: Change, action: Action) -> anyhow::Result<i32> {
                     false
                 }
                 Some(s) => {
-                    bar.set_message(format!("applied {} of {v}", s.applied_version));
+                    let why = reasons(s, &cmd);
+                    let mut msg = format!("applied {} of {v}", s.applied_version);
+                    if !why.is_empty() {
+                        msg.push_str(&format!("; not acknowledged: {}", why.join("; ")));
+                    }
+                    bar.set_message(msg);
                     true
                 }
             }
         });
         std::thread::sleep(Duration::from_millis(5));
     }
+    let latest = tail.latest();
     tail.stop();
     if !pending.is_empty() {
         for i in &pending {
-            bars[i].abandon_with_message("no acknowledgement");
+            let why = latest.get(i).map(|s| reasons(s, &cmd)).unwrap_or_default();
+            if why.is_empty() {
+                bars[i].abandon_with_message("no acknowledgement");
+            } else {
+                bars[i].abandon_with_message(format!("no acknowledgement: {}", why.join("; ")));
+            }
         }
         eprintln!(
             "timed out after {} ms: not acknowledged by {}",

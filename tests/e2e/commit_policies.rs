@@ -289,3 +289,72 @@ async fn a_pause_of_one_partition_leaves_the_others_to_the_next_commit() {
     assert_eq!(committed_offsets(&b, &group, &topic).get(&1), Some(&20));
     l.shutdown().await;
 }
+
+/// A pause whose synchronous commit fails is not acknowledged: the partition
+/// stays draining (never reported paused, which means drained *and*
+/// committed) until a later pause commits it. It used to be logged and
+/// acknowledged as paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_whose_commit_fails_is_not_acknowledged() {
+    use switchyard_runtime::command::PartitionState;
+    use switchyard_runtime::PauseTarget;
+    let cluster = MockCluster::new(1).unwrap();
+    let bs = cluster.bootstrap_servers();
+    cluster.create_topic("guard", 1, 1).unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
+    for i in 0..10 {
+        let v = i.to_string();
+        producer
+            .send(BaseRecord::<str, str>::to("guard").payload(&v))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let listener = Listener::builder("guard")
+        .config(
+            ConsumerConfig::new(&bs)
+                .with_group("guard-g")
+                .with_offset_reset(OffsetReset::Earliest),
+        )
+        .topics(["guard"])
+        // no commit but the pause's
+        .commit_interval(Duration::from_secs(3600))
+        .handler(Utf8, Utf8, |_r: Record<String, String>| async { Ok(()) })
+        .start()
+        .unwrap();
+    eventually("all processed", Duration::from_secs(30), || {
+        listener.stats().processed >= 10
+    })
+    .await;
+    cluster.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE],
+    );
+    let target = PauseTarget::Partition("guard".into(), 0);
+    let ack = listener.pause(target.clone()).await.unwrap();
+    assert!(!ack.is_acknowledged(), "{ack:?}");
+    let error = ack.partitions[0].error.clone().unwrap_or_default();
+    assert!(error.contains("commit on pause failed"), "{error}");
+    let state = |l: &switchyard_runtime::ListenerHandle| {
+        futures::executor::block_on(l.snapshot_local())
+            .unwrap()
+            .partitions[0]
+            .clone()
+    };
+    let p0 = state(&listener);
+    assert_ne!(
+        p0.state,
+        PartitionState::Paused,
+        "paused means drained and committed: {p0:?}"
+    );
+    assert_eq!(p0.reason.as_deref(), Some(error.as_str()));
+    // the injected error is used up: a pause again commits and acknowledges
+    let ack = listener.pause(target).await.unwrap();
+    assert!(ack.is_acknowledged(), "{ack:?}");
+    assert_eq!(ack.partitions[0].committed, Some(10));
+    assert_eq!(state(&listener).state, PartitionState::Paused);
+    assert_eq!(committed_on_mock(&bs), 10);
+    listener.shutdown().await;
+}

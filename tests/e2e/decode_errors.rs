@@ -487,3 +487,59 @@ async fn a_revoke_abandons_a_handler_that_outlives_its_timeout() {
     assert_eq!(p0, vec![0, 1, 2]);
     l.shutdown().await;
 }
+
+/// Under key ordering a record that fails for good stops its partition
+/// while the lanes of other keys still run: a pause of the partition is
+/// acknowledged only once they are done (a stopped partition used to count
+/// as paused at once, with records of it still in a handler).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_partition_is_paused_only_once_its_other_lanes_are_done() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "stop-lanes", 1);
+    let group = unique_name("stop-lanes-g");
+    let p = SeqProducer::new(&b);
+    p.send_raw(&topic, Some(0), Some(b"a"), b"poison", None);
+    p.send_raw(&topic, Some(0), Some(b"b"), b"slow", None);
+    let seen: Seen = Default::default();
+    let s = seen.clone();
+    let l = Listener::builder("stop-lanes")
+        .config(config(&group))
+        .topics([topic.clone()])
+        .ordering(switchyard_runtime::Ordering::Key)
+        .workers(2)
+        .retry(RetryPolicy::none())
+        .on_failure(FailurePolicy::StopPartition)
+        .handler(Utf8, Utf8, move |r: Record<String, String>| {
+            let s = s.clone();
+            async move {
+                match r.value.as_str() {
+                    "poison" => return Err("poison record".into()),
+                    "slow" => tokio::time::sleep(Duration::from_secs(3)).await,
+                    _ => {}
+                }
+                s.lock()
+                    .unwrap()
+                    .push((r.partition, r.offset, String::new(), r.value));
+                Ok(())
+            }
+        })
+        .start()
+        .unwrap();
+    eventually(
+        "p0 stopped at the poison record",
+        Duration::from_secs(20),
+        || partition_state(&l, 0).is_some_and(|s| s.reason.is_some()),
+    )
+    .await;
+    assert_eq!(count(&seen), 0, "the slow record is still running");
+    let _ack = l
+        .pause(PauseTarget::Partition(topic.clone(), 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&seen),
+        1,
+        "acknowledged only after the other lane finished"
+    );
+    l.shutdown().await;
+}

@@ -49,6 +49,10 @@ struct State {
     overrides: Overrides,
     override_gen: u64,
     held: BTreeMap<String, BTreeSet<PauseTarget>>,
+    /// Held targets whose pause was answered without an acknowledgement
+    /// (a partition's commit failed), per listener: paused again at the
+    /// next apply, and until then the version is not applied.
+    unacked: BTreeMap<String, BTreeSet<PauseTarget>>,
     /// Group membership applied per listener (shared-group strategy).
     joined: BTreeMap<String, bool>,
     /// Start floors applied per listener (handoff offsets).
@@ -67,7 +71,12 @@ struct Shared {
     /// (applied desired version, applied override generation)
     applied: watch::Sender<(u64, u64)>,
     stopping: AtomicBool,
+    /// A pause was not acknowledged: apply again soon ([`RETRY`]).
+    retry: AtomicBool,
 }
+
+/// How soon an apply whose pauses were not all acknowledged is tried again.
+const RETRY: Duration = Duration::from_millis(500);
 
 /// A running agent; cheap to clone.
 #[derive(Clone)]
@@ -103,6 +112,7 @@ impl Agent {
             kick: Notify::new(),
             applied: watch::channel((0, 0)).0,
             stopping: AtomicBool::new(false),
+            retry: AtomicBool::new(false),
             cfg,
         });
         let mut rx = rx;
@@ -250,6 +260,9 @@ async fn run(shared: Arc<Shared>, mut rx: watch::Receiver<Option<DesiredState>>)
         if let Some(e) = expiry {
             wait = wait.min(Duration::from_millis((e - now_ms()).max(0) as u64));
         }
+        if shared.retry.load(Ordering::SeqCst) {
+            wait = wait.min(RETRY);
+        }
         tokio::select! {
             r = rx.changed() => if r.is_err() {
                 tracing::warn!("the desired-state source stopped; keeping the last state");
@@ -349,7 +362,15 @@ impl Shared {
                 now,
             );
             let held = self.held(l.name());
-            let plan = targets::plan(&held, &want);
+            let mut plan = targets::plan(&held, &want);
+            // pauses answered without an acknowledgement: again (the
+            // runtime tries the commit again)
+            let unacked = self.state.lock().unwrap().unacked.remove(l.name());
+            for t in unacked.into_iter().flatten().filter(|t| want.contains(t)) {
+                if !plan.pause.contains(&t) {
+                    plan.pause.push(t);
+                }
+            }
             if plan.is_empty() {
                 self.apply_group(&l, desired.as_ref()).await;
                 continue;
@@ -363,25 +384,47 @@ impl Shared {
                     tracing::warn!(listener = l.name(), error = %e, "resume failed");
                 }
             }
+            let mut unacked = BTreeSet::new();
             for t in &plan.pause {
                 tracing::info!(listener = l.name(), target = %targets::describe(t), "pausing");
                 match l.pause(t.clone()).await {
-                    Ok(ack) => {
+                    Ok(ack) if ack.is_acknowledged() => {
                         tracing::info!(listener = l.name(), target = %targets::describe(t), partitions = ack.partitions.len(), "pause acknowledged")
+                    }
+                    Ok(ack) => {
+                        let failures: Vec<String> = ack
+                            .failures()
+                            .map(|p| {
+                                let why = p.error.as_deref().unwrap_or_default();
+                                format!("{}-{}: {why}", p.topic, p.partition)
+                            })
+                            .collect();
+                        tracing::warn!(listener = l.name(), target = %targets::describe(t), ?failures, "pause not acknowledged; trying again");
+                        unacked.insert(t.clone());
                     }
                     Err(e) => tracing::warn!(listener = l.name(), error = %e, "pause failed"),
                 }
             }
-            self.state
-                .lock()
-                .unwrap()
-                .held
-                .insert(l.name().to_string(), want);
+            {
+                let mut st = self.state.lock().unwrap();
+                st.held.insert(l.name().to_string(), want);
+                if !unacked.is_empty() {
+                    st.unacked.insert(l.name().to_string(), unacked);
+                }
+            }
             self.apply_group(&l, desired.as_ref()).await;
         }
         let version = desired.as_ref().map_or(0, |d| d.version);
-        self.state.lock().unwrap().desired = desired;
-        self.applied.send_replace((version, gen));
+        // a version is applied when every pause of it is acknowledged
+        let acknowledged = {
+            let mut st = self.state.lock().unwrap();
+            st.desired = desired;
+            st.unacked.is_empty()
+        };
+        self.retry.store(!acknowledged, Ordering::SeqCst);
+        if acknowledged {
+            self.applied.send_replace((version, gen));
+        }
     }
 
     /// Group membership (join or leave, shared-group strategy) and start
@@ -449,6 +492,7 @@ impl Shared {
                         .into(),
                         in_flight: p.in_flight,
                         committed: p.committed,
+                        reason: p.reason.clone(),
                     })
                     .collect(),
                 Err(_) => Vec::new(),

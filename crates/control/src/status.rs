@@ -22,6 +22,10 @@ pub struct PartitionReport {
     pub in_flight: usize,
     /// Last committed next offset.
     pub committed: Option<i64>,
+    /// Why a stopped partition stopped, or why a draining one is not
+    /// paused yet (its pause's commit failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One listener as reported.
@@ -199,6 +203,7 @@ mod tests {
                         state: s.to_string(),
                         in_flight: 1,
                         committed: Some(5),
+                        reason: None,
                     })
                     .collect(),
                 paused_targets: vec![],

@@ -395,6 +395,7 @@ mod tests {
                         state: "running".into(),
                         in_flight: 0,
                         committed: None,
+                        reason: None,
                     })
                     .collect(),
             }],

@@ -60,7 +60,7 @@ pub enum PartitionState {
     Stopped,
 }
 
-/// One partition as acknowledged by a pause.
+/// One partition as answered by a pause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionAck {
     /// Topic.
@@ -69,14 +69,41 @@ pub struct PartitionAck {
     pub partition: i32,
     /// The committed next offset (where resume continues), if any was known.
     pub committed: Option<i64>,
+    /// Why the partition is not acknowledged although nothing of it runs:
+    /// the synchronous commit of the pause failed. It stays draining (not
+    /// paused) until a later pause commits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// The answer to a pause: every matching assigned partition is paused,
-/// drained and committed.
+/// The answer to a pause: every matching assigned partition is drained (no
+/// record of it in a handler) and, unless its [`PartitionAck::error`] says
+/// otherwise, committed and paused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PauseAck {
-    /// The acknowledged partitions.
+    /// The matching partitions.
     pub partitions: Vec<PartitionAck>,
+}
+
+impl PauseAck {
+    /// Every partition committed: the pause is acknowledged (docs/design.md).
+    ///
+    /// ```
+    /// use switchyard_runtime::command::{PartitionAck, PauseAck};
+    /// let mut ack = PauseAck { partitions: vec![PartitionAck {
+    ///     topic: "t".into(), partition: 0, committed: Some(5), error: None }] };
+    /// assert!(ack.is_acknowledged());
+    /// ack.partitions[0].error = Some("commit on pause failed".into());
+    /// assert!(!ack.is_acknowledged());
+    /// ```
+    pub fn is_acknowledged(&self) -> bool {
+        self.partitions.iter().all(|p| p.error.is_none())
+    }
+
+    /// The partitions that are not acknowledged, with the reason.
+    pub fn failures(&self) -> impl Iterator<Item = &PartitionAck> {
+        self.partitions.iter().filter(|p| p.error.is_some())
+    }
 }
 
 /// State of one assigned partition.
@@ -104,7 +131,8 @@ pub struct PartitionStatus {
     /// finished (0 when caught up; unknown when the records behind the lag
     /// are not fetched, e.g. while paused).
     pub time_lag_ms: Option<i64>,
-    /// Why the partition is stopped, when it is.
+    /// Why the partition is stopped, or why a draining one is not paused
+    /// (its pause's commit failed), when it is.
     pub reason: Option<String>,
 }
 

@@ -436,7 +436,13 @@ impl Coordinator {
                     // halted: fetched again from the first of them on resume
                     part.tracker.drop_waiting(ends.unstarted);
                 }
-                if part.state == PartitionState::Draining && part.in_flight_lanes == 0 {
+                // drained (a pause), or stopped with nothing running any
+                // more: committed now, and any pause waiting is answered
+                if matches!(
+                    part.state,
+                    PartitionState::Draining | PartitionState::Stopped
+                ) && part.in_flight_lanes == 0
+                {
                     let tp = tp.clone();
                     self.complete_pause(kafka, &tp);
                 }
@@ -463,9 +469,10 @@ impl Coordinator {
         self.stats.partitions_stopped.inc();
         part.state = PartitionState::Stopped;
         part.drop_waiting();
-        // The failed record and the rest of its job were not processed:
-        // fetching starts at it again on resume.
-        part.tracker.drop_pending_from(offset);
+        // The failed record was not processed: fetching starts at it again
+        // on resume. The rest of its lane comes back as not started with the
+        // lane's end; other lanes (key or unordered mode) finish their record.
+        part.tracker.drop_waiting([offset]);
         part.stopped_at = Some((offset, reason));
         self.apply_fetch(kafka, tp);
     }

@@ -449,12 +449,13 @@ async fn run_lane<'a>(
                     Outcome::Done => report.done(msg.offset()),
                     Outcome::Stop(reason) => {
                         report.stopped(msg.offset(), reason);
+                        unstarted = msgs[i + 1..].iter().map(Message::offset).collect();
                         break;
                     }
                 }
             }
         }
-        HandlerKind::Batch => run_batch(ctx, msgs, &mut report).await,
+        HandlerKind::Batch => unstarted = run_batch(ctx, msgs, &mut report).await,
     }
     (report.into_remaining(), unstarted)
 }
@@ -524,9 +525,16 @@ async fn run_record(
     }
 }
 
-async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Reporter<'_>) {
+/// Run a batch; returns the records after the one the partition stopped
+/// at, if it stopped (not started).
+async fn run_batch(
+    ctx: &WorkerContext,
+    all: &[OwnedMessage],
+    report: &mut Reporter<'_>,
+) -> Vec<i64> {
     let _permit = ctx.calls.acquire().await.expect("never closed");
-    let mut msgs = msgs;
+    let after = |i: usize| all[i + 1..].iter().map(Message::offset).collect();
+    let mut msgs = all;
     let (mut fut, mut bad) = ctx.processor.call_batch(msgs);
     // decode errors are final whatever the attempt: handle them once; one
     // that can be neither decoded nor dead-lettered ends the batch before it
@@ -534,7 +542,7 @@ async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Repo
     let mut stop = None;
     for (i, e) in &bad {
         if let Outcome::Stop(r) = on_decode_error(ctx, &msgs[*i], e).await {
-            stop = Some((msgs[*i].offset(), r));
+            stop = Some((*i, r));
             msgs = &msgs[..*i];
             fut = ctx.processor.call_batch(msgs).0;
             break;
@@ -559,10 +567,13 @@ async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Repo
                 ctx.stats.handler_errors.inc();
                 // the batch as a whole is exhausted: apply the policy record by record
                 let reason = e.to_string();
-                for m in msgs {
+                for (i, m) in msgs.iter().enumerate() {
                     match on_exhausted(ctx, m, &reason, attempt).await {
                         Outcome::Done => report.done(m.offset()),
-                        Outcome::Stop(r) => return report.stopped(m.offset(), r),
+                        Outcome::Stop(r) => {
+                            report.stopped(m.offset(), r);
+                            return after(i);
+                        }
                     }
                 }
                 break;
@@ -576,8 +587,12 @@ async fn run_batch(ctx: &WorkerContext, msgs: &[OwnedMessage], report: &mut Repo
             }
         }
     }
-    if let Some((offset, reason)) = stop {
-        report.stopped(offset, reason);
+    match stop {
+        Some((i, reason)) => {
+            report.stopped(all[i].offset(), reason);
+            after(i)
+        }
+        None => Vec::new(),
     }
 }
 

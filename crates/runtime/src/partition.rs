@@ -37,6 +37,9 @@ pub(crate) struct Partition {
     pub own_queue: bool,
     /// The record the failure policy stopped at, with the reason.
     pub stopped_at: Option<(i64, String)>,
+    /// The synchronous commit of a pause failed: drained but not
+    /// committed, so not paused (acknowledged) yet.
+    pub pause_failure: Option<String>,
     /// Shared with the jobs dispatched since the last halt: set, they stop
     /// before their next record ([`Partition::drop_waiting`]).
     pub halt: Arc<AtomicBool>,
@@ -59,6 +62,7 @@ impl Partition {
             backpressured: false,
             own_queue: false,
             stopped_at: None,
+            pause_failure: None,
             halt: Arc::default(),
         }
     }
@@ -77,15 +81,32 @@ impl Partition {
         }
     }
 
+    /// Nothing of it runs, and it is paused, or stopped, or drained with a
+    /// failed commit: a pause waiting for it can be answered.
+    pub fn pause_settled(&self) -> bool {
+        self.in_flight_lanes == 0
+            && match self.state {
+                PartitionState::Paused | PartitionState::Stopped => true,
+                PartitionState::Draining => self.pause_failure.is_some(),
+                PartitionState::Running => false,
+            }
+    }
+
     pub fn in_flight_records(&self) -> usize {
         self.tracker.pending().saturating_sub(self.queue.len())
     }
 
     pub fn status(&self) -> PartitionStatus {
+        // a stopped partition whose other lanes (key or unordered mode) still
+        // run is still draining: not paused, and not idle
+        let state = match self.state {
+            PartitionState::Stopped if self.in_flight_lanes > 0 => PartitionState::Draining,
+            s => s,
+        };
         PartitionStatus {
             topic: self.topic.clone(),
             partition: self.partition,
-            state: self.state,
+            state,
             in_flight: self.in_flight_records(),
             buffered: self.queue.len(),
             committed: self.committed,
@@ -93,7 +114,11 @@ impl Partition {
             log_end: None,
             lag: None,
             time_lag_ms: None,
-            reason: self.stopped_at.as_ref().map(|(_, r)| r.clone()),
+            reason: self
+                .stopped_at
+                .as_ref()
+                .map(|(_, r)| r.clone())
+                .or_else(|| self.pause_failure.clone()),
         }
     }
 }

@@ -7,6 +7,14 @@
 //! 4. when the partition's in-flight records are finished, commit synchronously;
 //! 5. only then acknowledge, with the committed offset.
 //!
+//! A commit that fails is no acknowledgement: the partition stays draining
+//! (drained, not paused) with the failure as its reason, the answer carries
+//! the failure ([`PauseAck::is_acknowledged`] is false), and a later pause
+//! of it tries the commit again. A partition stopped by the failure policy
+//! counts as paused once no record of it runs any more (in key or
+//! unordered mode other lanes may still run after the stop) and it is
+//! committed below the failed record.
+//!
 //! A handler call that is still running when the pause timeout passes
 //! (`ListenerBuilder::pause_timeout`) is abandoned: its task is aborted (its
 //! worker permit freed), its record is not committed and is delivered again
@@ -42,9 +50,11 @@ impl Coordinator {
             .cloned()
             .collect();
         self.desired.insert(target);
+        // drained at once, or drained before but not committed (a failed
+        // commit, or a stopped partition): committed now
         let idle: Vec<Tp> = matching
             .iter()
-            .filter(|tp| self.start_pause(kafka, tp))
+            .filter(|tp| self.start_pause(kafka, tp) || self.uncommitted_idle(tp))
             .cloned()
             .collect();
         // one synchronous commit for every partition drained at once, not
@@ -56,6 +66,16 @@ impl Coordinator {
             ack,
         });
         self.answer_pause_waiters();
+    }
+
+    /// Nothing of `tp` runs, but it is not committed as a pause requires:
+    /// drained with a failed commit, or stopped.
+    fn uncommitted_idle(&self, tp: &Tp) -> bool {
+        self.parts.get(tp).is_some_and(|p| {
+            p.in_flight_lanes == 0
+                && (p.state == PartitionState::Stopped
+                    || (p.state == PartitionState::Draining && p.pause_failure.is_some()))
+        })
     }
 
     /// Pauses past their deadline: abandon the handler calls still running
@@ -81,15 +101,11 @@ impl Coordinator {
         if late.is_empty() {
             return;
         }
-        let mut drained = Vec::new();
         for tp in &late {
             self.abandon_in_flight(tp, "pause timeout");
-            if self.parts[tp].state == PartitionState::Draining {
-                drained.push(tp.clone());
-            }
         }
+        let drained: Vec<Tp> = late.into_iter().collect();
         self.complete_pauses(kafka, &drained);
-        self.answer_pause_waiters();
     }
 
     /// Steps 1-3 for one partition. True when nothing of it is in flight:
@@ -115,17 +131,27 @@ impl Coordinator {
         self.complete_pauses(kafka, std::slice::from_ref(tp));
     }
 
-    /// Steps 4 and 5 for drained partitions: commit them synchronously (one
-    /// request), then mark them paused and acknowledge.
+    /// Steps 4 and 5 for drained partitions (draining, or stopped with
+    /// nothing running): commit them synchronously (one request); then the
+    /// draining ones are paused, or, if the commit failed, stay draining with
+    /// the failure; then answer the waiters.
     pub fn complete_pauses(&mut self, kafka: &Kafka, tps: &[Tp]) {
         if tps.is_empty() {
             return;
         }
-        if let Err(e) = self.commit(kafka, CommitMode::Sync, Some(tps)) {
-            tracing::warn!(listener = %self.name, partitions = ?tps, error = %e, "commit on pause failed");
-        }
+        let failure = match self.commit(kafka, CommitMode::Sync, Some(tps)) {
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(listener = %self.name, partitions = ?tps, error = %e, "commit on pause failed: not acknowledged");
+                Some(format!("commit on pause failed: {e}"))
+            }
+        };
         for tp in tps {
-            if let Some(part) = self.parts.get_mut(tp) {
+            let Some(part) = self.parts.get_mut(tp) else {
+                continue;
+            };
+            part.pause_failure = failure.clone();
+            if failure.is_none() && part.state == PartitionState::Draining {
                 part.state = PartitionState::Paused;
                 tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, committed = ?part.committed, "partition paused");
             }
@@ -133,14 +159,12 @@ impl Coordinator {
         self.answer_pause_waiters();
     }
 
-    /// Answer every waiter whose partitions are all paused (or gone).
+    /// Answer every waiter whose partitions are all settled (paused,
+    /// stopped, or drained with a failed commit, and nothing of them
+    /// running) or gone.
     pub fn answer_pause_waiters(&mut self) {
         let parts = &self.parts;
-        let done = |tp: &Tp| {
-            parts
-                .get(tp)
-                .is_none_or(|p| matches!(p.state, PartitionState::Paused | PartitionState::Stopped))
-        };
+        let done = |tp: &Tp| parts.get(tp).is_none_or(|p| p.pause_settled());
         let waiters = std::mem::take(&mut self.pause_waiters);
         for w in waiters {
             if w.partitions.iter().all(done) {
@@ -152,6 +176,7 @@ impl Coordinator {
                         topic: p.topic.clone(),
                         partition: p.partition,
                         committed: p.committed,
+                        error: p.pause_failure.clone(),
                     })
                     .collect();
                 let _ = w.ack.send(PauseAck { partitions });
@@ -188,6 +213,7 @@ impl Coordinator {
                 }
             }
             part.state = PartitionState::Running;
+            part.pause_failure = None;
             tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, next = ?part.tracker.next(), "resuming partition");
             self.apply_fetch(kafka, &tp);
         }

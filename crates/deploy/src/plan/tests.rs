@@ -73,6 +73,7 @@ fn st(id: &str, slot: &str, v: u64, ts: i64, parts: &[(i32, &str)]) -> InstanceS
                     state: s.to_string(),
                     in_flight: 0,
                     committed: Some(7),
+                    reason: None,
                 })
                 .collect(),
             paused_targets: vec![],
@@ -83,6 +84,23 @@ fn st(id: &str, slot: &str, v: u64, ts: i64, parts: &[(i32, &str)]) -> InstanceS
         timestamp_ms: ts,
         unreadable: None,
     }
+}
+
+/// A partition whose pause commit failed is reported draining, with the
+/// reason, by an instance that did not apply the version: not acknowledged.
+#[test]
+fn a_pause_whose_commit_failed_does_not_acknowledge_the_freeze() {
+    let s = state(&[("blue", 0)]);
+    let m = switch(&s, "l", "green").unwrap();
+    let mut b1 = st("b1", "blue", 4, 1000, &[(0, "draining")]);
+    b1.listeners[0].partitions[0].reason = Some("commit on pause failed: Broker: timeout".into());
+    let all = BTreeMap::from([("b1".to_string(), b1)]);
+    assert_eq!(
+        freeze_pending(&all, "a", &m, 5, 1000),
+        vec!["b1".to_string()]
+    );
+    assert!(freeze_acked(&all, "a", &m, 5).is_empty());
+    assert!(!freeze_done(1, 0, Some(1)));
 }
 
 #[test]
