@@ -196,7 +196,7 @@ pub(crate) fn init(
     }
     let mut parts = Vec::new();
     for t in topics {
-        for p in kafka::partitions(&d.bootstrap, t)? {
+        for p in kafka::partitions(&d.connection, t)? {
             parts.push((t.clone(), p));
         }
     }

@@ -24,7 +24,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
+use switchyard_config::Connection;
 
 /// Where to move the committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,16 +122,19 @@ pub struct ResetRow {
 /// Plan the reset of the committed offsets of `group` on every partition of
 /// `topic`, and commit it when `execute` is true. Returns the plan (the same
 /// rows whether or not it was executed).
+///
+/// `connection` is a [`Connection`] or a bootstrap list for a plaintext one.
 pub fn reset_offsets(
-    bootstrap: &str,
+    connection: impl Into<Connection>,
     group: &str,
     topic: &str,
     to: ResetTo,
     execute: bool,
     timeout: Duration,
 ) -> Result<Vec<ResetRow>, ResetError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let connection: Connection = connection.into();
+    let consumer: BaseConsumer = connection
+        .client_config()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()?;

@@ -270,11 +270,45 @@ impl Connection {
         config
     }
 
+    /// This connection with `bootstrap.servers` replaced by `bootstrap`.
+    pub fn with_bootstrap(mut self, bootstrap: impl Into<String>) -> Connection {
+        self.properties
+            .insert("bootstrap.servers".to_string(), bootstrap.into());
+        self
+    }
+
     /// Whether the connection authenticates or encrypts (`security.protocol`
     /// other than plaintext).
     pub fn is_secured(&self) -> bool {
         self.get("security.protocol")
             .is_some_and(|p| !p.eq_ignore_ascii_case("plaintext"))
+    }
+}
+
+/// A plaintext connection to a bootstrap list ([`Connection::new`]).
+impl From<&str> for Connection {
+    fn from(bootstrap: &str) -> Connection {
+        Connection::new(bootstrap)
+    }
+}
+
+/// A plaintext connection to a bootstrap list ([`Connection::new`]).
+impl From<String> for Connection {
+    fn from(bootstrap: String) -> Connection {
+        Connection::new(bootstrap)
+    }
+}
+
+/// A plaintext connection to a bootstrap list ([`Connection::new`]).
+impl From<&String> for Connection {
+    fn from(bootstrap: &String) -> Connection {
+        Connection::new(bootstrap.as_str())
+    }
+}
+
+impl From<&Connection> for Connection {
+    fn from(c: &Connection) -> Connection {
+        c.clone()
     }
 }
 

@@ -15,6 +15,7 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::assignment::AssignmentStrategy;
+use crate::connection::Connection;
 use crate::error::ConfigError;
 use crate::group_protocol::GroupProtocol;
 use crate::offset_reset::OffsetReset;
@@ -106,6 +107,13 @@ pub struct ConsumerConfig {
     /// TOML values may be strings, integers, floats or booleans.
     #[serde(deserialize_with = "deserialize_properties")]
     pub librdkafka: BTreeMap<String, String>,
+    /// The connection's properties (security: `security.protocol`, `sasl.*`,
+    /// `ssl.*`, ...), applied before the typed settings; its
+    /// `bootstrap.servers` is replaced by [`ConsumerConfig::bootstrap_servers`].
+    /// Set with [`ConsumerConfig::with_connection`]; not read from TOML here
+    /// (the `[kafka]` table is a [`Connection`]'s).
+    #[serde(skip)]
+    pub connection: Option<Connection>,
 }
 
 impl Default for ConsumerConfig {
@@ -124,6 +132,7 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         ConsumerConfig {
             bootstrap_servers: DEFAULT_BOOTSTRAP_SERVERS.to_string(),
+            connection: None,
             group_id: None,
             group_instance_id: None,
             client_id: None,
@@ -166,6 +175,36 @@ impl ConsumerConfig {
             bootstrap_servers: bootstrap_servers.into(),
             ..Self::default()
         }
+    }
+
+    /// Defaults on `connection`: its bootstrap servers and every other
+    /// property of it (security settings) in the client configuration.
+    ///
+    /// ```
+    /// use switchyard_config::{Connection, ConsumerConfig};
+    ///
+    /// let conn = Connection::new("broker:9093").with("security.protocol", "SSL")?;
+    /// let c = ConsumerConfig::default().with_connection(conn);
+    /// let client = c.to_client_config()?;
+    /// assert_eq!(client.get("bootstrap.servers"), Some("broker:9093"));
+    /// assert_eq!(client.get("security.protocol"), Some("SSL"));
+    /// # Ok::<(), switchyard_config::ConfigError>(())
+    /// ```
+    pub fn with_connection(mut self, connection: Connection) -> Self {
+        self.bootstrap_servers = connection.bootstrap().to_string();
+        self.connection = Some(connection);
+        self
+    }
+
+    /// The connection every other client of this consumer's cluster is
+    /// built from (dead-letter producer, admin client): the connection set
+    /// with [`ConsumerConfig::with_connection`], or a plaintext one, with
+    /// [`ConsumerConfig::bootstrap_servers`].
+    pub fn connection(&self) -> Connection {
+        self.connection
+            .clone()
+            .unwrap_or_default()
+            .with_bootstrap(self.bootstrap_servers.clone())
     }
 
     /// Sets `group.id`.
@@ -461,7 +500,10 @@ impl ConsumerConfig {
 
     /// The client configuration without running [`ConsumerConfig::validate`].
     pub(crate) fn client_config_unchecked(&self) -> ClientConfig {
-        let mut client = ClientConfig::new();
+        let mut client = match &self.connection {
+            Some(c) => c.client_config(),
+            None => ClientConfig::new(),
+        };
         for (_, key, value) in self.typed_entries() {
             client.set(key, value);
         }

@@ -30,6 +30,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use switchyard_config::Connection;
 use tokio::sync::watch;
 
 use crate::error::{ControlError, Result};
@@ -58,21 +59,27 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// commit of unknown outcome landed).
 const RECENT: usize = 64;
 
-/// Base client configuration.
-pub fn client(bootstrap: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4")
-        .set("socket.timeout.ms", "10000")
-        .set("reconnect.backoff.ms", "20")
-        .set("reconnect.backoff.max.ms", "500");
+/// Base client configuration: every property of `connection` (bootstrap
+/// servers, security), then the store's timeouts and backoffs where the
+/// connection does not set them.
+pub fn client(connection: &Connection) -> ClientConfig {
+    let mut c = connection.client_config();
+    for (key, value) in [
+        ("socket.timeout.ms", "10000"),
+        ("reconnect.backoff.ms", "20"),
+        ("reconnect.backoff.max.ms", "500"),
+    ] {
+        if connection.get(key).is_none() {
+            c.set(key, value);
+        }
+    }
     c
 }
 
 /// A reader of partition 0 of `topic` from the beginning, outside any
 /// group, of committed records only.
-pub fn reader(bootstrap: &str, topic: &str) -> Result<BaseConsumer> {
-    let c: BaseConsumer = client(bootstrap)
+pub fn reader(connection: impl Into<Connection>, topic: &str) -> Result<BaseConsumer> {
+    let c: BaseConsumer = client(&connection.into())
         .set("group.id", READER_GROUP)
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
@@ -87,8 +94,8 @@ pub fn reader(bootstrap: &str, topic: &str) -> Result<BaseConsumer> {
 }
 
 /// A producer that sends at once.
-pub fn producer(bootstrap: &str) -> Result<BaseProducer> {
-    Ok(client(bootstrap)
+pub fn producer(connection: impl Into<Connection>) -> Result<BaseProducer> {
+    Ok(client(&connection.into())
         .set("linger.ms", "0")
         .set("message.timeout.ms", "10000")
         .create()?)
@@ -102,8 +109,12 @@ pub fn transactional_id(topic: &str, app: &str) -> String {
 /// A transactional producer of the writers of `app` on `topic`, initialised:
 /// every earlier producer of the same id is fenced, its open transaction
 /// aborted.
-pub fn transactional_producer(bootstrap: &str, topic: &str, app: &str) -> Result<BaseProducer> {
-    let p: BaseProducer = client(bootstrap)
+pub fn transactional_producer(
+    connection: impl Into<Connection>,
+    topic: &str,
+    app: &str,
+) -> Result<BaseProducer> {
+    let p: BaseProducer = client(&connection.into())
         .set("transactional.id", transactional_id(topic, app))
         .set(
             "transaction.timeout.ms",
@@ -139,9 +150,10 @@ pub fn deliver(p: &BaseProducer) -> Result<()> {
 }
 
 /// Create `topic` (1 partition, compacted) unless it exists.
-pub fn ensure_topic(bootstrap: &str, topic: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create()?;
-    let probe: BaseConsumer = client(bootstrap).create()?;
+pub fn ensure_topic(connection: impl Into<Connection>, topic: &str) -> Result<()> {
+    let connection = connection.into();
+    let admin: AdminClient<DefaultClientContext> = client(&connection).create()?;
+    let probe: BaseConsumer = client(&connection).create()?;
     let exists = |c: &BaseConsumer| {
         c.fetch_metadata(Some(topic), REQUEST_TIMEOUT)
             .ok()
@@ -187,11 +199,11 @@ pub fn ensure_topic(bootstrap: &str, topic: &str) -> Result<()> {
 /// beginning to its end (the last stable offset as of the call), giving each
 /// record (key, payload) to `f`.
 pub fn read_to_end(
-    bootstrap: &str,
+    connection: impl Into<Connection>,
     topic: &str,
     mut f: impl FnMut(Option<&[u8]>, Option<&[u8]>),
 ) -> Result<BaseConsumer> {
-    let c = reader(bootstrap, topic)?;
+    let c = reader(connection, topic)?;
     let (_, high) = c.fetch_watermarks(topic, 0, REQUEST_TIMEOUT)?;
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let mut next = 0;
@@ -309,7 +321,7 @@ fn produce_in_transaction(
 /// caught up with the end of the committed log as of the call. Writes are
 /// transactions of a fenced producer per application (module docs).
 pub struct KafkaStore {
-    bootstrap: String,
+    connection: Connection,
     topic: String,
     /// `isolation.level=read_committed`: its end offset is the last stable offset.
     committed_end: BaseConsumer,
@@ -328,9 +340,12 @@ impl Drop for KafkaStore {
 
 impl KafkaStore {
     /// A store on `topic`, created (compacted, one partition) when missing.
-    pub fn new(bootstrap: &str, topic: &str) -> Result<Arc<KafkaStore>> {
-        ensure_topic(bootstrap, topic)?;
-        let c = reader(bootstrap, topic)?;
+    /// `connection` is a [`Connection`] (or a bootstrap list for a
+    /// plaintext one).
+    pub fn new(connection: impl Into<Connection>, topic: &str) -> Result<Arc<KafkaStore>> {
+        let connection = connection.into();
+        ensure_topic(&connection, topic)?;
+        let c = reader(&connection, topic)?;
         let tail: Arc<(Mutex<Tail>, Condvar)> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (t, st, top) = (tail.clone(), stop.clone(), topic.to_string());
@@ -358,14 +373,14 @@ impl KafkaStore {
                 }
             })?;
         Ok(Arc::new(KafkaStore {
-            bootstrap: bootstrap.into(),
             topic: topic.into(),
-            committed_end: client(bootstrap)
+            committed_end: client(&connection)
                 .set("isolation.level", "read_committed")
                 .create()?,
-            log_end: client(bootstrap)
+            log_end: client(&connection)
                 .set("isolation.level", "read_uncommitted")
                 .create()?,
+            connection,
             tail,
             stop,
             writers: Mutex::default(),
@@ -428,9 +443,9 @@ impl KafkaStore {
 
     /// Every decoded record of the log, in order (for checks; reads the
     /// committed records of the topic anew).
-    pub fn history(&self, bootstrap: &str) -> Result<Vec<DesiredState>> {
+    pub fn history(&self, connection: impl Into<Connection>) -> Result<Vec<DesiredState>> {
         let mut out = Vec::new();
-        read_to_end(bootstrap, &self.topic, |_, p| {
+        read_to_end(connection, &self.topic, |_, p| {
             if let Some(s) = p.and_then(|p| DesiredState::decode(p, "record").ok()) {
                 out.push(s);
             }
@@ -472,7 +487,7 @@ impl KafkaStore {
         let _serialised = slot.lock().unwrap_or_else(|p| p.into_inner());
         let mut unsure = false;
         for _ in 0..2 {
-            let p = transactional_producer(&self.bootstrap, &self.topic, app)?;
+            let p = transactional_producer(&self.connection, &self.topic, app)?;
             let (current, landed) = self.settled(|t| {
                 let landed = t
                     .recent

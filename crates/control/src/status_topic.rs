@@ -11,6 +11,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord};
+use switchyard_config::Connection;
 
 use crate::error::Result;
 use crate::kafka_store::{deliver, ensure_topic, producer, reader, REQUEST_TIMEOUT};
@@ -24,11 +25,12 @@ pub struct StatusPublisher {
 
 impl StatusPublisher {
     /// A publisher on `topic` (created compacted when missing).
-    pub fn new(bootstrap: &str, topic: &str) -> Result<StatusPublisher> {
-        ensure_topic(bootstrap, topic)?;
+    pub fn new(connection: impl Into<Connection>, topic: &str) -> Result<StatusPublisher> {
+        let connection = connection.into();
+        ensure_topic(&connection, topic)?;
         Ok(StatusPublisher {
             topic: topic.into(),
-            producer: producer(bootstrap)?,
+            producer: producer(&connection)?,
         })
     }
 
@@ -66,9 +68,10 @@ pub struct StatusTail {
 
 impl StatusTail {
     /// Start reading `topic` from the beginning.
-    pub fn start(bootstrap: &str, topic: &str) -> Result<StatusTail> {
-        ensure_topic(bootstrap, topic)?;
-        let c = reader(bootstrap, topic)?;
+    pub fn start(connection: impl Into<Connection>, topic: &str) -> Result<StatusTail> {
+        let connection = connection.into();
+        ensure_topic(&connection, topic)?;
+        let c = reader(&connection, topic)?;
         let tail = StatusTail {
             latest: Arc::default(),
             updates: Arc::default(),

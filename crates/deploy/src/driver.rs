@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use switchyard_config::Connection;
 use switchyard_control::model::{now_ms, DesiredState};
 use switchyard_control::status_topic::StatusTail;
 use switchyard_control::SharedStore;
@@ -31,8 +32,8 @@ pub struct Outcome {
 
 /// Runs handoffs of one application.
 pub struct Driver {
-    /// Bootstrap servers (groups' offsets).
-    pub bootstrap: String,
+    /// The cluster's connection (groups' offsets, the status topic).
+    pub connection: Connection,
     /// Application.
     pub app: String,
     /// Base group id: slot `s` consumes as `<group>-<s>`.
@@ -51,7 +52,7 @@ impl Driver {
     /// A driver of `app` (base group `group`) over `store`, once its tail of
     /// `status_topic` has caught up (at most 10 s).
     pub fn start(
-        bootstrap: &str,
+        connection: impl Into<Connection>,
         store: SharedStore,
         status_topic: &str,
         app: &str,
@@ -59,7 +60,8 @@ impl Driver {
         issuer: String,
         phase_timeout: Duration,
     ) -> anyhow::Result<Driver> {
-        let tail = StatusTail::start(bootstrap, status_topic)?;
+        let connection = connection.into();
+        let tail = StatusTail::start(&connection, status_topic)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while !tail.caught_up() {
             if Instant::now() >= deadline {
@@ -69,7 +71,7 @@ impl Driver {
             std::thread::sleep(Duration::from_millis(10));
         }
         Ok(Driver {
-            bootstrap: bootstrap.into(),
+            connection,
             app: app.into(),
             group: group.into(),
             store,
@@ -142,7 +144,7 @@ impl Driver {
             let refresh = pending.is_empty() || members == Some(0);
             if refresh && !unlisted && last_members.elapsed() >= Duration::from_millis(250) {
                 last_members = Instant::now();
-                members = match kafka::members(&self.bootstrap, &group) {
+                members = match kafka::members(&self.connection, &group) {
                     Ok(n) => Some(n),
                     Err(e) if kafka::unsupported(&e) => {
                         unlisted = true;
@@ -256,7 +258,7 @@ impl Driver {
     /// Run the handoff `m`.
     pub fn run(&self, m: &Move, out: &mut dyn FnMut(String)) -> anyhow::Result<Outcome> {
         let start = Instant::now();
-        kafka::warm_up(&self.bootstrap, &self.group_of(&m.from), &m.partitions);
+        kafka::warm_up(&self.connection, &self.group_of(&m.from), &m.partitions);
         let mut h = Handoff::new();
         let mut frozen_at = None;
         out(format!(
@@ -290,7 +292,7 @@ impl Driver {
                     Err(r) => Event::Failed(r),
                 },
                 Step::ReadOffsets => {
-                    match kafka::committed(&self.bootstrap, &self.group_of(&m.from), &m.partitions)
+                    match kafka::committed(&self.connection, &self.group_of(&m.from), &m.partitions)
                     {
                         Ok(o) => {
                             out(format!(
@@ -391,7 +393,7 @@ impl Driver {
             if let Err(r) = self.await_freeze(&back, v, out) {
                 out(format!("rollback: going on without: {r}"));
             }
-            let theirs = kafka::committed(&self.bootstrap, &self.group_of(&m.to), &m.partitions)
+            let theirs = kafka::committed(&self.connection, &self.group_of(&m.to), &m.partitions)
                 .unwrap_or_default();
             let mut o = frozen.clone();
             for (tp, c) in theirs {
@@ -446,8 +448,8 @@ impl Driver {
                 not_running_since = None;
             }
             let ends =
-                kafka::end_offsets(&self.bootstrap, &m.partitions).map_err(|e| e.to_string())?;
-            let committed = kafka::committed(&self.bootstrap, &group, &m.partitions)
+                kafka::end_offsets(&self.connection, &m.partitions).map_err(|e| e.to_string())?;
+            let committed = kafka::committed(&self.connection, &group, &m.partitions)
                 .map_err(|e| e.to_string())?;
             let lag: i64 = m
                 .partitions

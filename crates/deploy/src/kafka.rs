@@ -7,31 +7,35 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
+use switchyard_config::Connection;
 
 /// A partition: (topic, partition).
 pub type Tp = (String, i32);
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn client(bootstrap: &str, group: Option<&str>) -> anyhow::Result<BaseConsumer> {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set("enable.auto.commit", "false")
-        .set("socket.timeout.ms", "10000");
+fn client(connection: &Connection, group: Option<&str>) -> anyhow::Result<BaseConsumer> {
+    let mut c = connection.client_config();
+    c.set("enable.auto.commit", "false");
+    if connection.get("socket.timeout.ms").is_none() {
+        c.set("socket.timeout.ms", "10000");
+    }
     if let Some(g) = group {
         c.set("group.id", g);
     }
     Ok(c.create()?)
 }
 
-/// One client per (bootstrap, group), kept for the process: phase 3 of a
-/// handoff reads committed offsets while no partition is processed, and a
-/// new client (connection, metadata, coordinator lookup) costs 100-150 ms.
-fn group_client(bootstrap: &str, group: &str) -> anyhow::Result<Arc<BaseConsumer>> {
-    type Clients = Mutex<HashMap<(String, String), Arc<BaseConsumer>>>;
+/// One client per (connection properties, group), kept for the process:
+/// phase 3 of a handoff reads committed offsets while no partition is
+/// processed, and a new client (connection, metadata, coordinator lookup)
+/// costs 100-150 ms.
+fn group_client(connection: &Connection, group: &str) -> anyhow::Result<Arc<BaseConsumer>> {
+    type Key = (BTreeMap<String, String>, String);
+    type Clients = Mutex<HashMap<Key, Arc<BaseConsumer>>>;
     static CLIENTS: OnceLock<Clients> = OnceLock::new();
-    let key = (bootstrap.to_string(), group.to_string());
+    let key = (connection.properties().clone(), group.to_string());
     let mut clients = CLIENTS
         .get_or_init(Mutex::default)
         .lock()
@@ -39,15 +43,15 @@ fn group_client(bootstrap: &str, group: &str) -> anyhow::Result<Arc<BaseConsumer
     if let Some(c) = clients.get(&key) {
         return Ok(c.clone());
     }
-    let c = Arc::new(client(bootstrap, Some(group))?);
+    let c = Arc::new(client(connection, Some(group))?);
     clients.insert(key, c.clone());
     Ok(c)
 }
 
 /// Connect the client of `group` in the background, so that a later
 /// [`committed`] of the group does not pay for the connection.
-pub fn warm_up(bootstrap: &str, group: &str, tps: &[Tp]) {
-    let (b, g, t) = (bootstrap.to_string(), group.to_string(), tps.to_vec());
+pub fn warm_up(connection: impl Into<Connection>, group: &str, tps: &[Tp]) {
+    let (b, g, t) = (connection.into(), group.to_string(), tps.to_vec());
     std::thread::spawn(move || {
         let _ = committed(&b, &g, &t);
     });
@@ -56,8 +60,12 @@ pub fn warm_up(bootstrap: &str, group: &str, tps: &[Tp]) {
 /// The committed next offset of `group` for each of `tps` (-1: none).
 /// Partitions are always named (some brokers answer nothing to an
 /// all-partitions fetch).
-pub fn committed(bootstrap: &str, group: &str, tps: &[Tp]) -> anyhow::Result<BTreeMap<Tp, i64>> {
-    let c = group_client(bootstrap, group)?;
+pub fn committed(
+    connection: impl Into<Connection>,
+    group: &str,
+    tps: &[Tp],
+) -> anyhow::Result<BTreeMap<Tp, i64>> {
+    let c = group_client(&connection.into(), group)?;
     let mut req = TopicPartitionList::new();
     for (t, p) in tps {
         req.add_partition(t, *p);
@@ -88,16 +96,19 @@ pub fn committed(bootstrap: &str, group: &str, tps: &[Tp]) -> anyhow::Result<BTr
 }
 
 /// The log end offset of each of `tps`.
-pub fn end_offsets(bootstrap: &str, tps: &[Tp]) -> anyhow::Result<BTreeMap<Tp, i64>> {
-    let c = client(bootstrap, None)?;
+pub fn end_offsets(
+    connection: impl Into<Connection>,
+    tps: &[Tp],
+) -> anyhow::Result<BTreeMap<Tp, i64>> {
+    let c = client(&connection.into(), None)?;
     tps.iter()
         .map(|(t, p)| Ok(((t.clone(), *p), c.fetch_watermarks(t, *p, TIMEOUT)?.1)))
         .collect()
 }
 
 /// The partitions of `topic`.
-pub fn partitions(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<i32>> {
-    let c = client(bootstrap, None)?;
+pub fn partitions(connection: impl Into<Connection>, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let c = client(&connection.into(), None)?;
     let md = c.fetch_metadata(Some(topic), TIMEOUT)?;
     let t = md
         .topics()
@@ -120,8 +131,8 @@ pub fn partitions(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<i32>> {
 /// consumer-protocol group is "Dead" with no members there. So a group it
 /// does not describe is asked for again with DescribeConsumerGroups
 /// ([`describe_group`]), which describes both kinds.
-pub fn members(bootstrap: &str, group: &str) -> anyhow::Result<usize> {
-    let c = client(bootstrap, None)?;
+pub fn members(connection: impl Into<Connection>, group: &str) -> anyhow::Result<usize> {
+    let c = client(&connection.into(), None)?;
     let list = c.fetch_group_list(Some(group), TIMEOUT)?;
     if let Some(g) = list
         .groups()

@@ -201,7 +201,7 @@ impl Driver {
     fn all_partitions(&self, topics: &[String]) -> anyhow::Result<Vec<Tp>> {
         let mut out = Vec::new();
         for t in topics {
-            for p in kafka::partitions(&self.bootstrap, t)? {
+            for p in kafka::partitions(&self.connection, t)? {
                 out.push((t.clone(), p));
             }
         }
@@ -351,7 +351,7 @@ impl Driver {
             ));
             return Ok(o);
         }
-        let committed = kafka::committed(&self.bootstrap, &self.group, &all).unwrap_or_default();
+        let committed = kafka::committed(&self.connection, &self.group, &all).unwrap_or_default();
         let o = Outcome {
             ok: true,
             reason: None,

@@ -39,6 +39,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::groups::GroupInfo;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
+use switchyard_config::Connection;
 
 use crate::assignment::decode_assignment;
 use crate::LagError;
@@ -107,7 +108,7 @@ pub struct GroupOffsets {
 
 /// Reads [`GroupOffsets`]; keeps its clients between readings.
 pub struct OffsetReader {
-    bootstrap: String,
+    connection: Connection,
     timeout: Duration,
     parallelism: usize,
     admin: BaseConsumer,
@@ -123,13 +124,18 @@ struct Described {
 }
 
 impl OffsetReader {
-    /// A reader for the cluster at `bootstrap`; `timeout` bounds every request.
-    pub fn new(bootstrap: &str, timeout: Duration) -> Result<OffsetReader, LagError> {
+    /// A reader for the cluster of `connection` (a [`Connection`], or a
+    /// bootstrap list for a plaintext one); `timeout` bounds every request.
+    pub fn new(
+        connection: impl Into<Connection>,
+        timeout: Duration,
+    ) -> Result<OffsetReader, LagError> {
+        let connection = connection.into();
         Ok(OffsetReader {
-            bootstrap: bootstrap.to_string(),
+            admin: base_config(&connection).create()?,
+            connection,
             timeout,
             parallelism: 8,
-            admin: base_config(bootstrap).create()?,
             group_clients: Mutex::new(HashMap::new()),
         })
     }
@@ -269,7 +275,7 @@ impl OffsetReader {
         {
             return Ok(c.clone());
         }
-        let client: BaseConsumer = base_config(&self.bootstrap)
+        let client: BaseConsumer = base_config(&self.connection)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .create()?;
@@ -406,13 +412,20 @@ impl Drop for OffsetReader {
     }
 }
 
-fn base_config(bootstrap: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set("client.id", "switchyard-lag")
-        .set("socket.timeout.ms", "10000")
-        .set("reconnect.backoff.ms", "20")
-        .set("reconnect.backoff.max.ms", "500");
+/// Every property of `connection`, then the reader's own defaults where the
+/// connection does not set them.
+pub(crate) fn base_config(connection: &Connection) -> ClientConfig {
+    let mut c = connection.client_config();
+    for (key, value) in [
+        ("client.id", "switchyard-lag"),
+        ("socket.timeout.ms", "10000"),
+        ("reconnect.backoff.ms", "20"),
+        ("reconnect.backoff.max.ms", "500"),
+    ] {
+        if connection.get(key).is_none() {
+            c.set(key, value);
+        }
+    }
     c
 }
 

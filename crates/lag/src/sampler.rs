@@ -27,6 +27,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use switchyard_config::Connection;
+
 use crate::health::{Intents, Sample, Window, WindowConfig};
 use crate::offsets::OffsetReader;
 use crate::report::{GroupReport, PartitionReport, Report};
@@ -45,8 +47,8 @@ pub enum GroupSelection {
 /// How to sample.
 #[derive(Debug, Clone)]
 pub struct SamplerConfig {
-    /// Bootstrap servers.
-    pub bootstrap: String,
+    /// The cluster's connection (bootstrap servers, security).
+    pub connection: Connection,
     /// Groups.
     pub groups: GroupSelection,
     /// The health window.
@@ -61,12 +63,14 @@ pub struct SamplerConfig {
 
 impl SamplerConfig {
     /// Named groups, default window, time lag read, 2 s read cap, 10 s requests.
+    /// `connection` is a [`Connection`] or a bootstrap list for a plaintext
+    /// one.
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(
-        bootstrap: &str,
+        connection: impl Into<Connection>,
         groups: I,
     ) -> SamplerConfig {
         SamplerConfig {
-            bootstrap: bootstrap.to_string(),
+            connection: connection.into(),
             groups: GroupSelection::Named(groups.into_iter().map(Into::into).collect()),
             window: WindowConfig::default(),
             time_lag: TimeLagMode::Read,
@@ -76,10 +80,10 @@ impl SamplerConfig {
     }
 
     /// Every group of the cluster.
-    pub fn all(bootstrap: &str) -> SamplerConfig {
+    pub fn all(connection: impl Into<Connection>) -> SamplerConfig {
         SamplerConfig {
             groups: GroupSelection::All,
-            ..SamplerConfig::new(bootstrap, Vec::<String>::new())
+            ..SamplerConfig::new(connection, Vec::<String>::new())
         }
     }
 
@@ -111,10 +115,10 @@ impl Sampler {
         if config.groups == GroupSelection::Named(Vec::new()) {
             return Err(LagError::NoGroups);
         }
-        let reader = OffsetReader::new(&config.bootstrap, config.request_timeout)?;
+        let reader = OffsetReader::new(&config.connection, config.request_timeout)?;
         let times = match config.time_lag {
             TimeLagMode::Read => Some(RecordTimeReader::new(
-                &config.bootstrap,
+                &config.connection,
                 config.time_lag_wait,
             )?),
             _ => None,

@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
+use switchyard_config::Connection;
 
 use crate::LagError;
 
@@ -76,11 +77,19 @@ pub struct RecordTimeReader {
 }
 
 impl RecordTimeReader {
-    /// A reader for the cluster at `bootstrap` that waits at most `max_wait` per call.
-    pub fn new(bootstrap: &str, max_wait: Duration) -> Result<RecordTimeReader, LagError> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("client.id", "switchyard-lag-time")
+    /// A reader for the cluster of `connection` (a [`Connection`], or a
+    /// bootstrap list for a plaintext one) that waits at most `max_wait` per
+    /// call.
+    pub fn new(
+        connection: impl Into<Connection>,
+        max_wait: Duration,
+    ) -> Result<RecordTimeReader, LagError> {
+        let connection = connection.into();
+        let mut config = connection.client_config();
+        if connection.get("client.id").is_none() {
+            config.set("client.id", "switchyard-lag-time");
+        }
+        let consumer: BaseConsumer = config
             // librdkafka wants a group id to assign; this one is never joined nor committed to.
             .set("group.id", "switchyard-lag-time-reader")
             .set("enable.auto.commit", "false")

@@ -21,7 +21,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use switchyard_config::Connection;
 
 use crate::failure::RetryPolicy;
 
@@ -72,22 +72,24 @@ impl std::fmt::Display for DeadLetterError {
 impl std::error::Error for DeadLetterError {}
 
 impl DeadLetters {
-    /// A dead-letter writer on `bootstrap`; `topic` overrides `<topic>.DLT`;
+    /// A dead-letter writer on `connection` (a [`Connection`], or a
+    /// bootstrap list for a plaintext one); `topic` overrides `<topic>.DLT`;
     /// a write is tried [`RetryPolicy::dead_letter`] times at most.
-    pub fn new(bootstrap: &str, topic: Option<String>) -> Result<Self, rdkafka::error::KafkaError> {
-        Self::with_retry(bootstrap, topic, RetryPolicy::dead_letter())
+    pub fn new(
+        connection: impl Into<Connection>,
+        topic: Option<String>,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
+        Self::with_retry(connection, topic, RetryPolicy::dead_letter())
     }
 
     /// [`DeadLetters::new`] with `retry` for the writes (attempts and backoff).
     pub fn with_retry(
-        bootstrap: &str,
+        connection: impl Into<Connection>,
         topic: Option<String>,
         retry: RetryPolicy,
     ) -> Result<Self, rdkafka::error::KafkaError> {
-        let mut cfg = ClientConfig::new();
-        cfg.set("bootstrap.servers", bootstrap)
-            .set("message.timeout.ms", "10000")
-            .set("acks", "all");
+        let mut cfg = connection.into().client_config();
+        cfg.set("message.timeout.ms", "10000").set("acks", "all");
         Ok(DeadLetters {
             producer: cfg.create()?,
             admin: cfg.create()?,

@@ -434,7 +434,7 @@ impl ListenerBuilder {
         let dead_letters = match (self.failure, self.decode) {
             (FailurePolicy::DeadLetter, _) | (_, DecodeErrorPolicy::DeadLetter) => {
                 Some(Arc::new(DeadLetters::with_retry(
-                    &config.bootstrap_servers,
+                    config.connection(),
                     self.dead_letter_topic.clone(),
                     self.dead_letter_retry,
                 )?))

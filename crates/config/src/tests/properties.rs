@@ -55,6 +55,7 @@ fn from_properties_with_kafka_names() {
         receive_buffer_bytes: Some(-1),
         send_buffer_bytes: Some(131_072),
         librdkafka: Default::default(),
+        connection: None,
     };
     assert_eq!(c, expected);
     c.validate().unwrap();
