@@ -30,7 +30,9 @@ use switchyard_runtime::{Listener, ListenerHandle};
 use switchyard_schema::avro::Avro;
 use switchyard_schema::json_schema::JsonSchema;
 use switchyard_schema::protobuf::{ProtobufJson, ProtobufSerde};
-use switchyard_schema::{FailureKind, RegistryConfig, RetryBudget, SchemaRegistry};
+use switchyard_schema::{
+    Credentials, FailureKind, RegistryConfig, RetryBudget, SchemaRegistry, TlsConfig,
+};
 
 use super::common::*;
 
@@ -84,6 +86,11 @@ fn registry() -> &'static Registry {
 /// Write `records` (see `tests/peers/schema_producer.py`) to partition 0 of
 /// `topic` with Confluent's Python serializers; the schema id of each.
 fn produce(topic: &str, records: Vec<Value>) -> Vec<Option<u32>> {
+    produce_to(registry(), json!({}), topic, records)
+}
+
+/// [`produce`] against `sr`, with extra `SchemaRegistryClient` settings.
+fn produce_to(sr: &Registry, conf: Value, topic: &str, records: Vec<Value>) -> Vec<Option<u32>> {
     let home = std::env::var_os("HOME").expect("HOME");
     let python = std::path::Path::new(&home).join(".cache/switchyard/python-serdes/bin/python");
     let script = concat!(
@@ -91,7 +98,8 @@ fn produce(topic: &str, records: Vec<Value>) -> Vec<Option<u32>> {
         "/tests/peers/schema_producer.py"
     );
     let spec = json!({
-        "bootstrap": bootstrap(), "registry": registry().url(), "topic": topic, "records": records,
+        "bootstrap": bootstrap(), "registry": sr.url(), "registry_conf": conf, "topic": topic,
+        "records": records,
     });
     let mut child = Command::new(&python)
         .arg(script)
@@ -664,4 +672,154 @@ async fn a_registry_down_past_the_budget_dead_letters_only_the_records_it_is_nee
     );
     committed_to(&group, &topic, 3).await;
     l.shutdown().await;
+}
+
+/// A test CA and a server certificate for 127.0.0.1 that it signed
+/// (openssl): (folder, CA certificate, server certificate, server key).
+fn test_pki() -> (std::path::PathBuf, String, String, String) {
+    let dir = std::env::temp_dir().join(unique_name("sr-tls"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(
+        file("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca, ca_key) = (file("ca.pem"), file("ca.key"));
+    let (cert, key, csr) = (file("server.pem"), file("server.key"), file("server.csr"));
+    openssl(
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ]
+        .iter()
+        .copied()
+        .chain([
+            "-subj",
+            "/CN=switchyard test CA",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+        ])
+        .collect::<Vec<_>>(),
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]
+        .iter()
+        .copied()
+        .chain(["-keyout", &key, "-out", &csr])
+        .collect::<Vec<_>>(),
+    );
+    let ext = file("server.ext");
+    openssl(
+        &["x509", "-req", "-days", "2", "-CAcreateserial"]
+            .iter()
+            .copied()
+            .chain([
+                "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-out", &cert, "-extfile", &ext,
+            ])
+            .collect::<Vec<_>>(),
+    );
+    (dir, ca, cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_behind_tls_and_basic_auth() {
+    let (dir, ca, cert, key) = test_pki();
+    // Apicurio's Quarkus serves TLS only, and every API path needs a user
+    let sr = Registry::start_with(
+        "https",
+        &[
+            ("quarkus.http.ssl.certificate.files", &cert),
+            ("quarkus.http.ssl.certificate.key-files", &key),
+            ("quarkus.http.insecure-requests", "disabled"),
+            ("quarkus.http.auth.basic", "true"),
+            ("quarkus.security.users.embedded.enabled", "true"),
+            ("quarkus.security.users.embedded.plain-text", "true"),
+            ("quarkus.security.users.embedded.users.alice", "s3cret-pw"),
+            ("quarkus.http.auth.permission.api.paths", "/apis/*"),
+            ("quarkus.http.auth.permission.api.policy", "authenticated"),
+        ],
+    );
+    let topic = new_topic(broker(), "sr-tls", 1);
+    let group = unique_name("sr-tls-g");
+    let conf = json!({"ssl.ca.location": ca, "basic.auth.user.info": "alice:s3cret-pw"});
+    let ids = produce_to(
+        &sr,
+        conf,
+        &topic,
+        (1..=3)
+            .map(|i| avro_record(ORDER_V1, json!({"id": i, "item": "tls"})))
+            .collect(),
+    );
+    let id = ids[0].unwrap();
+    let ca = std::fs::read(&ca).unwrap();
+    let tls = TlsConfig {
+        ca_pem: Some(ca),
+        only_ca: true,
+        identity_pem: None,
+    };
+    let brief = RetryBudget {
+        initial_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(100),
+        give_up_after: Some(Duration::from_millis(500)),
+    };
+    let with = |credentials: Credentials, tls: TlsConfig| {
+        SchemaRegistry::new(
+            RegistryConfig::new([sr.url()])
+                .with_credentials(credentials)
+                .with_tls(tls)
+                .with_retry(brief),
+        )
+        .unwrap()
+    };
+    // a wrong password is refused (and never shows in the error); without the CA the handshake fails
+    let wrong = with(Credentials::basic("alice", "not-the-pw"), tls.clone());
+    let e = wrong.schema(id).await.unwrap_err();
+    assert_eq!(e.kind, FailureKind::RegistryUnavailable, "{e}");
+    assert!(
+        e.detail.contains("401") && !e.detail.contains("not-the-pw"),
+        "{e}"
+    );
+    let untrusted = with(
+        Credentials::basic("alice", "s3cret-pw"),
+        TlsConfig::default(),
+    );
+    let e = untrusted.schema(id).await.unwrap_err();
+    assert_eq!(e.kind, FailureKind::RegistryUnavailable, "{e}");
+
+    let client = with(Credentials::basic("alice", "s3cret-pw"), tls);
+    assert!(!format!("{client:?}").contains("s3cret-pw"));
+    let (l, got) = typed_listener(
+        &topic,
+        &group,
+        Avro::<OrderV1>::new(&client),
+        DecodeErrorPolicy::DeadLetter,
+    );
+    eventually("3 orders over TLS", Duration::from_secs(60), || {
+        len(&got) == 3
+    })
+    .await;
+    assert_eq!(client.metrics().requests_ok, 1);
+    l.shutdown().await;
+    sr.stop();
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -33,7 +33,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 
 def main():
     spec = json.load(sys.stdin)
-    registry = SchemaRegistryClient({"url": spec["registry"]})
+    # "registry_conf" adds SchemaRegistryClient settings (ssl.ca.location, basic.auth.user.info, ...)
+    registry = SchemaRegistryClient(dict({"url": spec["registry"]}, **spec.get("registry_conf", {})))
     topic = spec["topic"]
     ctx = SerializationContext(topic, MessageField.VALUE)
     serializers = {}

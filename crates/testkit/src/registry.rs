@@ -196,7 +196,10 @@ impl Registry {
             // a short-lived test service: start fast, stay small
             .args(["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx512m"])
             .arg("-Dquarkus.http.host=127.0.0.1")
-            .arg("-Dquarkus.management.enabled=false")
+            // the management interface is built in (port 9000 by default): a free port of its own, so that
+            // registries (and anything else on 9000) do not collide
+            .arg("-Dquarkus.management.host=127.0.0.1")
+            .arg(format!("-Dquarkus.management.port={}", free_port()))
             .arg("-Dquarkus.otel.enabled=false");
         if self.scheme == "https" {
             command.arg(format!("-Dquarkus.http.ssl-port={}", self.port));
