@@ -64,7 +64,7 @@ if [ -z "${SWITCHYARD_REGISTRY_JAVA:-}" ] && ! ls /usr/lib/jvm/*/bin/java 2>/dev
   exit 1
 fi
 
-# openssl makes the self-signed certificate of the registry-over-TLS test.
+# openssl makes the test CA and server certificate of the registry-over-TLS test.
 command -v openssl >/dev/null || apt_install openssl
 
 # The independent producer of the schema tests: Confluent's Python client (confluent-kafka from PyPI, with its
