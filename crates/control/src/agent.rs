@@ -190,7 +190,10 @@ impl Agent {
     }
 
     /// Set (or clear, with `None`) the override of `listener` on this
-    /// instance, and wait until it is applied (pauses acknowledged).
+    /// instance, and wait until it is applied (pauses acknowledged). An
+    /// override only pauses more: `Override::Resumed` clears the override,
+    /// and what the desired state withholds (its pauses, partitions of
+    /// another slot) stays paused ([`Agent::withheld`]).
     pub async fn set_override(
         &self,
         listener: &str,
@@ -203,8 +206,9 @@ impl Agent {
         let gen = {
             let mut st = self.shared.state.lock().unwrap();
             match o {
-                Some(o) => st.overrides.insert(listener.into(), o),
-                None => st.overrides.remove(listener),
+                Some(Override::Paused) => st.overrides.insert(listener.into(), Override::Paused),
+                // an override only pauses more: resuming is clearing it
+                Some(Override::Resumed) | None => st.overrides.remove(listener),
             };
             st.override_gen += 1;
             st.override_gen
@@ -218,6 +222,20 @@ impl Agent {
     /// The actual state of this instance, now.
     pub async fn status(&self) -> InstanceStatus {
         self.shared.status().await
+    }
+
+    /// What the desired state withholds from `listener` on this instance
+    /// now, whatever its override: the fleet's pauses and the partitions
+    /// owned by another slot or by nobody.
+    pub fn withheld(&self, listener: &str) -> BTreeSet<PauseTarget> {
+        let st = self.shared.state.lock().unwrap();
+        targets::wanted_in_slot(
+            st.desired.as_ref(),
+            &Overrides::new(),
+            listener,
+            &self.shared.cfg.slot,
+            now_ms(),
+        )
     }
 
     /// Targets held for `listener` and its override.
@@ -378,12 +396,9 @@ impl Shared {
             if !plan.resume.is_empty() {
                 handoff_seeks(&l, desired.as_ref(), &held, &want).await;
             }
-            for t in &plan.resume {
-                tracing::info!(listener = l.name(), target = %targets::describe(t), "resuming");
-                if let Err(e) = l.resume(t.clone()).await {
-                    tracing::warn!(listener = l.name(), error = %e, "resume failed");
-                }
-            }
+            // pauses first, then resumes that keep the wanted targets they
+            // cover: a partition that stays wanted paused (owned by another
+            // slot, say) is never resumed for a moment
             let mut unacked = BTreeSet::new();
             for t in &plan.pause {
                 tracing::info!(listener = l.name(), target = %targets::describe(t), "pausing");
@@ -403,6 +418,13 @@ impl Shared {
                         unacked.insert(t.clone());
                     }
                     Err(e) => tracing::warn!(listener = l.name(), error = %e, "pause failed"),
+                }
+            }
+            let keep: Vec<PauseTarget> = want.iter().cloned().collect();
+            for t in &plan.resume {
+                tracing::info!(listener = l.name(), target = %targets::describe(t), "resuming");
+                if let Err(e) = l.resume_keeping(t.clone(), keep.clone()).await {
+                    tracing::warn!(listener = l.name(), error = %e, "resume failed");
                 }
             }
             {

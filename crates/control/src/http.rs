@@ -223,16 +223,27 @@ async fn mutate(
                     "an instance override applies to the whole listener (no topic, partition, expiry or version)".into(),
                 ));
             }
+            // an override only pauses more: a resume clears it, and what
+            // the desired state withholds here stays paused
             let o = match action {
-                Action::Pause => Override::Paused,
-                Action::Resume => Override::Resumed,
+                Action::Pause => Some(Override::Paused),
+                Action::Resume => None,
             };
-            s.agent
-                .set_override(&listener, Some(o), APPLY_TIMEOUT)
-                .await?;
-            Ok(Json(
-                json!({"scope": "instance", "listener": listener, "override": o}),
-            ))
+            s.agent.set_override(&listener, o, APPLY_TIMEOUT).await?;
+            let mut answer = json!({"scope": "instance", "listener": listener, "override": o});
+            let withheld: Vec<String> = s
+                .agent
+                .withheld(&listener)
+                .iter()
+                .map(targets::describe)
+                .collect();
+            if action == Action::Resume && !withheld.is_empty() {
+                answer["withheld"] = json!(withheld);
+                answer["note"] = json!(
+                    "an instance override can only pause more: the desired state keeps these paused on this instance (fleet pauses, partitions owned by another slot or by nobody)"
+                );
+            }
+            Ok(Json(answer))
         }
         "fleet" => {
             let store = s.agent.store();

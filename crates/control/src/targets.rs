@@ -22,20 +22,28 @@ use switchyard_runtime::PauseTarget;
 
 use crate::model::DesiredState;
 
-/// A per-instance override of one listener (Spring actuator style).
+/// A per-instance override of one listener (Spring actuator style). An
+/// override can only pause more: it never runs what the desired state
+/// withholds (the fleet's pauses, partitions owned by another slot or
+/// frozen for a handoff).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Override {
-    /// Paused on this instance whatever the fleet's desired state says.
+    /// The whole listener paused on this instance, whatever the fleet's
+    /// desired state says.
     Paused,
-    /// Running on this instance whatever the fleet's desired state says.
+    /// No override: what the desired state says holds. (Kept for statuses
+    /// of older instances, on which it ran the listener whatever the
+    /// desired state said; the agent never stores it now.)
     Resumed,
 }
 
 /// Overrides of this instance, by listener.
 pub type Overrides = BTreeMap<String, Override>;
 
-/// The targets `listener` should hold at `now_ms`. An unreadable desired
+/// The targets `listener` should hold at `now_ms`: the pauses of the
+/// desired state not expired, plus the whole listener under a `Paused`
+/// override (an override never lifts a pause). An unreadable desired
 /// state ([`DesiredState::unreadable`]) holds the whole listener paused,
 /// whatever the overrides say (fail closed).
 pub fn wanted(
@@ -47,12 +55,7 @@ pub fn wanted(
     if desired.is_some_and(DesiredState::is_unreadable) {
         return BTreeSet::from([PauseTarget::Listener]);
     }
-    match overrides.get(listener) {
-        Some(Override::Paused) => return BTreeSet::from([PauseTarget::Listener]),
-        Some(Override::Resumed) => return BTreeSet::new(),
-        None => {}
-    }
-    desired
+    let mut w: BTreeSet<PauseTarget> = desired
         .map(|d| {
             d.pauses
                 .iter()
@@ -60,7 +63,13 @@ pub fn wanted(
                 .map(|p| p.target())
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // an override can only pause more: `Paused` adds the whole listener,
+    // `Resumed` lifts nothing
+    if overrides.get(listener) == Some(&Override::Paused) {
+        w.insert(PauseTarget::Listener);
+    }
+    w
 }
 
 /// The slot value meaning "owned by nobody" (frozen during a handoff).
@@ -154,8 +163,9 @@ pub fn start_floors(
         .collect()
 }
 
-/// [`wanted`] plus the ownership pauses of an instance of `slot` (an
-/// override still wins).
+/// [`wanted`] plus the ownership pauses of an instance of `slot`, which no
+/// override lifts (invariant I1: a partition owned by another slot, or by
+/// nobody during a handoff, never runs here).
 pub fn wanted_in_slot(
     desired: Option<&DesiredState>,
     overrides: &Overrides,
@@ -164,9 +174,7 @@ pub fn wanted_in_slot(
     now_ms: i64,
 ) -> BTreeSet<PauseTarget> {
     let mut w = wanted(desired, overrides, listener, now_ms);
-    if overrides.get(listener).is_none() {
-        w.extend(ownership_pauses(desired, listener, slot));
-    }
+    w.extend(ownership_pauses(desired, listener, slot));
     w
 }
 
@@ -196,17 +204,17 @@ impl Plan {
     }
 }
 
-/// The plan from `held` to `wanted`. The runtime's resume of a topic or the
-/// listener also lifts narrower targets, so after any resume every wanted
-/// target is paused again (pausing a paused target is a no-op).
+/// The plan from `held` to `wanted`: resume what is held and no longer
+/// wanted, pause what is wanted and not held. The runtime's resume of a
+/// topic or the listener also lifts the narrower targets it covers, so the
+/// agent resumes keeping the wanted ones
+/// ([`ListenerHandle::resume_keeping`](switchyard_runtime::ListenerHandle::resume_keeping)):
+/// a partition that stays wanted paused never runs for a moment.
 pub fn plan(held: &BTreeSet<PauseTarget>, wanted: &BTreeSet<PauseTarget>) -> Plan {
-    let resume: Vec<PauseTarget> = held.difference(wanted).cloned().collect();
-    let pause = if resume.is_empty() {
-        wanted.difference(held).cloned().collect()
-    } else {
-        wanted.iter().cloned().collect()
-    };
-    Plan { resume, pause }
+    Plan {
+        resume: held.difference(wanted).cloned().collect(),
+        pause: wanted.difference(held).cloned().collect(),
+    }
 }
 
 /// A target as text: `*`, `topic` or `topic-partition`.
@@ -248,7 +256,7 @@ mod tests {
         assert_eq!(next_expiry(Some(&s), 1000), None);
         assert!(wanted(None, &o, "l", 0).is_empty());
         o.insert("l".into(), Override::Resumed);
-        assert!(wanted(Some(&s), &o, "l", 0).is_empty());
+        assert_eq!(wanted(Some(&s), &o, "l", 0).len(), 2, "lifts nothing");
         o.insert("l".into(), Override::Paused);
         assert_eq!(
             wanted(None, &o, "l", 0),
@@ -289,7 +297,7 @@ mod tests {
         assert_eq!(wanted_in_slot(Some(&s), &none, "l", "green", 0).len(), 3);
         let mut o = Overrides::new();
         o.insert("l".into(), Override::Resumed);
-        assert!(wanted_in_slot(Some(&s), &o, "l", "green", 0).is_empty());
+        assert_eq!(wanted_in_slot(Some(&s), &o, "l", "green", 0).len(), 3);
         assert_eq!(parse_owner_key("my-topic-12"), p("my-topic", 12));
         assert_eq!(parse_owner_key("my-topic"), topic("my-topic"));
         s.handoff
@@ -300,14 +308,42 @@ mod tests {
         assert_eq!(handoff_offset(Some(&s), "l", "t", 0), None);
     }
 
+    /// An instance override pauses more, never runs what the desired state
+    /// withholds: slot ownership and the fleet's pauses hold whatever the
+    /// override (invariant I1: a standby never runs what another slot owns).
     #[test]
-    fn plan_resumes_then_repauses_what_a_wide_resume_lifted() {
+    fn an_override_pauses_more_and_never_runs_what_the_desired_state_withholds() {
+        let mut s = DesiredState::new("a");
+        s.add_pause(Pause::topic("l", "x")).unwrap();
+        let m = s.owners.entry("l".into()).or_default();
+        m.insert("t-0".into(), "blue".into());
+        m.insert("t-1".into(), "blue".into());
+        let p = |n| PauseTarget::Partition("t".into(), n);
+        let withheld = BTreeSet::from([topic("x"), p(0), p(1)]);
+        let none = Overrides::new();
+        assert_eq!(wanted_in_slot(Some(&s), &none, "l", "green", 0), withheld);
+        let resumed = Overrides::from([("l".to_string(), Override::Resumed)]);
+        assert_eq!(
+            wanted_in_slot(Some(&s), &resumed, "l", "green", 0),
+            withheld,
+            "a resume override lifts nothing the desired state wants"
+        );
+        let paused = Overrides::from([("l".to_string(), Override::Paused)]);
+        let w = wanted_in_slot(Some(&s), &paused, "l", "green", 0);
+        assert!(w.contains(&PauseTarget::Listener) && w.is_superset(&withheld));
+        assert!(w.contains(&PauseTarget::Listener));
+        let w = wanted_in_slot(Some(&s), &paused, "l", "blue", 0);
+        assert_eq!(w, BTreeSet::from([PauseTarget::Listener, topic("x")]));
+    }
+
+    #[test]
+    fn plan_resumes_what_is_no_longer_wanted_and_pauses_what_is_new() {
         let p1 = PauseTarget::Partition("t".into(), 1);
         let held = BTreeSet::from([topic("t"), p1.clone()]);
         let want = BTreeSet::from([p1.clone()]);
         let pl = plan(&held, &want);
         assert_eq!(pl.resume, vec![topic("t")]);
-        assert_eq!(pl.pause, vec![p1.clone()]);
+        assert!(pl.pause.is_empty(), "the resume keeps p1");
         let pl = plan(&want, &held);
         assert_eq!(
             pl,

@@ -480,8 +480,8 @@ impl Coordinator {
     pub fn handle_command(&mut self, kafka: &Kafka, cmd: Command) {
         match cmd {
             Command::Pause(target, ack) => self.pause(kafka, target, ack),
-            Command::Resume(target, skip, done) => {
-                self.resume(kafka, &target, skip);
+            Command::Resume(target, skip, keep, done) => {
+                self.resume(kafka, &target, skip, &keep);
                 let _ = done.send(());
             }
             Command::Seek(tp, to, done) => {

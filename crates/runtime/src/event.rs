@@ -34,7 +34,9 @@ pub(crate) type SeekReply = oneshot::Sender<Result<Vec<(String, i32, i64)>, Runt
 /// Requests handled by the poller.
 pub(crate) enum Command {
     Pause(PauseTarget, oneshot::Sender<PauseAck>),
-    Resume(PauseTarget, bool, oneshot::Sender<()>),
+    /// Resume a target (skipping stopped records or not), keeping the
+    /// narrower targets listed.
+    Resume(PauseTarget, bool, Vec<PauseTarget>, oneshot::Sender<()>),
     Seek(Option<(String, i32)>, SeekTo, SeekReply),
     /// A snapshot with the log ends librdkafka knows (the handle asks for
     /// those of paused partitions, see [`crate::log_ends`]).

@@ -70,12 +70,27 @@ impl ListenerHandle {
 
     /// Resume `target`; records continue at exactly the committed offset.
     pub async fn resume(&self, target: PauseTarget) -> Result<(), RuntimeError> {
-        self.ask(|r| Command::Resume(target, false, r)).await
+        self.ask(|r| Command::Resume(target, false, Vec::new(), r))
+            .await
+    }
+
+    /// Resume `target` but keep the narrower targets of `keep` it would
+    /// lift (a topic lifts its partitions, the listener lifts everything):
+    /// the partitions they cover stay paused throughout, never resumed for
+    /// a moment. Targets of `keep` that `target` does not cover are
+    /// ignored.
+    pub async fn resume_keeping(
+        &self,
+        target: PauseTarget,
+        keep: Vec<PauseTarget>,
+    ) -> Result<(), RuntimeError> {
+        self.ask(|r| Command::Resume(target, false, keep, r)).await
     }
 
     /// Resume partitions stopped by the failure policy, skipping the failed record.
     pub async fn resume_skipping(&self, target: PauseTarget) -> Result<(), RuntimeError> {
-        self.ask(|r| Command::Resume(target, true, r)).await
+        self.ask(|r| Command::Resume(target, true, Vec::new(), r))
+            .await
     }
 
     /// Seek one assigned partition, or all of them with `None`.

@@ -186,11 +186,19 @@ impl Coordinator {
         }
     }
 
-    /// Remove `target` (and narrower targets it covers) from the wanted pauses
-    /// and resume every partition no longer covered. A partition stopped by the
-    /// failure policy is resumed at the failed record, or after it with `skip`.
-    pub fn resume(&mut self, kafka: &Kafka, target: &PauseTarget, skip: bool) {
-        self.desired.retain(|t| !covers(target, t));
+    /// Remove `target` (and narrower targets it covers, except those in
+    /// `keep`) from the wanted pauses and resume every partition no longer
+    /// covered. A partition stopped by the failure policy is resumed at the
+    /// failed record, or after it with `skip`.
+    pub fn resume(
+        &mut self,
+        kafka: &Kafka,
+        target: &PauseTarget,
+        skip: bool,
+        keep: &[PauseTarget],
+    ) {
+        self.desired
+            .retain(|t| !covers(target, t) || (t != target && keep.contains(t)));
         let tps: Vec<Tp> = self
             .parts
             .iter()

@@ -321,3 +321,89 @@ fn the_redis_store_pauses_and_resumes_an_instance() {
     assert_eq!(code, 0, "{out}");
     wait_until("resumed", WAIT, || count_of(&logs, &topic) == 20);
 }
+
+/// An instance override can pause more, never run what the desired state
+/// withholds: `STARTED` at instance scope on a standby of the green slot
+/// (blue owns every partition) leaves every partition paused, and the
+/// answer says so. The override used to win over slot ownership, and the
+/// standby processed partitions blue owned (invariant I1).
+#[test]
+fn an_instance_override_never_runs_what_slot_ownership_withholds() {
+    let b = bootstrap();
+    let plane = Plane::new("cpo");
+    let topic = new_topic(broker(), "cpo", 2);
+    let group = unique_name("cpo-g");
+    let logs = [log_path("cpo")];
+    let mut init = plane.cli_args("deploy", "init");
+    init.extend(
+        ["--group", &group, "--slot", "blue", "--topics", &topic]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let (code, out) = switchyard(&init);
+    assert_eq!(code, 0, "{out}");
+    let tail = plane.tail();
+    let green = plane.probe(
+        "cpo-green",
+        &group,
+        &topic,
+        &logs[0],
+        &[
+            "--slot",
+            "green",
+            "--group-per-slot",
+            "--http",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = http_addr(&green);
+    wait_until("the standby holds both partitions paused", WAIT, || {
+        live(&tail, &plane.app)
+            .iter()
+            .any(|s| s.partitions().filter(|p| p.state == "paused").count() == 2)
+    });
+    SeqProducer::new(&b).send(&topic, None, 10, |s| s.to_string());
+    let (code, v) = http(
+        &addr,
+        "POST",
+        "/bindings/probe?scope=instance",
+        None,
+        r#"{"state":"STARTED"}"#,
+    );
+    assert_eq!(code, 200, "{v}");
+    assert!(v["override"].is_null(), "no override to run more: {v}");
+    let withheld: Vec<&str> = v["withheld"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        withheld,
+        vec![format!("{topic}-0"), format!("{topic}-1")],
+        "the answer names what stays paused: {v}"
+    );
+    // a pause override still works, and lifting it runs nothing either
+    let (code, v) = http(
+        &addr,
+        "POST",
+        "/bindings/probe?scope=instance",
+        None,
+        r#"{"state":"PAUSED"}"#,
+    );
+    assert_eq!((code, v["override"].as_str()), (200, Some("paused")), "{v}");
+    let (code, _) = http(
+        &addr,
+        "POST",
+        "/bindings/probe?scope=instance",
+        None,
+        r#"{"state":"RESUMED"}"#,
+    );
+    assert_eq!(code, 200);
+    wait_heartbeats(&tail, &plane.app, 5);
+    assert_eq!(count_of(&logs, &topic), 0, "the standby processed nothing");
+    assert!(
+        live(&tail, &plane.app)
+            .iter()
+            .all(|s| s.partitions().all(|p| p.state == "paused") && s.overrides.is_empty()),
+        "still paused, no override"
+    );
+}
