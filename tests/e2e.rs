@@ -26,4 +26,5 @@ mod e2e {
     mod shutdown;
     mod static_membership;
     mod subscriptions;
+    mod topics;
 }

@@ -57,6 +57,10 @@ pub enum ControlError {
     /// Redis client error.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// A topic the control plane uses is missing (and may not be created)
+    /// or misconfigured (for example not `cleanup.policy=compact`).
+    #[error("{0}")]
+    Topic(String),
     /// A deadline passed.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -149,8 +149,44 @@ pub fn deliver(p: &BaseProducer) -> Result<()> {
     Ok(())
 }
 
-/// Create `topic` (1 partition, compacted) unless it exists.
+/// What [`ensure_topic_with`] may do about a missing topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicOptions {
+    /// Create a missing topic (default). Off for clusters where topics are
+    /// created ahead (by an operator, a GitOps tool): a missing topic is
+    /// then an error naming it.
+    pub create: bool,
+}
+
+impl Default for TopicOptions {
+    fn default() -> Self {
+        TopicOptions { create: true }
+    }
+}
+
+impl TopicOptions {
+    /// Topics are never created: they must exist.
+    pub fn no_create() -> TopicOptions {
+        TopicOptions { create: false }
+    }
+}
+
+/// [`ensure_topic_with`] with the default options (create when missing).
 pub fn ensure_topic(connection: impl Into<Connection>, topic: &str) -> Result<()> {
+    ensure_topic_with(connection, topic, TopicOptions::default())
+}
+
+/// Make sure the compacted `topic` exists: an existing topic whose
+/// `cleanup.policy` is not `compact` is refused (read by DescribeConfigs; a
+/// broker that does not answer it, or a principal not allowed to ask, only
+/// gets a warning); a missing one is created, when `options` allow it, with
+/// one partition, `cleanup.policy=compact` and the broker's default
+/// replication factor.
+pub fn ensure_topic_with(
+    connection: impl Into<Connection>,
+    topic: &str,
+    options: TopicOptions,
+) -> Result<()> {
     let connection = connection.into();
     let admin: AdminClient<DefaultClientContext> = client(&connection).create()?;
     let probe: BaseConsumer = client(&connection).create()?;
@@ -164,20 +200,28 @@ pub fn ensure_topic(connection: impl Into<Connection>, topic: &str) -> Result<()
             })
             .unwrap_or(false)
     };
-    if exists(&probe) {
-        return Ok(());
-    }
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1))
-        .set("cleanup.policy", "compact")
-        .set("min.compaction.lag.ms", "3600000");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let res = rt.block_on(admin.create_topics([&new], &AdminOptions::new()))?;
+    if exists(&probe) {
+        return check_compacted(&rt, &admin, topic);
+    }
+    if !options.create {
+        return Err(ControlError::Topic(format!(
+            "topic `{topic}` does not exist and automatic topic creation is off: \
+             create it with one partition and cleanup.policy=compact"
+        )));
+    }
+    // -1: the broker's default.replication.factor (KIP-464).
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1))
+        .set("cleanup.policy", "compact")
+        .set("min.compaction.lag.ms", "3600000");
+    let opts = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+    let res = rt.block_on(admin.create_topics([&new], &opts))?;
     for r in res {
         if let Err((t, code)) = r {
             if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                return Err(ControlError::Invalid(format!(
+                return Err(ControlError::Topic(format!(
                     "cannot create topic `{t}`: {code}"
                 )));
             }
@@ -192,7 +236,51 @@ pub fn ensure_topic(connection: impl Into<Connection>, topic: &str) -> Result<()
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(())
+    check_compacted(&rt, &admin, topic)
+}
+
+/// Refuse `topic` unless its `cleanup.policy` is `compact` (a policy with
+/// `delete` loses the states of apps not written for the retention time).
+fn check_compacted(
+    rt: &tokio::runtime::Runtime,
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+) -> Result<()> {
+    let opts = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+    let described = rt.block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &opts));
+    let policy = match described {
+        Ok(results) => match results.into_iter().next() {
+            Some(Ok(resource)) => resource.get("cleanup.policy").and_then(|e| e.value.clone()),
+            Some(Err(code)) => {
+                tracing::warn!(%topic, error = %code, "cannot read the topic's configuration (DescribeConfigs); its cleanup.policy is not checked");
+                return Ok(());
+            }
+            None => None,
+        },
+        Err(e) => {
+            tracing::warn!(%topic, error = %e, "cannot read the topic's configuration (DescribeConfigs); its cleanup.policy is not checked");
+            return Ok(());
+        }
+    };
+    match policy {
+        Some(p) if is_compact_only(&p) => Ok(()),
+        Some(p) => Err(ControlError::Topic(format!(
+            "topic `{topic}` has cleanup.policy={p}; the control plane needs \
+             cleanup.policy=compact (the state of an app is the last record of its key, \
+             kept for as long as the topic lives): alter the topic's cleanup.policy to \
+             compact or name another topic"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether a `cleanup.policy` value is `compact` alone.
+fn is_compact_only(policy: &str) -> bool {
+    let mut parts = policy.split(',').map(str::trim).filter(|p| !p.is_empty());
+    parts
+        .next()
+        .is_some_and(|p| p.eq_ignore_ascii_case("compact"))
+        && parts.all(|p| p.eq_ignore_ascii_case("compact"))
 }
 
 /// Read the committed records of partition 0 of `topic` from the
@@ -343,8 +431,18 @@ impl KafkaStore {
     /// `connection` is a [`Connection`] (or a bootstrap list for a
     /// plaintext one).
     pub fn new(connection: impl Into<Connection>, topic: &str) -> Result<Arc<KafkaStore>> {
+        KafkaStore::open(connection, topic, TopicOptions::default())
+    }
+
+    /// [`KafkaStore::new`] with `options` for the topic (whether a missing
+    /// one is created).
+    pub fn open(
+        connection: impl Into<Connection>,
+        topic: &str,
+        options: TopicOptions,
+    ) -> Result<Arc<KafkaStore>> {
         let connection = connection.into();
-        ensure_topic(&connection, topic)?;
+        ensure_topic_with(&connection, topic, options)?;
         let c = reader(&connection, topic)?;
         let tail: Arc<(Mutex<Tail>, Condvar)> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));

@@ -14,7 +14,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord};
 use switchyard_config::Connection;
 
 use crate::error::Result;
-use crate::kafka_store::{deliver, ensure_topic, producer, reader, REQUEST_TIMEOUT};
+use crate::kafka_store::{
+    deliver, ensure_topic_with, producer, reader, TopicOptions, REQUEST_TIMEOUT,
+};
 use crate::status::InstanceStatus;
 
 /// Publishes statuses to the status topic.
@@ -26,8 +28,18 @@ pub struct StatusPublisher {
 impl StatusPublisher {
     /// A publisher on `topic` (created compacted when missing).
     pub fn new(connection: impl Into<Connection>, topic: &str) -> Result<StatusPublisher> {
+        StatusPublisher::open(connection, topic, TopicOptions::default())
+    }
+
+    /// [`StatusPublisher::new`] with `options` for the topic (whether a
+    /// missing one is created).
+    pub fn open(
+        connection: impl Into<Connection>,
+        topic: &str,
+        options: TopicOptions,
+    ) -> Result<StatusPublisher> {
         let connection = connection.into();
-        ensure_topic(&connection, topic)?;
+        ensure_topic_with(&connection, topic, options)?;
         Ok(StatusPublisher {
             topic: topic.into(),
             producer: producer(&connection)?,
@@ -69,8 +81,18 @@ pub struct StatusTail {
 impl StatusTail {
     /// Start reading `topic` from the beginning.
     pub fn start(connection: impl Into<Connection>, topic: &str) -> Result<StatusTail> {
+        StatusTail::open(connection, topic, TopicOptions::default())
+    }
+
+    /// [`StatusTail::start`] with `options` for the topic (whether a
+    /// missing one is created).
+    pub fn open(
+        connection: impl Into<Connection>,
+        topic: &str,
+        options: TopicOptions,
+    ) -> Result<StatusTail> {
         let connection = connection.into();
-        ensure_topic(&connection, topic)?;
+        ensure_topic_with(&connection, topic, options)?;
         let c = reader(&connection, topic)?;
         let tail = StatusTail {
             latest: Arc::default(),

@@ -46,6 +46,9 @@ pub struct DeadLetters {
     fixed_topic: Option<String>,
     known: Mutex<HashSet<String>>,
     retry: RetryPolicy,
+    /// Create a missing dead-letter topic (with the broker's default
+    /// partitions and replication factor) before the first write to it.
+    create_topics: bool,
 }
 
 /// A dead-letter write that failed on every attempt.
@@ -96,7 +99,17 @@ impl DeadLetters {
             fixed_topic: topic,
             known: Mutex::new(HashSet::new()),
             retry,
+            create_topics: true,
         })
+    }
+
+    /// Whether a missing dead-letter topic is created (default `true`, with
+    /// the broker's default partitions and replication factor). Off for
+    /// clusters where topics are created ahead: a write to a missing topic
+    /// then fails (and is retried) like any other failed write.
+    pub fn with_topic_creation(mut self, create: bool) -> Self {
+        self.create_topics = create;
+        self
     }
 
     /// The dead-letter topic for records of `topic`.
@@ -110,7 +123,11 @@ impl DeadLetters {
         if self.known.lock().unwrap().contains(topic) {
             return;
         }
-        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+        if !self.create_topics {
+            return;
+        }
+        // -1, -1: the broker's num.partitions and default.replication.factor.
+        let new = NewTopic::new(topic, -1, TopicReplication::Fixed(-1));
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         // "already exists" is fine; other errors surface when sending.
         let _ = self.admin.create_topics([&new], &opts).await;

@@ -94,6 +94,7 @@ pub struct ListenerBuilder {
     decode: DecodeErrorPolicy,
     dead_letter_topic: Option<String>,
     dead_letter_retry: RetryPolicy,
+    dead_letter_topic_creation: bool,
     dead_letter_fallback: DeadLetterFallback,
     hooks: Arc<dyn RebalanceHooks>,
     shutdown_timeout: Duration,
@@ -123,6 +124,7 @@ impl ListenerBuilder {
             decode: DecodeErrorPolicy::default(),
             dead_letter_topic: None,
             dead_letter_retry: RetryPolicy::dead_letter(),
+            dead_letter_topic_creation: true,
             dead_letter_fallback: DeadLetterFallback::default(),
             hooks: Arc::new(NoHooks),
             shutdown_timeout: Duration::from_secs(10),
@@ -236,6 +238,13 @@ impl ListenerBuilder {
     /// Dead-letter topic (default `<topic>.DLT`).
     pub fn dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
         self.dead_letter_topic = Some(topic.into());
+        self
+    }
+    /// Whether a missing dead-letter topic is created before the first
+    /// write to it (default `true`: the broker's default partitions and
+    /// replication factor). Off where topics are created ahead.
+    pub fn dead_letter_topic_creation(mut self, create: bool) -> Self {
+        self.dead_letter_topic_creation = create;
         self
     }
     /// Attempts and backoff of a dead-letter write (default
@@ -432,13 +441,14 @@ impl ListenerBuilder {
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(ListenerStats::default());
         let dead_letters = match (self.failure, self.decode) {
-            (FailurePolicy::DeadLetter, _) | (_, DecodeErrorPolicy::DeadLetter) => {
-                Some(Arc::new(DeadLetters::with_retry(
+            (FailurePolicy::DeadLetter, _) | (_, DecodeErrorPolicy::DeadLetter) => Some(Arc::new(
+                DeadLetters::with_retry(
                     config.connection(),
                     self.dead_letter_topic.clone(),
                     self.dead_letter_retry,
-                )?))
-            }
+                )?
+                .with_topic_creation(self.dead_letter_topic_creation),
+            )),
             _ => None,
         };
         let executor = Executor::new(
