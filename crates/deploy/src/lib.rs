@@ -30,13 +30,22 @@
 //!   machine ([`plan::Handoff`]);
 //! - [`driver`]: runs a handoff over a control store, the status topic and
 //!   the groups' committed offsets; [`kafka`]: those offsets.
+//! - [`command`]: what each `deploy` command decides (the strategy chosen
+//!   at `init`, refusals, the canary's watch-then-abort), with the typed
+//!   [`DeployError`] ([`error`]); [`view`]: the per-slot status.
 
+pub mod command;
 pub mod driver;
+pub mod error;
 pub mod kafka;
 pub mod plan;
 pub mod recover;
 pub mod shared;
+pub mod view;
 
+pub use command::{CanaryWatch, Initialised, Strategy};
 pub use driver::{Driver, Outcome};
+pub use error::DeployError;
 pub use plan::{Handoff, Move};
 pub use shared::SharedMove;
+pub use view::Status;
