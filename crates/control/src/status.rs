@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::targets::Override;
 
+/// The longest heartbeat interval a status is believed (1 hour): a status
+/// claiming more is gone three hours after it was made.
+pub const MAX_HEARTBEAT_MS: u64 = 3_600_000;
+
 /// One assigned partition as reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionReport {
@@ -85,9 +89,13 @@ impl InstanceStatus {
     pub fn in_flight(&self) -> usize {
         self.partitions().map(|p| p.in_flight).sum()
     }
-    /// Is it older than three heartbeat intervals at `now_ms`?
+    /// Is it older than three heartbeat intervals at `now_ms`? The record
+    /// comes from outside: the arithmetic saturates, and a heartbeat above
+    /// [`MAX_HEARTBEAT_MS`] counts as that (an absurd one would keep a
+    /// stopped instance live for ever).
     pub fn is_gone(&self, now_ms: i64) -> bool {
-        now_ms - self.timestamp_ms > 3 * self.heartbeat_ms.max(1) as i64
+        let beats = self.heartbeat_ms.clamp(1, MAX_HEARTBEAT_MS) as i64;
+        now_ms.saturating_sub(self.timestamp_ms) > beats.saturating_mul(3)
     }
     /// Same content, ignoring the timestamp?
     pub fn same_as(&self, other: &InstanceStatus) -> bool {
@@ -169,7 +177,7 @@ pub fn fleet_view(
                 draining: s.count("draining"),
                 in_flight: s.in_flight(),
                 overrides: s.overrides.keys().cloned().collect(),
-                age_ms: now_ms - s.timestamp_ms,
+                age_ms: now_ms.saturating_sub(s.timestamp_ms),
             }
         })
         .collect();
@@ -184,6 +192,28 @@ pub fn fleet_view(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A status record comes from outside: absurd heartbeats and timestamps
+    /// neither overflow the liveness arithmetic nor keep an instance live
+    /// for ever.
+    #[test]
+    fn absurd_heartbeats_and_timestamps_neither_overflow_nor_live_for_ever() {
+        let now = 1_763_740_000_000;
+        for hb in [u64::MAX, i64::MAX as u64, u64::MAX / 3 + 1] {
+            let mut s = status("x", 1, now, &["running"]);
+            s.heartbeat_ms = hb;
+            assert!(!s.is_gone(now + 1000), "{hb}");
+            assert!(s.is_gone(now + 24 * 3_600_000), "{hb}: not live for ever");
+            assert!(s.is_gone(i64::MAX));
+        }
+        let mut s = status("x", 1, i64::MIN, &["running"]);
+        assert!(s.is_gone(now));
+        s.timestamp_ms = i64::MAX;
+        assert!(!s.is_gone(i64::MIN));
+        let m = BTreeMap::from([("x".to_string(), status("x", 1, i64::MIN, &[]))]);
+        let v = fleet_view(&m, "a", 1, i64::MAX);
+        assert!(v.instances[0].gone && v.instances[0].age_ms == i64::MAX);
+    }
 
     pub(crate) fn status(id: &str, version: u64, ts: i64, states: &[&str]) -> InstanceStatus {
         InstanceStatus {

@@ -407,3 +407,54 @@ fn an_instance_override_never_runs_what_slot_ownership_withholds() {
         "still paused, no override"
     );
 }
+
+/// Out-of-range input is refused with 422 and the reason, before anything
+/// reaches the broker: an expiry of 2^64-1 ms (it was accepted with 200 and
+/// the pause, already expired, never held), a 1.5 MB reason (a 500 from the
+/// broker's record size limit), a topic name Kafka would refuse.
+#[test]
+fn http_api_refuses_out_of_range_input_with_422_and_the_reason() {
+    let b = bootstrap();
+    let plane = Plane::new("cpr");
+    let topic = new_topic(broker(), "cpr", 2);
+    let logs = [log_path("cpr")];
+    SeqProducer::new(&b).send(&topic, None, 10, |s| s.to_string());
+    let a = plane.probe(
+        "cpr-a",
+        &unique_name("cpr-g"),
+        &topic,
+        &logs[0],
+        &["--http", "127.0.0.1:0"],
+    );
+    let addr = http_addr(&a);
+    wait_until("10 processed", WAIT, || count_of(&logs, &topic) == 10);
+    let big = format!(
+        r#"{{"state":"PAUSED","topic":"{topic}","reason":"{}"}}"#,
+        "x".repeat(1_500_000)
+    );
+    let cases = [
+        (
+            format!(
+                r#"{{"state":"PAUSED","topic":"{topic}","expires_in_ms":18446744073709551615}}"#
+            ),
+            "expires_in_ms",
+        ),
+        (big, "reason"),
+        (
+            r#"{"state":"PAUSED","topic":"no spaces"}"#.to_string(),
+            "topic",
+        ),
+    ];
+    for (body, field) in &cases {
+        let (code, v) = http(&addr, "POST", "/bindings/probe", None, body);
+        let err = v["error"].as_str().unwrap_or_default();
+        assert_eq!(code, 422, "{field}: {}", &err[..err.len().min(200)]);
+        assert!(err.contains(field), "`{err}` names `{field}`");
+    }
+    let (_, v) = http(&addr, "GET", "/bindings/probe", None, "");
+    assert_eq!(
+        (v["state"].as_str(), v["applied_version"].as_u64()),
+        (Some("RUNNING"), Some(0)),
+        "nothing was written"
+    );
+}
