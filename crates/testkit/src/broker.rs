@@ -12,6 +12,7 @@
 
 pub mod kafka;
 pub mod nisshi;
+pub mod secured;
 
 use std::fs::{File, OpenOptions};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -24,6 +25,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 pub use kafka::{java_command, kafka_home, kafka_version};
 pub use nisshi::nisshi_binary;
+pub use secured::{Secured, SecuredOptions};
 
 use crate::client::client_config;
 use crate::spawner;
@@ -61,6 +63,7 @@ pub struct Broker {
     dir: PathBuf,
     log_path: PathBuf,
     child: Mutex<Option<std::process::Child>>,
+    secured: Option<Secured>,
 }
 
 /// A free TCP port on 127.0.0.1 (bind to :0, read the port, drop the listener).
@@ -82,7 +85,16 @@ impl Broker {
 
     /// Start a separate broker owned by the caller (killed on drop), for tests that must stop the broker.
     pub fn start() -> Broker {
-        let kind = BrokerKind::from_env();
+        Broker::start_with(BrokerKind::from_env(), None)
+    }
+
+    /// Start a separate Apache Kafka broker (whatever `SWITCHYARD_TEST_BROKER` says) with a SASL_SSL listener
+    /// besides its PLAINTEXT one ([`secured`]); [`Broker::secured`] tells how clients reach it.
+    pub fn start_secured(options: SecuredOptions) -> Broker {
+        Broker::start_with(BrokerKind::Kafka, Some(options))
+    }
+
+    fn start_with(kind: BrokerKind, secured: Option<SecuredOptions>) -> Broker {
         remove_stale_broker_folders();
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
@@ -91,10 +103,17 @@ impl Broker {
                 controller_port: free_port(),
             };
             let name = format!("switchyard-broker-{}-{}", std::process::id(), ports.port);
+            let dir = std::env::temp_dir().join(&name);
             let broker = Broker {
                 kind,
                 ports,
-                dir: std::env::temp_dir().join(&name),
+                secured: secured.clone().map(|options| Secured {
+                    port: free_port(),
+                    options,
+                    dir: dir.join("tls"),
+                    keystore_password: secured::random_token(),
+                }),
+                dir,
                 log_path: std::env::temp_dir().join(format!("{name}.log")),
                 child: Mutex::new(None),
             };
@@ -109,6 +128,11 @@ impl Broker {
             }
         }
         panic!("{kind:?} broker did not start:\n{}", failures.join("\n\n"));
+    }
+
+    /// The SASL_SSL listener of a [`Broker::start_secured`] broker.
+    pub fn secured(&self) -> Option<&Secured> {
+        self.secured.as_ref()
     }
 
     /// Which broker this is.
@@ -180,7 +204,7 @@ impl Broker {
             .open(&self.log_path)
             .map_err(|e| format!("open broker log {}: {e}", self.log_path.display()))?;
         let mut command = match self.kind {
-            BrokerKind::Kafka => kafka::prepare(&self.dir, self.ports)?,
+            BrokerKind::Kafka => kafka::prepare(&self.dir, self.ports, self.secured.as_ref())?,
             BrokerKind::Nisshi => nisshi::command(self.ports.port)?,
         };
         command

@@ -31,7 +31,7 @@ mod spawner;
 pub mod topics;
 pub mod wait;
 
-pub use broker::{free_port, java_command, Broker, BrokerKind};
+pub use broker::{free_port, java_command, Broker, BrokerKind, Secured, SecuredOptions};
 pub use client::client_config;
 pub use group::{committed_offsets, committed_with_metadata, group_members};
 pub use process::Child;

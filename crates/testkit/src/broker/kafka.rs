@@ -120,7 +120,14 @@ log.retention.check.interval.ms=5000
 
 /// Write the broker's configuration into `dir` and format its storage (a short JVM run of `StorageTool`), unless
 /// `dir` holds a formatted broker already (a restart keeps its data). Returns the `kafka.Kafka` command to spawn.
-pub(crate) fn prepare(dir: &Path, ports: Ports) -> Result<Command, String> {
+///
+/// With `secured`, the broker also has its SASL_SSL listener ([`super::secured`]): certificates made first, the
+/// listener's settings added to `server.properties` (later keys win) and its SCRAM users created at format time.
+pub(crate) fn prepare(
+    dir: &Path,
+    ports: Ports,
+    secured: Option<&super::secured::Secured>,
+) -> Result<Command, String> {
     let libs = kafka_home().join("libs");
     if kafka_version().is_none() {
         return Err(format!(
@@ -131,7 +138,12 @@ pub(crate) fn prepare(dir: &Path, ports: Ports) -> Result<Command, String> {
     let data = dir.join("data");
     let properties = dir.join("server.properties");
     std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    std::fs::write(&properties, server_properties(ports, &data))
+    let mut text = server_properties(ports, &data);
+    if let Some(secured) = secured {
+        secured.make_certificates()?;
+        text.push_str(&secured.server_properties(ports.port, ports.controller_port));
+    }
+    std::fs::write(&properties, text)
         .map_err(|e| format!("write {}: {e}", properties.display()))?;
     if !data.join("meta.properties").is_file() {
         let output = java_command()
@@ -139,6 +151,7 @@ pub(crate) fn prepare(dir: &Path, ports: Ports) -> Result<Command, String> {
             .args(["--cluster-id", "c3dpdGNoeWFyZC10ZXN0Cg"])
             .arg("--config")
             .arg(&properties)
+            .args(secured.map(|s| s.scram_args()).unwrap_or_default())
             .output()
             .map_err(|e| format!("run java (StorageTool): {e}"))?;
         if !output.status.success() {
