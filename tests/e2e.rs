@@ -22,6 +22,7 @@ mod e2e {
     mod pause;
     mod peers;
     mod schema_registry;
+    mod secured;
     mod seek_reset;
     mod shutdown;
     mod static_membership;

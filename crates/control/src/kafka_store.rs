@@ -189,8 +189,9 @@ pub fn ensure_topic_with(
 ) -> Result<()> {
     let connection = connection.into();
     let admin: AdminClient<DefaultClientContext> = client(&connection).create()?;
-    let probe: BaseConsumer = client(&connection).create()?;
-    let exists = |c: &BaseConsumer| {
+    let probe: BaseConsumer<ConnectErrors> =
+        client(&connection).create_with_context(ConnectErrors::default())?;
+    let exists = |c: &BaseConsumer<ConnectErrors>| {
         c.fetch_metadata(Some(topic), REQUEST_TIMEOUT)
             .ok()
             .and_then(|m| {
@@ -205,6 +206,17 @@ pub fn ensure_topic_with(
         .build()?;
     if exists(&probe) {
         return check_compacted(&rt, &admin, topic);
+    }
+    // a client that cannot connect (authentication, TLS) says why at once;
+    // its errors are events, delivered by a poll
+    for _ in 0..5 {
+        let _ = probe.poll(Duration::from_millis(20));
+    }
+    if let Some(reason) = probe.context().fatal() {
+        return Err(ControlError::Topic(format!(
+            "cannot connect to {} to read topic `{topic}`: {reason}",
+            connection.bootstrap()
+        )));
     }
     if !options.create {
         return Err(ControlError::Topic(format!(
@@ -238,6 +250,40 @@ pub fn ensure_topic_with(
     }
     check_compacted(&rt, &admin, topic)
 }
+
+/// A client context that keeps the errors of connecting that no retry
+/// mends: failed authentication (SASL) and failed TLS handshakes (an
+/// untrusted certificate, a wrong host name). librdkafka reports them only
+/// to the error callback, and a request then just times out.
+#[derive(Default)]
+pub struct ConnectErrors {
+    last: Mutex<Option<String>>,
+}
+
+impl ConnectErrors {
+    /// The last authentication or TLS error, if any.
+    pub fn fatal(&self) -> Option<String> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl rdkafka::ClientContext for ConnectErrors {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let code = error.rdkafka_error_code();
+        let lower = reason.to_ascii_lowercase();
+        if matches!(code, Some(Code::Authentication | Code::SSL))
+            || lower.contains("sasl")
+            || lower.contains("ssl")
+        {
+            // librdkafka's reasons name the broker and the mechanism, never a secret
+            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        }
+        tracing::warn!(error = %error, reason, "kafka client error");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ConnectErrors {}
 
 /// Refuse `topic` unless its `cleanup.policy` is `compact` (a policy with
 /// `delete` loses the states of apps not written for the retention time).
