@@ -23,13 +23,15 @@ use switchyard_control::status::{fleet_view, InstanceStatus};
 use switchyard_control::status_topic::StatusTail;
 use switchyard_control::{ControlError, SharedStore};
 
+use crate::connection_args::ConnectionArgs;
+
 /// Where an application's control plane lives: the arguments of `ctl` and
 /// `deploy`.
 #[derive(clap::Args, Clone)]
 pub struct Plane {
-    /// Bootstrap servers (the status topic, and the control topic unless `ctl --redis`).
-    #[arg(long, env = "SWITCHYARD_BOOTSTRAP")]
-    pub bootstrap: String,
+    /// The cluster (the status topic, and the control topic unless `ctl --redis`).
+    #[command(flatten)]
+    pub kafka: ConnectionArgs,
     /// Application.
     #[arg(long)]
     pub app: String,
@@ -116,7 +118,7 @@ pub fn run(cmd: Cmd) -> i32 {
 fn store(c: &Common) -> anyhow::Result<SharedStore> {
     Ok(match &c.redis {
         Some(url) => RedisStore::new(url)?,
-        None => KafkaStore::new(&c.plane.bootstrap, &c.plane.control_topic)?,
+        None => KafkaStore::new(c.plane.kafka.connection()?, &c.plane.control_topic)?,
     })
 }
 
@@ -184,7 +186,10 @@ fn change(c: Change, action: Action) -> anyhow::Result<i32> {
         expires_in_ms: c.expires_in_ms,
     };
     cmd.validate()?;
-    let tail = StatusTail::start(&c.common.plane.bootstrap, &c.common.plane.status_topic)?;
+    let tail = StatusTail::start(
+        c.common.plane.kafka.connection()?,
+        &c.common.plane.status_topic,
+    )?;
     let st = store(&c.common)?;
     let written = st.write(
         &c.common.plane.app,
@@ -294,7 +299,7 @@ fn change(c: Change, action: Action) -> anyhow::Result<i32> {
 }
 
 fn status(c: Common, json: bool) -> anyhow::Result<i32> {
-    let tail = StatusTail::start(&c.plane.bootstrap, &c.plane.status_topic)?;
+    let tail = StatusTail::start(c.plane.kafka.connection()?, &c.plane.status_topic)?;
     let st: Arc<dyn switchyard_control::Store> = store(&c)?;
     let desired = st.read(&c.plane.app)?.version;
     caught_up(&tail)?;

@@ -143,7 +143,7 @@ fn say(line: String) {
 }
 
 fn driver(c: &Common) -> anyhow::Result<Driver> {
-    let store: SharedStore = KafkaStore::new(&c.plane.bootstrap, &c.plane.control_topic)?;
+    let store: SharedStore = KafkaStore::new(c.plane.kafka.connection()?, &c.plane.control_topic)?;
     let issuer = c
         .issuer
         .clone()
@@ -151,7 +151,7 @@ fn driver(c: &Common) -> anyhow::Result<Driver> {
         .map(|u| format!("deploy:{u}"))
         .unwrap_or_else(|| "deploy".into());
     Driver::start(
-        &c.plane.bootstrap,
+        c.plane.kafka.connection()?,
         store,
         &c.plane.status_topic,
         &c.plane.app,

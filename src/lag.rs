@@ -31,9 +31,8 @@ enum Sub {
 
 #[derive(clap::Args)]
 struct Common {
-    /// Bootstrap servers.
-    #[arg(long, env = "SWITCHYARD_BOOTSTRAP", default_value = "127.0.0.1:9092")]
-    bootstrap: String,
+    #[command(flatten)]
+    kafka: crate::connection_args::ConnectionArgs,
     /// Group id (repeatable).
     #[arg(long = "group", value_name = "GROUP")]
     groups: Vec<String>,
@@ -125,9 +124,9 @@ fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
 
 fn sampler(c: &Common) -> anyhow::Result<Sampler> {
     let mut config = if c.all {
-        SamplerConfig::all(&c.bootstrap)
+        SamplerConfig::all(c.kafka.connection()?)
     } else {
-        SamplerConfig::new(&c.bootstrap, c.groups.clone())
+        SamplerConfig::new(c.kafka.connection()?, c.groups.clone())
     };
     config.window = WindowConfig {
         span: secs(c.window, "--window")?,
@@ -195,9 +194,9 @@ fn show(a: ShowArgs) -> anyhow::Result<()> {
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let c = &a.common;
     let mut sampler = if c.all {
-        SamplerConfig::all(&c.bootstrap)
+        SamplerConfig::all(c.kafka.connection()?)
     } else {
-        SamplerConfig::new(&c.bootstrap, c.groups.clone())
+        SamplerConfig::new(c.kafka.connection()?, c.groups.clone())
     };
     if sampler.groups == GroupSelection::Named(Vec::new()) {
         return Err(LagError::NoGroups.into());
@@ -217,7 +216,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         let server = Server::start(config).await?;
         server.set_intents(intents(c));
         if let Some(topic) = a.status_topic.clone() {
-            let (b, handle) = (c.bootstrap.clone(), server.intents_handle());
+            let (b, handle) = (c.kafka.connection()?, server.intents_handle());
             let flags = intents(c);
             let tail = tokio::task::spawn_blocking(move || StatusTail::start(&b, &topic)).await??;
             tokio::spawn(async move {

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod config_cmd;
+mod connection_args;
 mod ctl;
 mod demo;
 mod deploy;

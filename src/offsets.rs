@@ -19,9 +19,8 @@ pub enum Cmd {
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
 pub struct ResetArgs {
-    /// Bootstrap servers.
-    #[arg(long, env = "SWITCHYARD_BOOTSTRAP", default_value = "127.0.0.1:9092")]
-    bootstrap: String,
+    #[command(flatten)]
+    kafka: crate::connection_args::ConnectionArgs,
     /// Group id.
     #[arg(long)]
     group: String,
@@ -89,8 +88,15 @@ pub fn run(cmd: Cmd) -> i32 {
             return 2;
         }
     };
+    let connection = match args.kafka.connection() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     let rows = match reset_offsets(
-        &args.bootstrap,
+        connection,
         &args.group,
         &args.topic,
         to,

@@ -398,3 +398,101 @@ fn the_logs_of_the_secured_tests_hold_no_secret() {
     assert_no_secret("the broker log", &broker_log);
     assert_no_secret("the test's log", &s.logged.lock().unwrap());
 }
+
+/// Run the `switchyard` binary; its exit code and everything it printed
+/// (logged for the secret scan).
+fn cli(args: &[String]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .output()
+        .expect("run switchyard");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    log(&format!("[switchyard {}] {text}", args[..2].join(" ")));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn the_cli_pauses_resumes_reads_lag_and_resets_offsets_over_sasl_ssl() {
+    let s = sec().broker.secured().unwrap();
+    let dir = std::env::temp_dir().join(unique_name("sy-cli-sec"));
+    std::fs::create_dir_all(&dir).unwrap();
+    // the password only in a Java properties file, as Kafka's tools take it
+    let props = dir.join("client.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \
+             username=\"admin\" password=\"{}\";\n",
+            s.options.admin_password
+        ),
+    )
+    .unwrap();
+    let kafka = |command: &str, verb: Option<&str>| -> Vec<String> {
+        let mut args = vec![command.to_string()];
+        args.extend(verb.map(str::to_string));
+        args.extend([
+            "--bootstrap".to_string(),
+            s.bootstrap(),
+            "--command-config".to_string(),
+            props.display().to_string(),
+            "-X".to_string(),
+            format!("ssl.ca.location={}", s.ca_location().display()),
+        ]);
+        args
+    };
+    let app = unique_name("sec-cli-app");
+    let control = unique_name("sec-cli-ctl");
+    let status = unique_name("sec-cli-st");
+    let plane = |verb: &str| {
+        let mut args = kafka("ctl", Some(verb));
+        args.extend(
+            [
+                "--app",
+                &app,
+                "--control-topic",
+                &control,
+                "--status-topic",
+                &status,
+            ]
+            .map(str::to_string),
+        );
+        args.extend(["--listener".to_string(), "orders".to_string()]);
+        args
+    };
+    let (code, text) = cli(&plane("pause"));
+    assert_eq!(code, 0, "{text}");
+    let store = KafkaStore::new(admin(), &control).unwrap();
+    assert_eq!(store.read(&app).unwrap().pauses.len(), 1);
+    let (code, text) = cli(&plane("resume"));
+    assert_eq!(code, 0, "{text}");
+    assert!(store.read(&app).unwrap().pauses.is_empty());
+
+    let topic = unique_name("sec-cli-t");
+    create_topic(&admin(), &topic, 1);
+    produce(&admin(), &topic, &["a", "b"]);
+    let group = unique_name("sec-cli-g");
+    let mut args = kafka("offsets", Some("reset"));
+    args.extend(
+        [
+            "--group",
+            &group,
+            "--topic",
+            &topic,
+            "--to-latest",
+            "--execute",
+        ]
+        .map(str::to_string),
+    );
+    let (code, text) = cli(&args);
+    assert_eq!(code, 0, "{text}");
+    let mut args = kafka("lag", None);
+    args.extend(["--group".to_string(), group.clone()]);
+    let (code, text) = cli(&args);
+    assert!(text.contains(&topic), "{code}: {text}");
+    let _ = std::fs::remove_dir_all(dir);
+}
