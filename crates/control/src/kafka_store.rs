@@ -188,6 +188,16 @@ pub fn ensure_topic_with(
     options: TopicOptions,
 ) -> Result<()> {
     let connection = connection.into();
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // called from async code (an instance starting its status tail):
+        // the admin requests below block on a runtime of their own, which
+        // tokio refuses inside another one; block a thread of their own
+        return std::thread::scope(|s| {
+            s.spawn(|| ensure_topic_with(connection, topic, options))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+    }
     let admin: AdminClient<DefaultClientContext> = client(&connection).create()?;
     let probe: BaseConsumer<ConnectErrors> =
         client(&connection).create_with_context(ConnectErrors::default())?;
