@@ -73,7 +73,16 @@ struct Shared {
     stopping: AtomicBool,
     /// A pause was not acknowledged: apply again soon ([`RETRY`]).
     retry: AtomicBool,
+    /// Set once [`Agent::stop`] begins: the HTTP servers serving this agent
+    /// shut down, waits for an apply end.
+    stopped: watch::Sender<bool>,
+    /// The HTTP servers serving this agent ([`crate::http::serve`]): a stop
+    /// waits for them, so no request still holds a listener.
+    servers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
+
+/// How long a stop waits for an HTTP server to finish its requests.
+const SERVER_STOP: Duration = Duration::from_secs(5);
 
 /// How soon an apply whose pauses were not all acknowledged is tried again.
 const RETRY: Duration = Duration::from_millis(500);
@@ -111,6 +120,8 @@ impl Agent {
             state: Mutex::default(),
             kick: Notify::new(),
             applied: watch::channel((0, 0)).0,
+            stopped: watch::channel(false).0,
+            servers: Mutex::default(),
             stopping: AtomicBool::new(false),
             retry: AtomicBool::new(false),
             cfg,
@@ -182,11 +193,32 @@ impl Agent {
         timeout: Duration,
     ) -> Result<()> {
         let mut rx = self.shared.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(done))
-            .await
-            .map_err(|_| ControlError::Timeout(format!("{what} not applied within {timeout:?}")))?
-            .map_err(|_| ControlError::Invalid("the agent stopped".into()))?;
-        Ok(())
+        let stopped = self.stopped();
+        tokio::select! {
+            r = tokio::time::timeout(timeout, rx.wait_for(done)) => {
+                r.map_err(|_| ControlError::Timeout(format!("{what} not applied within {timeout:?}")))?
+                    .map_err(|_| ControlError::Invalid("the agent stopped".into()))?;
+                Ok(())
+            }
+            () = stopped => Err(ControlError::Timeout(format!(
+                "{what} not applied: the instance is stopping"
+            ))),
+        }
+    }
+
+    /// Resolves once [`Agent::stop`] has begun (an HTTP server serving
+    /// this agent shuts down then).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shared.stopped.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// An HTTP server task serving this agent: [`Agent::stop`] waits for it
+    /// (at most 5 s, then aborts it).
+    pub(crate) fn attach_server(&self, task: tokio::task::JoinHandle<()>) {
+        self.shared.servers.lock().unwrap().push(task);
     }
 
     /// Set (or clear, with `None`) the override of `listener` on this
@@ -250,14 +282,28 @@ impl Agent {
         )
     }
 
-    /// Stop the agent (the listeners keep their pauses), remove this
-    /// instance's status, and hand the listeners back for their shutdown.
+    /// Stop the agent (the listeners keep their pauses) and the HTTP
+    /// servers serving it (their requests finish first, at most 5 s),
+    /// remove this instance's status, and hand the listeners back for their
+    /// shutdown: nothing else holds them then, so each `Arc` can be
+    /// unwrapped for [`ListenerHandle::shutdown`].
     pub async fn stop(&self) -> Vec<Arc<ListenerHandle>> {
         self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.stopped.send_replace(true);
         self.shared.kick.notify_one();
         let task = self.task.lock().unwrap().take();
         if let Some(t) = task {
             let _ = t.await;
+        }
+        let servers = std::mem::take(&mut *self.shared.servers.lock().unwrap());
+        for mut s in servers {
+            if tokio::time::timeout(SERVER_STOP, &mut s).await.is_err() {
+                tracing::warn!(
+                    "the admin HTTP server did not finish its requests in time; aborted"
+                );
+                s.abort();
+                let _ = s.await;
+            }
         }
         if let Some(p) = self.shared.publisher.clone() {
             let id = self.shared.cfg.instance.clone();

@@ -73,31 +73,51 @@ impl From<ControlError> for ApiError {
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
-/// The router.
+/// A poll loop older than this makes `/readyz` fail.
+const STUCK_AFTER: Duration = Duration::from_secs(10);
+
+/// The router. `/metrics`, `/healthz` and `/readyz` (see
+/// [`crate::metrics`]) ask the agent for its listeners at each request, so
+/// the router holds none of them: once the agent is stopped they can be
+/// shut down.
 pub fn router(state: HttpState) -> Router {
-    let probes = crate::metrics::Probes {
-        listeners: std::sync::Arc::new(state.agent.listeners()),
-        stuck_after: Duration::from_secs(10),
-    };
     Router::new()
         .route("/bindings", get(list))
         .route("/bindings/", get(blank).post(blank))
         .route("/bindings/{listener}", get(one).post(mutate))
         .route("/fleet", get(fleet))
+        .route(
+            "/metrics",
+            get(|State(s): State<HttpState>| async move {
+                crate::metrics::metrics_of(&s.agent.listeners()).await
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<HttpState>| async move {
+                crate::metrics::readiness(&s.agent.listeners(), STUCK_AFTER)
+            }),
+        )
         .with_state(state)
-        .merge(crate::metrics::router(probes))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
 }
 
-/// Bind `addr` and serve in the background; the bound address.
+/// Bind `addr` and serve in the background until the agent stops
+/// ([`Agent::stop`] waits for the requests in progress); the bound address.
 pub async fn serve(addr: SocketAddr, state: HttpState) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(state)).await {
-            tracing::warn!(error = %e, "admin HTTP server stopped");
+    let agent = state.agent.clone();
+    let stopped = agent.stopped();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, router(state)).with_graceful_shutdown(stopped);
+        match server.await {
+            Ok(()) => tracing::info!(%bound, "admin HTTP API stopped"),
+            Err(e) => tracing::warn!(error = %e, "admin HTTP server stopped"),
         }
     });
+    agent.attach_server(task);
     tracing::info!(%bound, "admin HTTP API listening");
     Ok(bound)
 }

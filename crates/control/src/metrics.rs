@@ -284,9 +284,11 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
     out
 }
 
-async fn snapshots(probes: &Probes) -> Vec<(ListenerSnapshot, Arc<ListenerHandle>)> {
+async fn snapshots(
+    listeners: &[Arc<ListenerHandle>],
+) -> Vec<(ListenerSnapshot, Arc<ListenerHandle>)> {
     let mut out = Vec::new();
-    for l in probes.listeners.iter() {
+    for l in listeners {
         // a stuck poll loop does not answer: leave that listener's partitions out
         let snap = tokio::time::timeout(Duration::from_millis(500), l.snapshot()).await;
         let snap = match snap {
@@ -302,10 +304,11 @@ async fn snapshots(probes: &Probes) -> Vec<(ListenerSnapshot, Arc<ListenerHandle
     out
 }
 
-async fn metrics(
-    State(probes): State<Probes>,
+/// The answer of `GET /metrics` for `listeners`.
+pub async fn metrics_of(
+    listeners: &[Arc<ListenerHandle>],
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
-    let snaps = snapshots(&probes).await;
+    let snaps = snapshots(listeners).await;
     let pairs: Vec<(ListenerSnapshot, &ListenerStats)> = snaps
         .iter()
         .map(|(s, l)| (s.clone(), l.live_stats()))
@@ -317,12 +320,24 @@ async fn metrics(
     )
 }
 
+async fn metrics(
+    State(probes): State<Probes>,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+    metrics_of(&probes.listeners).await
+}
+
 async fn readyz(State(probes): State<Probes>) -> (StatusCode, String) {
+    readiness(&probes.listeners, probes.stuck_after)
+}
+
+/// The answer of `GET /readyz` for `listeners`: ready when there is at
+/// least one and every poll loop went round within `stuck_after`.
+pub fn readiness(listeners: &[Arc<ListenerHandle>], stuck_after: Duration) -> (StatusCode, String) {
     let mut body = String::new();
-    let mut ready = !probes.listeners.is_empty();
-    for l in probes.listeners.iter() {
+    let mut ready = !listeners.is_empty();
+    for l in listeners {
         let age = Duration::from_millis(l.live_stats().poll_clock.age_ms());
-        let ok = age <= probes.stuck_after;
+        let ok = age <= stuck_after;
         ready &= ok;
         let _ = writeln!(
             body,

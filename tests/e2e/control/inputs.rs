@@ -458,3 +458,53 @@ fn http_api_refuses_out_of_range_input_with_422_and_the_reason() {
         "nothing was written"
     );
 }
+
+/// An instance with the admin API shuts down cleanly on SIGTERM: stopping
+/// the agent stops its HTTP server (an idle keep-alive connection does not
+/// hold it) and hands the listener back, which commits and leaves the
+/// group: the shutdown report, the offsets committed, exit 0. The server
+/// used to keep the listener, and the instance printed "error: the listener
+/// is still in use by the admin API" with no report.
+#[test]
+fn an_instance_with_the_admin_api_shuts_down_cleanly_on_sigterm() {
+    let b = bootstrap();
+    let plane = Plane::new("cps");
+    let topic = new_topic(broker(), "cps", 2);
+    let group = unique_name("cps-g");
+    let logs = [log_path("cps")];
+    SeqProducer::new(&b).send(&topic, None, 20, |s| s.to_string());
+    let mut a = plane.probe(
+        "cps-a",
+        &group,
+        &topic,
+        &logs[0],
+        &["--http", "127.0.0.1:0"],
+    );
+    let addr = http_addr(&a);
+    wait_until("20 processed", WAIT, || count_of(&logs, &topic) == 20);
+    for path in ["/bindings/probe", "/metrics", "/readyz"] {
+        assert_eq!(http(&addr, "GET", path, None, "").0, 200, "{path}");
+    }
+    // a keep-alive connection left open
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    write!(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = idle.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    a.terminate();
+    let status = a.wait_exit(WAIT).expect("the instance exits");
+    let lines = a.lines();
+    assert!(status.success(), "{status:?}: {lines:?}");
+    let report = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("SHUTDOWN "))
+        .unwrap_or_else(|| panic!("no shutdown report: {lines:?}"));
+    let report: serde_json::Value = serde_json::from_str(report).unwrap();
+    assert_eq!(report["closed"], true, "{report}");
+    assert_eq!(
+        committed_offsets(&b, &group, &topic),
+        end_offsets(&b, &topic),
+        "everything processed is committed"
+    );
+    drop(idle);
+}
