@@ -230,7 +230,7 @@ impl Plane {
 
     /// A reader of the status topic.
     pub fn tail(&self) -> switchyard_control::status_topic::StatusTail {
-        switchyard_control::status_topic::StatusTail::start(&bootstrap(), &self.status)
+        switchyard_control::status_topic::StatusTail::start(bootstrap(), &self.status)
             .expect("status tail")
     }
 }

@@ -92,7 +92,7 @@ impl Deployment {
 
     /// Partition -> owning slot, from the control topic.
     fn owners(&self) -> BTreeMap<i32, String> {
-        let store = KafkaStore::new(&bootstrap(), &self.plane.control).expect("store");
+        let store = KafkaStore::new(bootstrap(), &self.plane.control).expect("store");
         let s = store.read(&self.plane.app).expect("read");
         s.owners
             .get("probe")

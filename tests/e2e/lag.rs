@@ -32,7 +32,7 @@ fn short_window() -> WindowConfig {
 }
 
 fn sampler(group: &str, time_lag: TimeLagMode) -> Sampler {
-    let config = SamplerConfig::new(&bootstrap(), [group])
+    let config = SamplerConfig::new(bootstrap(), [group])
         .with_window(short_window())
         .with_time_lag(time_lag);
     Sampler::new(config).expect("sampler")

@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn the_mock_cluster_cannot_list_group_members_and_says_so() {
         let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
-        let e = super::members(&cluster.bootstrap_servers(), "g").unwrap_err();
+        let e = super::members(cluster.bootstrap_servers(), "g").unwrap_err();
         assert!(super::unsupported(&e), "{e:#}");
         assert!(!super::unsupported(&anyhow::anyhow!("timed out")));
     }

@@ -255,7 +255,7 @@ fn an_offset_reset_backwards_is_rewind() {
     let r = s.sample().unwrap();
     assert_eq!(status(&r, &group, &topic, 0), Status::Ok);
     reset_offsets(
-        &bootstrap(),
+        bootstrap(),
         &group,
         &topic,
         ResetTo::Offset(5),

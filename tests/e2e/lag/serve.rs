@@ -57,7 +57,7 @@ async fn serve_exports_lag_and_health_as_prometheus_text() {
     commit(&ga, &topic, &[(0, 2), (1, 3)]);
     commit(&gb, &topic, &[(0, 7)]);
     let sampler =
-        SamplerConfig::new(&bootstrap(), [ga.clone(), gb.clone()]).with_window(short_window());
+        SamplerConfig::new(bootstrap(), [ga.clone(), gb.clone()]).with_window(short_window());
     let config = ServeConfig {
         sampler,
         listen: "127.0.0.1:0".parse().unwrap(),
