@@ -120,6 +120,17 @@ impl BenchBroker {
         }
     }
 
+    /// A control or status topic of the control plane: created here on the
+    /// mock cluster; on a real broker left to the control store and the
+    /// status publisher and tail, which create it compacted (and refuse one
+    /// that is not).
+    pub fn create_plane_topic(&self, topic: &str) -> anyhow::Result<()> {
+        match &self.kind {
+            Kind::Mock(m) => Ok(m.create_topic(topic, 1, 1)?),
+            _ => Ok(()),
+        }
+    }
+
     /// Create `topic` and fill it with `records` records of `value_bytes`
     /// bytes, keys `key_of(i)`, spread round robin over the partitions.
     pub fn fill_topic(

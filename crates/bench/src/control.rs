@@ -167,8 +167,8 @@ async fn measure(
     let bootstrap = broker.bootstrap.as_str();
     tokio::task::block_in_place(|| {
         broker.create_topic(&topic, a.partitions)?;
-        broker.create_topic(&control, 1)?;
-        broker.create_topic(&status, 1)
+        broker.create_plane_topic(&control)?;
+        broker.create_plane_topic(&status)
     })?;
     let app = format!("bench-{tag}");
     let kafka: SharedStore = {

@@ -383,8 +383,8 @@ async fn separate_groups(
         format!("bench.switch.status.{}", env.tag),
     );
     tokio::task::block_in_place(|| {
-        env.create(&control, 1)?;
-        env.create(&status, 1)
+        env.broker.create_plane_topic(&control)?;
+        env.broker.create_plane_topic(&status)
     })?;
     let app = format!("bench-switch-{}", env.tag);
     let group = format!("bench-switch-{}", env.tag);

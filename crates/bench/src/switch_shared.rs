@@ -35,8 +35,8 @@ pub(crate) async fn shared_group(
         format!("bench.switch.status.{tag}"),
     );
     tokio::task::block_in_place(|| {
-        env.create(&control, 1)?;
-        env.create(&status, 1)
+        env.broker.create_plane_topic(&control)?;
+        env.broker.create_plane_topic(&status)
     })?;
     let (app, group) = (format!("bench-switch-{tag}"), format!("bench-switch-{tag}"));
     let bootstrap = env.bootstrap.clone();

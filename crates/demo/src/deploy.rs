@@ -90,8 +90,8 @@ pub async fn run(cluster: &Cluster, partitions: i32, rate: u32) -> anyhow::Resul
     });
     let Names { topic, group, .. } = &*names;
     cluster.create_topic(topic, partitions).await?;
-    cluster.create_topic(&names.control, 1).await?;
-    cluster.create_topic(&names.status, 1).await?;
+    cluster.create_plane_topic(&names.control).await?;
+    cluster.create_plane_topic(&names.status).await?;
     println!();
     println!(
         "blue/green deployment of listener `{LISTENER}` on {topic} ({partitions} partitions), \

@@ -126,6 +126,17 @@ impl Cluster {
         }
     }
 
+    /// A control or status topic of the control plane: created here on the
+    /// embedded broker; on a cluster left to the control store and the
+    /// status publisher and tail, which create it compacted (and refuse one
+    /// that is not).
+    pub async fn create_plane_topic(&self, topic: &str) -> anyhow::Result<()> {
+        match &self.mock {
+            Some(m) => Ok(m.create_topic(topic, 1, 1)?),
+            None => Ok(()),
+        }
+    }
+
     /// Create `topic` (replication 1 on the embedded broker, the cluster's
     /// default otherwise) and wait until every partition has a leader.
     pub async fn create_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {

@@ -37,7 +37,7 @@ pub async fn run(cluster: &Cluster, a: &Options) -> anyhow::Result<()> {
     let (app, group) = (cluster.name("demo"), cluster.name("demo"));
     let topic = topic.as_str();
     cluster.create_topic(topic, a.partitions).await?;
-    cluster.create_topic(&control_topic, 1).await?;
+    cluster.create_plane_topic(&control_topic).await?;
     println!(
         "{}; topic {topic} with {} partitions",
         cluster.describe(),
