@@ -7,6 +7,7 @@
 
 mod e2e {
     mod commit_policies;
+    mod compression;
     pub mod common;
     mod config_errors;
     mod control;
