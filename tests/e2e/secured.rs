@@ -91,6 +91,13 @@ fn log(text: &str) {
     sec().logged.lock().unwrap().push('\n');
 }
 
+/// Everything logged so far holds no secret (each test checks at its end,
+/// so the scan does not depend on the order tests run in).
+fn scan_logged() {
+    let logged = sec().logged.lock().unwrap().clone();
+    assert_no_secret("the test's log", &logged);
+}
+
 fn assert_no_secret(what: &str, text: &str) {
     for secret in secrets() {
         assert!(!text.contains(&secret), "{what} shows a secret");
@@ -287,6 +294,7 @@ fn a_wrong_password_fails_in_bounded_time_without_showing_it() {
     assert!(text.to_lowercase().contains("authentication"), "{text}");
     assert!(!text.contains(&wrong), "{text}");
     assert_no_secret("the error", &text);
+    scan_logged();
 }
 
 #[test]
@@ -306,6 +314,7 @@ fn an_untrusted_certificate_fails_in_bounded_time() {
     );
     assert_no_secret("the error", &text);
     let _ = std::fs::remove_dir_all(dir);
+    scan_logged();
 }
 
 fn acl(args: &[&str]) {
@@ -388,6 +397,7 @@ fn with_the_authorizer_an_instance_cannot_write_the_control_topic_and_an_operato
         })
         .unwrap();
     assert_eq!(after.pauses.len(), 1);
+    scan_logged();
 }
 
 #[test]
@@ -495,4 +505,5 @@ fn the_cli_pauses_resumes_reads_lag_and_resets_offsets_over_sasl_ssl() {
     let (code, text) = cli(&args);
     assert!(text.contains(&topic), "{code}: {text}");
     let _ = std::fs::remove_dir_all(dir);
+    scan_logged();
 }
