@@ -9,6 +9,7 @@
 //! with kills and the shared-group switch run under both group protocols
 //! (`_classic`, `_consumer`).
 
+mod floors;
 mod kills;
 mod members;
 mod shared;

@@ -56,7 +56,7 @@ struct State {
     /// Group membership applied per listener (shared-group strategy).
     joined: BTreeMap<String, bool>,
     /// Start floors applied per listener (handoff offsets).
-    floors: BTreeMap<String, Vec<(String, i32, i64)>>,
+    floors: BTreeMap<String, Vec<switchyard_runtime::StartFloor>>,
     desired: Option<DesiredState>,
     last_status: Option<InstanceStatus>,
 }

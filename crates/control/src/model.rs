@@ -48,6 +48,14 @@ pub struct DesiredState {
     /// Handoff offsets: listener -> `topic-partition` -> offset.
     #[serde(default)]
     pub handoff: BTreeMap<String, BTreeMap<String, i64>>,
+    /// The scope of each handoff offset: listener -> `topic-partition` ->
+    /// the committed offset of the new owner's group when the handoff
+    /// offset was written (-1: it had none). A handoff offset acts as a
+    /// start floor only while that group still stands there (nothing
+    /// committed since the handoff); one without a scope (written by an
+    /// older driver) acts while the group is below it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub handoff_base: BTreeMap<String, BTreeMap<String, i64>>,
     /// Shared-group strategy: listener -> the slots whose instances are
     /// members of the listener's (one, shared) consumer group; instances of
     /// other slots stay out of it. A listener without an entry is not
@@ -179,6 +187,7 @@ impl DesiredState {
             pauses: Vec::new(),
             owners: BTreeMap::new(),
             handoff: BTreeMap::new(),
+            handoff_base: BTreeMap::new(),
             joined: BTreeMap::new(),
             deploy: BTreeMap::new(),
             issuer: None,

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use switchyard_runtime::PauseTarget;
+use switchyard_runtime::{FloorScope, PauseTarget, StartFloor};
 
 use crate::model::DesiredState;
 
@@ -141,23 +141,30 @@ pub fn joins(desired: Option<&DesiredState>, listener: &str, slot: &str) -> bool
 
 /// The start floors of `listener` on an instance of `slot`: the handoff
 /// offsets of the partitions its slot owns (so whichever member of the
-/// slot's group is assigned such a partition later starts at or above it).
-pub fn start_floors(
-    desired: Option<&DesiredState>,
-    listener: &str,
-    slot: &str,
-) -> Vec<(String, i32, i64)> {
+/// slot's group is assigned such a partition later starts at or above it),
+/// each scoped to its handoff by `handoff_base` (the committed offset the
+/// slot's group had then; unscoped when the document has none).
+pub fn start_floors(desired: Option<&DesiredState>, listener: &str, slot: &str) -> Vec<StartFloor> {
     let Some(d) = desired else {
         return Vec::new();
     };
     let (Some(owners), Some(handoff)) = (d.owners.get(listener), d.handoff.get(listener)) else {
         return Vec::new();
     };
+    let bases = d.handoff_base.get(listener);
     handoff
         .iter()
         .filter(|(k, _)| owners.get(*k).is_some_and(|o| o == slot))
         .filter_map(|(k, o)| match parse_owner_key(k) {
-            PauseTarget::Partition(t, p) => Some((t, p, *o)),
+            PauseTarget::Partition(topic, partition) => Some(StartFloor {
+                topic,
+                partition,
+                offset: *o,
+                scope: match bases.and_then(|b| b.get(k)) {
+                    Some(b) => FloorScope::Since((*b >= 0).then_some(*b)),
+                    None => FloorScope::Unscoped,
+                },
+            }),
             _ => None,
         })
         .collect()
@@ -306,6 +313,46 @@ mod tests {
             .insert("t-1".into(), 42);
         assert_eq!(handoff_offset(Some(&s), "l", "t", 1), Some(42));
         assert_eq!(handoff_offset(Some(&s), "l", "t", 0), None);
+    }
+
+    #[test]
+    fn start_floors_are_the_handoff_offsets_of_the_slot_scoped_to_their_handoff() {
+        let mut s = DesiredState::new("a");
+        let o = s.owners.entry("l".into()).or_default();
+        for (k, slot) in [("t-0", "green"), ("t-1", "green"), ("t-2", "blue")] {
+            o.insert(k.into(), slot.into());
+        }
+        let h = s.handoff.entry("l".into()).or_default();
+        for (k, off) in [("t-0", 50), ("t-1", 60), ("t-2", 70)] {
+            h.insert(k.into(), off);
+        }
+        let b = s.handoff_base.entry("l".into()).or_default();
+        b.insert("t-0".into(), -1);
+        let f = |partition, offset, scope| StartFloor {
+            topic: "t".into(),
+            partition,
+            offset,
+            scope,
+        };
+        assert_eq!(
+            start_floors(Some(&s), "l", "green"),
+            vec![
+                f(0, 50, FloorScope::Since(None)),
+                f(1, 60, FloorScope::Unscoped)
+            ]
+        );
+        s.handoff_base
+            .get_mut("l")
+            .unwrap()
+            .insert("t-1".into(), 12);
+        assert_eq!(
+            start_floors(Some(&s), "l", "green")[1].scope,
+            FloorScope::Since(Some(12))
+        );
+        assert_eq!(
+            start_floors(Some(&s), "l", "blue"),
+            vec![f(2, 70, FloorScope::Unscoped)]
+        );
     }
 
     /// An instance override pauses more, never runs what the desired state

@@ -259,6 +259,7 @@ impl Driver {
     pub fn run(&self, m: &Move, out: &mut dyn FnMut(String)) -> anyhow::Result<Outcome> {
         let start = Instant::now();
         kafka::warm_up(&self.connection, &self.group_of(&m.from), &m.partitions);
+        kafka::warm_up(&self.connection, &self.group_of(&m.to), &m.partitions);
         let mut h = Handoff::new();
         let mut frozen_at = None;
         out(format!(
@@ -305,7 +306,7 @@ impl Driver {
                         Err(e) => Event::Failed(format!("phase 3: {e:#}")),
                     }
                 }
-                Step::WriteTransfer(o) => match self.write(|s| plan::transfer(s, m, &o)) {
+                Step::WriteTransfer(o) => match self.write_transfer(m, &o, out) {
                     Ok(v) => {
                         out(format!(
                             "phase 4 transfer: wrote v{v}, owned by {} with handoff offsets",
@@ -373,6 +374,34 @@ impl Driver {
         }
     }
 
+    /// Phase 4: `m.to` owns the partitions, with the handoff offsets `o`
+    /// scoped to the committed offsets `m.to`'s group has now (read first;
+    /// if they cannot be read the offsets go unscoped, as an older driver
+    /// wrote them, and a line says so).
+    fn write_transfer(
+        &self,
+        m: &Move,
+        o: &BTreeMap<Tp, i64>,
+        out: &mut dyn FnMut(String),
+    ) -> anyhow::Result<u64> {
+        let group = self.group_of(&m.to);
+        let bases = match kafka::committed(&self.connection, &group, &m.partitions) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                out(format!(
+                    "phase 4: committed offsets of {group} unreadable ({e:#}): handoff offsets unscoped"
+                ));
+                None
+            }
+        };
+        self.write(|s| {
+            plan::transfer(s, m, o);
+            if let Some(b) = &bases {
+                plan::scope_handoff(s, m, b);
+            }
+        })
+    }
+
     /// Write the previous owner back. After the transfer this is the
     /// handoff in the other direction: freeze, wait for the target slot's
     /// acknowledgements (gone instances and an empty group count as done; a
@@ -403,7 +432,17 @@ impl Driver {
             out(format!("rollback offsets: {}", fmt_offsets(&o)));
             offsets = Some(o);
         }
-        let v = self.write(|s| plan::restore(s, m, offsets.as_ref()))?;
+        // handoff offsets back to `from` are scoped like a transfer's
+        let back = m.reversed();
+        let bases = offsets.as_ref().and_then(|_| {
+            kafka::committed(&self.connection, &self.group_of(&m.from), &m.partitions).ok()
+        });
+        let v = self.write(|s| {
+            plan::restore(s, m, offsets.as_ref());
+            if let Some(b) = &bases {
+                plan::scope_handoff(s, &back, b);
+            }
+        })?;
         out(format!(
             "rollback: wrote v{v}, {} owned by {} again",
             describe(&m.partitions),

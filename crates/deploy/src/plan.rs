@@ -240,6 +240,9 @@ pub fn freeze(s: &mut DesiredState, m: &Move) {
     );
 }
 
+/// The handoff offsets of the moved partitions (none where `offsets` has
+/// none). A new handoff offset has no scope until [`scope_handoff`] gives it
+/// one: the scope of an earlier handoff never carries over.
 fn set_handoff(s: &mut DesiredState, m: &Move, offsets: &BTreeMap<Tp, i64>) {
     let h = s.handoff.entry(m.listener.clone()).or_default();
     for tp in &m.partitions {
@@ -252,6 +255,39 @@ fn set_handoff(s: &mut DesiredState, m: &Move, offsets: &BTreeMap<Tp, i64>) {
             }
         }
     }
+    if let Some(b) = s.handoff_base.get_mut(&m.listener) {
+        for tp in &m.partitions {
+            b.remove(&key(tp));
+        }
+        if b.is_empty() {
+            s.handoff_base.remove(&m.listener);
+        }
+    }
+}
+
+/// Scope the handoff offsets of the moved partitions to this handoff:
+/// `bases` are the committed offsets of the receiving slot's group (`m.to`)
+/// when the handoff offsets are written (-1 or missing: none). The agents
+/// make a handoff offset a start floor only while that group still stands
+/// there (docs/deploy.md, "Start floors"): once it has committed anything
+/// since (past the floor, or an operator's reset), the floor is spent.
+pub fn scope_handoff(s: &mut DesiredState, m: &Move, bases: &BTreeMap<Tp, i64>) {
+    let Some(h) = s.handoff.get(&m.listener) else {
+        return;
+    };
+    let scoped: Vec<(String, i64)> = m
+        .partitions
+        .iter()
+        .filter(|tp| h.contains_key(&key(tp)))
+        .map(|tp| (key(tp), bases.get(tp).copied().unwrap_or(-1).max(-1)))
+        .collect();
+    if scoped.is_empty() {
+        return;
+    }
+    s.handoff_base
+        .entry(m.listener.clone())
+        .or_default()
+        .extend(scoped);
 }
 
 /// Phase 4: the target slot owns the partitions; `offsets` (the previous

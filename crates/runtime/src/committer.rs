@@ -182,6 +182,7 @@ impl Coordinator {
                 part.committed = Some(part.committed.map_or(*o, |c| c.max(*o)));
             }
         }
+        self.floors_committed(offsets);
     }
 
     /// librdkafka reports the outcome of a commit (the consumer's commit callback).

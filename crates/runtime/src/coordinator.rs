@@ -102,7 +102,7 @@ pub(crate) struct Coordinator {
     /// In the group or not, and what to subscribe to ([`crate::membership`]).
     pub membership: Membership,
     /// Start floors of partitions assigned later ([`crate::start_floor`]).
-    pub start_floors: HashMap<Tp, i64>,
+    pub start_floors: crate::start_floor::Floors,
     /// Partitions whose assignment was raised to their floor, until `on_assign`.
     pub floored: HashMap<Tp, i64>,
 }
@@ -140,7 +140,7 @@ impl Coordinator {
             shutting_down: false,
             revoked_at: None,
             membership: Membership::default(),
-            start_floors: HashMap::new(),
+            start_floors: Default::default(),
             floored: HashMap::new(),
         }
     }

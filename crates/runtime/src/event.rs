@@ -44,6 +44,6 @@ pub(crate) enum Command {
     /// Join (true) or leave (false) the consumer group.
     Membership(bool, oneshot::Sender<Result<(), RuntimeError>>),
     /// Start floors of partitions assigned later: (topic, partition, offset).
-    StartFloors(Vec<(String, i32, i64)>, oneshot::Sender<()>),
+    StartFloors(Vec<crate::StartFloor>, oneshot::Sender<()>),
     Shutdown(std::time::Duration, oneshot::Sender<ShutdownReport>),
 }

@@ -120,12 +120,15 @@ impl ListenerHandle {
 
     /// Start floors: a partition assigned from now on starts at
     /// `max(committed, floor)` (and commits that start), so a handoff offset
-    /// holds on whichever member of the group the partition lands on. The
-    /// list replaces the previous one; partitions already assigned are not
-    /// moved (seek them).
+    /// holds on whichever member of the group the partition lands on, as
+    /// long as the floor's [`FloorScope`](crate::FloorScope) holds: once the
+    /// group has committed past it or anything else since the handoff, or
+    /// the floor lies beyond the log end, it is spent. The list replaces
+    /// the previous one (a floor found spent stays spent); partitions
+    /// already assigned are not moved (seek them).
     pub async fn set_start_floors(
         &self,
-        floors: Vec<(String, i32, i64)>,
+        floors: Vec<crate::StartFloor>,
     ) -> Result<(), RuntimeError> {
         self.ask(|r| Command::StartFloors(floors, r)).await
     }

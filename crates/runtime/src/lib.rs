@@ -64,4 +64,5 @@ pub use error::RuntimeError;
 pub use failure::{DeadLetterFallback, FailurePolicy, RetryPolicy};
 pub use jobs_queue::Ordering;
 pub use listener::{Listener, ListenerBuilder, ListenerHandle, Subscription};
+pub use start_floor::{FloorScope, StartFloor};
 pub use switchyard_config as config;

@@ -56,6 +56,34 @@ fn switch_canary_promote_abort_rollback_pick_the_right_partitions() {
     assert_eq!(s4.deploy, s3.deploy);
 }
 
+/// A transfer scopes its handoff offsets to the receiving group's committed
+/// offsets; a later handoff of the same partition drops the old scope.
+#[test]
+fn handoff_offsets_are_scoped_to_their_handoff() {
+    let s = state(&[("blue", 0), ("blue", 1)]);
+    let m = switch(&s, "l", "green").unwrap();
+    let mut s2 = s.clone();
+    transfer(&mut s2, &m, &BTreeMap::from([(tp(0), 50), (tp(1), 60)]));
+    scope_handoff(&mut s2, &m, &BTreeMap::from([(tp(0), -1), (tp(1), 12)]));
+    assert_eq!(s2.handoff_base["l"]["t-0"], -1);
+    assert_eq!(s2.handoff_base["l"]["t-1"], 12);
+    // back to blue, with no handoff offset for t-1 (green never committed it)
+    let back = rollback(&s2, "l").unwrap();
+    let mut s3 = s2.clone();
+    transfer(&mut s3, &back, &BTreeMap::from([(tp(0), 80)]));
+    assert!(!s3.handoff.get("l").is_some_and(|h| h.contains_key("t-1")));
+    assert!(
+        !s3.handoff_base.contains_key("l"),
+        "scopes of the earlier handoff are gone: {:?}",
+        s3.handoff_base
+    );
+    scope_handoff(&mut s3, &back, &BTreeMap::from([(tp(0), 40)]));
+    assert_eq!(
+        s3.handoff_base["l"],
+        BTreeMap::from([("t-0".to_string(), 40)])
+    );
+}
+
 fn st(id: &str, slot: &str, v: u64, ts: i64, parts: &[(i32, &str)]) -> InstanceStatus {
     InstanceStatus {
         instance: id.into(),
