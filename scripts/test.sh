@@ -12,6 +12,9 @@ scripts/install-test-deps.sh
 
 # e2e tests share one broker per test binary and run in parallel; several
 # consumer processes share the machine's cores, so keep the thread count sane.
+# The end-to-end tests and their consumer process (`switchyard-probe`) are
+# behind the `test-probe` feature: without it the shipped binary does not
+# depend on the testkit, and the e2e test binary is not built.
 threads="${SWITCHYARD_TEST_THREADS:-3}"
-cargo build --workspace --all-targets
-cargo test --workspace -- --test-threads="$threads"
+cargo build --workspace --all-targets --features test-probe
+cargo test --workspace --features test-probe -- --test-threads="$threads"

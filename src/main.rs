@@ -1,9 +1,10 @@
 //! `switchyard`: the command-line front of the Switchyard runtime.
 //!
 //! A thin binary over the workspace crates: each subcommand lives in its own
-//! module (`demo`, `offsets`, `lag`, `ctl`, `deploy`, `config`, `probe`)
-//! and calls the libraries. The benchmarks are a binary of their own,
-//! `switchyard-bench` (crates/bench).
+//! module (`demo`, `offsets`, `lag`, `ctl`, `deploy`, `config`) and calls
+//! the libraries. The benchmarks are a binary of their own,
+//! `switchyard-bench` (crates/bench); the end-to-end tests' consumer
+//! process is `switchyard-probe` (src/bin/probe.rs, feature `test-probe`).
 //! Exit codes: 0 success, 1 failure, 2 usage or configuration error, 3
 //! refused (e.g. a reset while the group has members).
 
@@ -21,7 +22,6 @@ mod demo;
 mod deploy;
 mod lag;
 mod offsets;
-mod probe;
 
 /// Runtime and operations toolkit for Kafka consumer fleets.
 ///
@@ -52,9 +52,6 @@ enum Cmd {
     /// Check a configuration file: the key, the value and the reason of every error.
     #[command(subcommand)]
     Config(config_cmd::Cmd),
-    /// A listener that logs every record it processes (used by the end-to-end tests).
-    #[command(hide = true)]
-    Probe(probe::Args),
 }
 
 /// Default log filter: warnings, without rdkafka's "Failed to close consumer
@@ -77,7 +74,6 @@ fn main() {
         Cmd::Ctl(c) => ctl::run(c),
         Cmd::Config(c) => config_cmd::run(c),
         Cmd::Deploy(c) => deploy::run(c),
-        Cmd::Probe(a) => probe::run(a),
     };
     std::process::exit(code);
 }

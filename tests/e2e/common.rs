@@ -49,7 +49,7 @@ pub fn config_for(group: &str, protocol: GroupProtocol) -> ConsumerConfig {
     }
 }
 
-/// The `switchyard probe` flags that select `protocol`.
+/// The `switchyard-probe` flags that select `protocol`.
 pub fn protocol_args(protocol: GroupProtocol) -> [&'static str; 2] {
     ["--group-protocol", protocol.as_str()]
 }
@@ -134,10 +134,10 @@ pub fn log_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("{}.log", unique_name(name)))
 }
 
-/// Start `switchyard probe` as a separate consumer process.
+/// Start `switchyard-probe` (the test-only consumer binary of feature
+/// `test-probe`) as a separate consumer process.
 pub fn probe(name: &str, group: &str, topic: &str, log: &std::path::Path, extra: &[&str]) -> Child {
     let mut args: Vec<String> = vec![
-        "probe".into(),
         "--bootstrap".into(),
         bootstrap(),
         "--group".into(),
@@ -152,7 +152,7 @@ pub fn probe(name: &str, group: &str, topic: &str, log: &std::path::Path, extra:
     args.extend(extra.iter().map(|s| s.to_string()));
     let child = Child::spawn(
         name,
-        std::path::Path::new(env!("CARGO_BIN_EXE_switchyard")),
+        std::path::Path::new(env!("CARGO_BIN_EXE_switchyard-probe")),
         &args,
         &[("SWITCHYARD_LOG".into(), "info".into())],
     );

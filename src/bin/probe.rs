@@ -1,7 +1,11 @@
-//! `switchyard probe`: a listener that appends every processed record to a
+//! `switchyard-probe`: a listener that appends every processed record to a
 //! log file and prints its life on stdout, one event per line. The
 //! end-to-end tests run it as a separate consumer process (to kill it with
-//! SIGKILL, restart it, and check the invariants on the logs).
+//! SIGKILL, restart it, and check the invariants on the logs). Test-only: a
+//! binary of the `switchyard` package built only with the `test-probe`
+//! feature (it writes the processed log of `switchyard-testkit`), so the
+//! shipped `switchyard` binary does not depend on the testkit
+//! (docs/decisions.md).
 //!
 //! stdout lines: `STARTED`, `ASSIGNED t-0,t-1`, `REVOKED ...`, `LOST ...`,
 //! `SHUTDOWN {json report}`.
@@ -23,9 +27,16 @@ use switchyard_runtime::record::Record;
 use switchyard_runtime::{Listener, Ordering};
 use switchyard_testkit::LogWriter;
 
-/// Options of the probe listener.
-#[derive(clap::Args)]
-pub struct Args {
+/// Records are allocated on the poll thread and freed on worker threads: the
+/// same allocator as the `switchyard` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A listener that logs every record it processes (the end-to-end tests'
+/// consumer process).
+#[derive(clap::Parser)]
+#[command(name = "switchyard-probe", about, long_about = None)]
+struct Args {
     #[arg(long)]
     bootstrap: String,
     #[arg(long)]
@@ -132,10 +143,22 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-pub fn run(a: Args) -> i32 {
-    match run_inner(a) {
-        Ok(()) => 0,
-        Err(e) => crate::fail(e),
+/// Default log filter: warnings, without rdkafka's "Failed to close consumer
+/// queue on drop" error, which its Drop prints after every clean close.
+const DEFAULT_LOG: &str = "warn,rdkafka::consumer::base_consumer=off";
+
+fn main() {
+    let args = <Args as clap::Parser>::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(args) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
     }
 }
 
@@ -153,7 +176,7 @@ fn parse_commit(s: &str) -> anyhow::Result<CommitPolicy> {
     })
 }
 
-fn run_inner(a: Args) -> anyhow::Result<()> {
+fn run(a: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let protocol: GroupProtocol = a.group_protocol.parse()?;
@@ -316,7 +339,7 @@ async fn start_agent(
 /// Start the agent `cfg` for `listener`, after pausing what the desired
 /// state `initial` wants paused in `cfg.slot` (partitions owned by another
 /// slot, the operator's pauses), so that a standby never processes a record.
-pub(crate) async fn start_in_slot(
+async fn start_in_slot(
     cfg: switchyard_control::AgentConfig,
     listener: switchyard_runtime::ListenerHandle,
     store: switchyard_control::SharedStore,
@@ -337,7 +360,7 @@ pub(crate) async fn start_in_slot(
 }
 
 /// Stop the agent and take the listener back for its shutdown.
-pub(crate) async fn stop_agent(
+async fn stop_agent(
     agent: switchyard_control::Agent,
 ) -> anyhow::Result<switchyard_runtime::ListenerHandle> {
     let mut listeners = agent.stop().await;
