@@ -172,6 +172,7 @@ fn mismatch(e: impl std::fmt::Display) -> SchemaError {
 /// ```
 pub struct Avro<T> {
     core: Core,
+    direct: bool,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -180,8 +181,20 @@ impl<T> Avro<T> {
     pub fn new(registry: &SchemaRegistry) -> Self {
         Avro {
             core: Core::new(registry.clone()),
+            direct: false,
             _t: PhantomData,
         }
+    }
+
+    /// Deserialize straight from the datum into `T`, without Avro's generic
+    /// value in between (faster: no value tree, no field-name strings per
+    /// record; see docs/benchmarks.md). `apache-avro` then matches names:
+    /// `T`'s serde name must be the record's name (`#[serde(rename =
+    /// "Order")]`), or every record fails as a schema mismatch. Applies
+    /// without a reader schema only (resolution needs the generic value).
+    pub fn direct(mut self) -> Self {
+        self.direct = true;
+        self
     }
 
     /// Records resolved to this reader schema (JSON), with the schemas its
@@ -203,9 +216,16 @@ where
     /// Decode a framed record (what [`Deserializer::deserialize`] does, with
     /// the cause kept).
     pub fn decode(&self, data: Option<&[u8]>) -> Result<T, SchemaError> {
-        // Through Avro's generic value: `read_deser` (straight into `T`)
-        // insists that `T`'s name is the record's name.
+        // By default through Avro's generic value: `read_deser` (straight
+        // into `T`) insists that `T`'s name is the record's name.
+        let direct = self.direct && self.core.reader.is_none();
         self.core.decode(data, |c, payload| {
+            if direct {
+                return c
+                    .borrow_dependent()
+                    .read_deser::<T>(payload)
+                    .map_err(mismatch);
+            }
             let value = c.borrow_dependent().read_value(payload).map_err(mismatch)?;
             apache_avro::from_value::<T>(&value).map_err(mismatch)
         })

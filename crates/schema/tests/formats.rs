@@ -124,6 +124,37 @@ fn avro_to_a_typed_value_and_to_json() {
 }
 
 #[test]
+fn avro_direct_needs_the_record_name() {
+    let r = registry();
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(rename = "Order")]
+    struct Named {
+        id: i64,
+        item: String,
+        note: Option<String>,
+    }
+    let bytes = avro(
+        1,
+        ORDER_V1,
+        &OrderV1 {
+            id: 3,
+            item: "cup".into(),
+            note: None,
+        },
+    );
+    let named = Avro::<Named>::new(&r)
+        .direct()
+        .decode(Some(&bytes))
+        .unwrap();
+    assert_eq!((named.id, named.item.as_str()), (3, "cup"));
+    let e = Avro::<OrderV1>::new(&r)
+        .direct()
+        .decode(Some(&bytes))
+        .unwrap_err();
+    assert_eq!(e.kind, FailureKind::SchemaMismatch, "{e}");
+}
+
+#[test]
 fn avro_schema_evolution_both_ways() {
     let r = registry();
     let v2 = avro(
