@@ -51,8 +51,11 @@ if [ "$(cat "$apicurio_home/.stamp" 2>/dev/null)" != "$apicurio_version" ]; then
   echo "installing Apicurio Registry $apicurio_version into $apicurio_home (Maven Central)..."
   rm -rf "$apicurio_home"
   mkdir -p "$apicurio_home"
-  mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:unpack \
-    -Dartifact="io.apicurio:apicurio-registry-app:$apicurio_version:tar.gz:all" -DoutputDirectory="$apicurio_home"
+  # run outside the work tree: without a pom the plugin leaves its markers in ./${project.basedir}/target
+  work="$(mktemp -d)"
+  (cd "$work" && mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:unpack \
+    -Dartifact="io.apicurio:apicurio-registry-app:$apicurio_version:tar.gz:all" -DoutputDirectory="$apicurio_home")
+  rm -rf "$work"
   echo "$apicurio_version" > "$apicurio_home/.stamp"
 fi
 test -f "$apicurio_home/quarkus-run.jar"
