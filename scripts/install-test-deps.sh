@@ -4,6 +4,8 @@
 #   (default ~/.cache/switchyard/kafka): the broker every end-to-end test and benchmark runs on;
 # - redis-server (Debian): the Redis store of the control plane is tested against a real one;
 # - kafka-python for Debian's /usr/bin/python3 (python3-kafka): an independent client;
+# - Apicurio Registry from Maven Central (a Schema Registry with the Confluent API), openssl, and Confluent's Python
+#   client with its schema serializers from PyPI (a venv of /usr/bin/python3): the schema tests;
 # - OpenJDK 17 and Maven (Debian), when missing.
 # A second run finds everything in place and returns at once.
 set -euo pipefail
