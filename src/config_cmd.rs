@@ -1,11 +1,13 @@
 //! `switchyard config check FILE`: validate a TOML configuration the way a
 //! listener would at start, and say what is wrong (the key, the value and
-//! why) before anything runs. Exit 0 when valid (warnings are printed), 2
-//! when not.
+//! why) before anything runs. Done when valid (warnings are printed), a
+//! usage error (exit 2) when not.
 
 use std::path::PathBuf;
 
 use switchyard_config::AppConfig;
+
+use crate::outcome::Outcome;
 
 /// Configuration commands.
 #[derive(clap::Subcommand)]
@@ -17,24 +19,18 @@ pub enum Cmd {
     },
 }
 
-pub fn run(cmd: Cmd) -> i32 {
+pub fn run(cmd: Cmd) -> Outcome {
     let Cmd::Check { file } = cmd;
-    match AppConfig::from_file(&file).and_then(|app| app.validate().map(|w| (app, w))) {
-        Ok((app, warnings)) => {
-            for w in &warnings {
-                println!("warning: {w}");
-            }
-            println!(
-                "{}: valid ({} listener(s), {} warning(s))",
-                file.display(),
-                app.listeners.len(),
-                warnings.len()
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            2
-        }
+    let app = AppConfig::from_file(&file)?;
+    let warnings = app.validate()?;
+    for w in &warnings {
+        println!("warning: {w}");
     }
+    println!(
+        "{}: valid ({} listener(s), {} warning(s))",
+        file.display(),
+        app.listeners.len(),
+        warnings.len()
+    );
+    Ok(())
 }

@@ -7,8 +7,9 @@
 //! partition paused), one progress line per instance. `ctl status` prints
 //! the fleet view as a table or `--json`.
 //!
-//! Exit codes: 0 acknowledged by all, 1 error, 2 usage, 3 refused (stale
-//! version), 4 timeout (the instances that did not acknowledge are named).
+//! Done when every live instance acknowledged; refused on a stale
+//! `--expect-version`; failed on a timeout (the instances that did not
+//! acknowledge are named).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use switchyard_control::status_topic::StatusTail;
 use switchyard_control::{ControlError, SharedStore};
 
 use crate::connection_args::ConnectionArgs;
+use crate::outcome::{Failure, Outcome, UsageError};
 
 /// Where an application's control plane lives: the arguments of `ctl` and
 /// `deploy`.
@@ -97,22 +99,16 @@ pub enum Cmd {
     },
 }
 
-pub fn run(cmd: Cmd) -> i32 {
+pub fn run(cmd: Cmd) -> Outcome {
     let result = match cmd {
         Cmd::Pause(c) => change(c, Action::Pause),
         Cmd::Resume(c) => change(c, Action::Resume),
         Cmd::Status { common, json } => status(common, json),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => match e.downcast_ref::<ControlError>() {
-            Some(ControlError::Conflict { .. }) => {
-                eprintln!("refused: {e}");
-                3
-            }
-            _ => crate::fail(e),
-        },
-    }
+    result.map_err(|e| match e.downcast_ref::<ControlError>() {
+        Some(ControlError::Conflict { .. }) => Failure::Refused(e.to_string()),
+        _ => e.into(),
+    })
 }
 
 fn store(c: &Common) -> anyhow::Result<SharedStore> {
@@ -172,7 +168,7 @@ fn acknowledged(s: &InstanceStatus, version: u64, cmd: &BindingCommand) -> bool 
     }
 }
 
-fn change(c: Change, action: Action) -> anyhow::Result<i32> {
+fn change(c: Change, action: Action) -> anyhow::Result<()> {
     let cmd = BindingCommand {
         listener: c.listener.clone(),
         action,
@@ -185,7 +181,7 @@ fn change(c: Change, action: Action) -> anyhow::Result<i32> {
             .or_else(|| std::env::var("USER").ok().map(|u| format!("cli:{u}"))),
         expires_in_ms: c.expires_in_ms,
     };
-    cmd.validate()?;
+    cmd.validate().map_err(|e| UsageError(e.to_string()))?;
     let tail = StatusTail::start(
         c.common.plane.kafka.connection()?,
         &c.common.plane.status_topic,
@@ -213,7 +209,7 @@ fn change(c: Change, action: Action) -> anyhow::Result<i32> {
     if live.is_empty() {
         println!("no live instance of {}", c.common.plane.app);
         tail.stop();
-        return Ok(0);
+        return Ok(());
     }
     let mp = MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template("{spinner} {prefix:<24} {msg}").expect("template");
@@ -287,18 +283,17 @@ fn change(c: Change, action: Action) -> anyhow::Result<i32> {
                 bars[i].abandon_with_message(format!("no acknowledgement: {}", why.join("; ")));
             }
         }
-        eprintln!(
+        anyhow::bail!(
             "timed out after {} ms: not acknowledged by {}",
             c.timeout_ms,
             pending.join(", ")
         );
-        return Ok(4);
     }
     println!("all {} live instances acknowledged version {v}", live.len());
-    Ok(0)
+    Ok(())
 }
 
-fn status(c: Common, json: bool) -> anyhow::Result<i32> {
+fn status(c: Common, json: bool) -> anyhow::Result<()> {
     let tail = StatusTail::start(c.plane.kafka.connection()?, &c.plane.status_topic)?;
     let st: Arc<dyn switchyard_control::Store> = store(&c)?;
     let desired = st.read(&c.plane.app)?.version;
@@ -307,7 +302,7 @@ fn status(c: Common, json: bool) -> anyhow::Result<i32> {
     tail.stop();
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
-        return Ok(0);
+        return Ok(());
     }
     println!(
         "app {}  desired version {}  converged: {}",
@@ -352,5 +347,5 @@ fn status(c: Common, json: bool) -> anyhow::Result<i32> {
             conv
         );
     }
-    Ok(0)
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! `switchyard demo`: the whole path in one run (`switchyard-demo`), on an
 //! embedded broker by default or on a cluster with `--bootstrap`.
 
+use crate::outcome::Outcome;
+
 /// Options of the demo.
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,15 +22,12 @@ pub struct Args {
     bootstrap: Option<String>,
 }
 
-pub fn run(a: Args) -> i32 {
+pub fn run(a: Args) -> Outcome {
     let options = switchyard_demo::Options {
         records: a.records,
         partitions: a.partitions,
         deploy_rate: a.deploy_rate,
         bootstrap: a.bootstrap,
     };
-    match switchyard_demo::run(options) {
-        Ok(()) => 0,
-        Err(e) => crate::fail(e),
-    }
+    Ok(switchyard_demo::run(options)?)
 }

@@ -4,9 +4,9 @@
 //! the standby slot joins only at the switch; see docs/deploy.md. This
 //! module parses, calls `switchyard-deploy` (which decides) and prints.
 //!
-//! Exit codes: 0 done, 1 error, 2 refused (nothing to move, a handoff in
-//! progress, no canary...), 4 a phase timed out and the handoff was rolled
-//! back, 5 a watched canary was unhealthy and aborted by itself.
+//! Refused (exit 3): nothing to move, a handoff in progress, no canary...;
+//! failed (exit 1): also a handoff rolled back after a phase timed out, and
+//! a watched canary that was unhealthy and aborted by itself.
 
 use std::io::Write;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::SharedStore;
 use switchyard_deploy::view::{SeparateStatus, SharedStatus, Status};
 use switchyard_deploy::{CanaryWatch, DeployError, Driver, Strategy};
+
+use crate::outcome::{Failure, Outcome};
 
 /// Where the deployment lives.
 #[derive(clap::Args, Clone)]
@@ -120,20 +122,14 @@ pub enum StrategyArg {
     Shared,
 }
 
-pub fn run(cmd: Cmd) -> i32 {
-    match run_inner(cmd) {
-        Ok(()) => 0,
-        Err(DeployError::Refused(r)) => {
-            eprintln!("refused: {r}");
-            2
+pub fn run(cmd: Cmd) -> Outcome {
+    run_inner(cmd).map_err(|e| match e {
+        DeployError::Refused(r) => Failure::Refused(r),
+        DeployError::Failed(e) => e.into(),
+        e @ (DeployError::RolledBack(_) | DeployError::CanaryAborted { .. }) => {
+            Failure::Failed(e.into())
         }
-        Err(e @ DeployError::RolledBack(_)) => {
-            eprintln!("error: {e}");
-            4
-        }
-        Err(DeployError::CanaryAborted { .. }) => 5,
-        Err(DeployError::Failed(e)) => crate::fail(e),
-    }
+    })
 }
 
 fn say(line: String) {

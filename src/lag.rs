@@ -13,6 +13,8 @@ use switchyard_lag::{
     TimeLagMode, WindowConfig,
 };
 
+use crate::outcome::{Failure, Outcome, UsageError};
+
 /// Show lag (default) or serve it as Prometheus metrics.
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -84,40 +86,20 @@ struct ServeArgs {
     status_topic: Option<String>,
 }
 
-pub fn run(args: Args) -> i32 {
+pub fn run(args: Args) -> Outcome {
     let result = match args.serve {
         Some(Sub::Serve(a)) => serve(a),
         None => show(args.show),
     };
-    match result {
-        Ok(()) => 0,
-        Err(e) if matches!(e.downcast_ref::<LagError>(), Some(LagError::NoGroups)) => {
-            eprintln!("error: {e} (--group G or --all)");
-            2
-        }
-        Err(e) if e.is::<Usage>() => {
-            eprintln!("error: {e}");
-            2
-        }
-        Err(e) => crate::fail(e),
-    }
+    result.map_err(|e| match e.downcast_ref::<LagError>() {
+        Some(LagError::NoGroups) => Failure::Usage(format!("{e} (--group G or --all)")),
+        _ => e.into(),
+    })
 }
-
-/// A usage error found after parsing (exit code 2).
-#[derive(Debug)]
-struct Usage(String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
 
 fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
     if !(s.is_finite() && s > 0.0) {
-        return Err(Usage(format!("{what} must be a positive number of seconds")).into());
+        return Err(UsageError(format!("{what} must be a positive number of seconds")).into());
     }
     Ok(Duration::from_secs_f64(s))
 }

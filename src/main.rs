@@ -5,10 +5,13 @@
 //! the libraries. The benchmarks are a binary of their own,
 //! `switchyard-bench` (crates/bench); the end-to-end tests' consumer
 //! process is `switchyard-probe` (src/bin/probe.rs, feature `test-probe`).
-//! Exit codes: 0 success, 1 failure, 2 usage or configuration error, 3
-//! refused (e.g. a reset while the group has members).
+//!
+//! Every command returns an [`outcome::Outcome`]; [`outcome::exit_code`]
+//! alone turns it into the exit code: 0 done, 1 failed, 2 usage, 3 refused.
 
 use clap::{Parser, Subcommand};
+
+use crate::outcome::{Failure, Outcome};
 
 /// Records are allocated on the poll thread and freed on worker threads;
 /// glibc's allocator serialises that on an arena lock, mimalloc does not.
@@ -22,6 +25,7 @@ mod demo;
 mod deploy;
 mod lag;
 mod offsets;
+mod outcome;
 
 /// Runtime and operations toolkit for Kafka consumer fleets.
 ///
@@ -59,27 +63,38 @@ enum Cmd {
 const DEFAULT_LOG: &str = "warn,rdkafka::consumer::base_consumer=off";
 
 fn main() {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let code = match cli.command {
+    let outcome = match Cli::try_parse() {
+        Ok(cli) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            run(cli.command)
+        }
+        // clap prints its own message (help and version on stdout: done)
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() {
+                Err(Failure::Usage(String::new()))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    outcome::report(&outcome);
+    std::process::exit(outcome::exit_code(&outcome));
+}
+
+fn run(command: Cmd) -> Outcome {
+    match command {
         Cmd::Demo(a) => demo::run(a),
         Cmd::Offsets(c) => offsets::run(c),
         Cmd::Lag(a) => lag::run(a),
         Cmd::Ctl(c) => ctl::run(c),
         Cmd::Config(c) => config_cmd::run(c),
         Cmd::Deploy(c) => deploy::run(c),
-    };
-    std::process::exit(code);
-}
-
-/// Print an error chain and return exit code 1.
-pub(crate) fn fail(e: anyhow::Error) -> i32 {
-    eprintln!("error: {e:#}");
-    1
+    }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use switchyard_admin::{reset_offsets, ResetError, ResetTo};
 
+use crate::outcome::{Failure, Outcome};
+
 /// Group offset operations.
 #[derive(clap::Subcommand)]
 pub enum Cmd {
@@ -79,37 +81,23 @@ impl ResetArgs {
     }
 }
 
-pub fn run(cmd: Cmd) -> i32 {
+pub fn run(cmd: Cmd) -> Outcome {
     let Cmd::Reset(args) = cmd;
-    let to = match args.target() {
-        Ok(to) => to,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let connection = match args.kafka.connection() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let rows = match reset_offsets(
-        connection,
+    let to = args.target().map_err(Failure::Usage)?;
+    let rows = reset_offsets(
+        args.kafka.connection()?,
         &args.group,
         &args.topic,
         to,
         args.execute,
         Duration::from_secs(10),
-    ) {
-        Ok(rows) => rows,
-        Err(e @ ResetError::GroupActive { .. }) | Err(e @ ResetError::NothingToShift { .. }) => {
-            eprintln!("refused: {e}");
-            return 3;
+    )
+    .map_err(|e| match e {
+        ResetError::GroupActive { .. } | ResetError::NothingToShift { .. } => {
+            Failure::Refused(e.to_string())
         }
-        Err(e) => return crate::fail(e.into()),
-    };
+        e => Failure::Failed(e.into()),
+    })?;
     if args.json {
         let v: Vec<_> = rows
             .iter()
@@ -134,5 +122,5 @@ pub fn run(cmd: Cmd) -> i32 {
             eprintln!("plan only: nothing was committed; run again with --execute to reset");
         }
     }
-    0
+    Ok(())
 }

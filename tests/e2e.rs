@@ -15,6 +15,7 @@ mod e2e {
     mod delivery;
     mod demo;
     mod deploy;
+    mod exit_codes;
     mod group_protocol;
     mod java_peers;
     mod lag;

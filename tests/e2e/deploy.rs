@@ -263,7 +263,7 @@ fn a_switch_to_a_dead_standby_rolls_back_by_itself_and_the_active_slot_goes_on()
     d.wait_progress(100);
     g1.kill();
     let (code, out) = d.deploy("switch", &["--to", "green", "--phase-timeout-ms", "4000"]);
-    assert_eq!(code, 4, "{out}");
+    assert_eq!(code, 1, "a rolled-back switch failed: {out}");
     assert!(out.contains("phase 5 (resume) timed out"), "{out}");
     assert!(out.contains("ROLLED BACK to blue"), "{out}");
     assert!(all_owned_by(&d, "blue"), "{:?}", d.owners());
@@ -296,7 +296,7 @@ fn a_promoted_canary_and_an_aborted_canary_keep_ownership_and_invariants() {
         .collect();
     assert_eq!(d.owners(), split);
     let (code, out) = d.deploy("canary", &["--to", "green", "--partitions", "0"]);
-    assert_eq!(code, 2, "a second canary is refused: {out}");
+    assert_eq!(code, 3, "a second canary is refused: {out}");
     d.wait_progress(60);
     let (code, out) = d.deploy("promote", &[]);
     assert_eq!(code, 0, "{out}");
@@ -318,7 +318,7 @@ fn a_promoted_canary_and_an_aborted_canary_keep_ownership_and_invariants() {
     );
     assert!(all_owned_by(&d, "green"), "{:?}", d.owners());
     let (code, _) = d.deploy("abort", &[]);
-    assert_eq!(code, 2, "no canary left to abort");
+    assert_eq!(code, 3, "no canary left to abort");
     d.wait_progress(60);
     d.check_invariants(producer);
     tail.stop();
@@ -349,7 +349,7 @@ fn a_watched_canary_that_falls_behind_is_aborted_by_itself() {
             "150",
         ],
     );
-    assert_eq!(code, 5, "{out}");
+    assert_eq!(code, 1, "an aborted canary failed: {out}");
     assert!(out.contains("canary unhealthy: canary lag"), "{out}");
     assert!(
         out.contains("summary: moved 2 partitions green -> blue"),

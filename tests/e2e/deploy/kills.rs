@@ -113,7 +113,7 @@ fn an_interrupted_switch_is_recovered() {
         .expect("freeze written");
     switch.kill();
     let (code, out) = d.deploy("switch", &["--to", "green"]);
-    assert_eq!(code, 2, "a frozen partition refuses every move: {out}");
+    assert_eq!(code, 3, "a frozen partition refuses every move: {out}");
     let (code, out) = d.deploy("recover", &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("back to blue"), "{out}");

@@ -96,7 +96,7 @@ fn shared_switch_and_rollback(protocol: GroupProtocol) {
     });
     // canaries need separate groups
     let (code, out) = d.deploy("canary", &["--to", "green", "--partitions", "1"]);
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 3, "refused: {out}");
     d.wait_progress(100);
     d.check_invariants(producer);
     tail.stop();
