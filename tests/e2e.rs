@@ -7,8 +7,8 @@
 
 mod e2e {
     mod commit_policies;
-    mod compression;
     pub mod common;
+    mod compression;
     mod config_errors;
     mod control;
     mod decode_errors;
