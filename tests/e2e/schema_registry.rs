@@ -119,7 +119,22 @@ fn produce_to(sr: &Registry, conf: Value, topic: &str, records: Vec<Value>) -> V
         .unwrap()
         .write_all(spec.to_string().as_bytes())
         .unwrap();
+    // a deadline: a producer that hangs fails the test instead of the suite
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let watchdog = std::thread::spawn(move || {
+        while std::time::Instant::now() < deadline {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        true
+    });
     let out = child.wait_with_output().unwrap();
+    let killed = watchdog.join().unwrap_or(false);
+    assert!(!killed, "schema producer hung for 120 s and was killed");
     assert!(
         out.status.success(),
         "schema producer failed: {}",

@@ -34,7 +34,10 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 def main():
     spec = json.load(sys.stdin)
     # "registry_conf" adds SchemaRegistryClient settings (ssl.ca.location, basic.auth.user.info, ...)
-    registry = SchemaRegistryClient(dict({"url": spec["registry"]}, **spec.get("registry_conf", {})))
+    # a request timeout: httpx's default (none) lets a stalled registry hang the producer for ever
+    registry = SchemaRegistryClient(
+        dict({"url": spec["registry"], "timeout": 20}, **spec.get("registry_conf", {}))
+    )
     topic = spec["topic"]
     ctx = SerializationContext(topic, MessageField.VALUE)
     serializers = {}
