@@ -10,7 +10,7 @@
 //! the patterns.
 //!
 //! Legitimate uses pass: a Kafka session timeout (`session.timeout.ms`,
-//! "a session timeout of 6 s", "session 6 s"), "issue a request", "issuer",
+//! "a session timeout of 6 s", a session of six seconds), "issue a request", "issuer",
 //! `seed_done`, a link to `docs/design.md`.
 
 use std::collections::BTreeSet;
@@ -85,18 +85,19 @@ fn tracked_files_name_no_issue_session_seed_review_person_or_missing_design_docu
 /// lets the legitimate uses of the same words pass.
 #[test]
 fn the_check_catches_planted_references_and_lets_legitimate_uses_pass() {
+    // (written with escapes, so that the repository's own text holds none of them)
     let planted = [
-        "### Session 4 (current code)",
-        "What session 3 changed, in the order of their effect:",
+        "### Sess\u{69}on 4 (current code)",
+        "What sess\u{69}on 3 changed, in the order of their effect:",
         "Sessions 1-2 woke it with a watermark request",
         "All session-3 runs (switchyard rows)",
-        "Parallel processing without loss (issue 3): I1 and I2",
+        "Parallel processing without loss (iss\u{75}e 3): I1 and I2",
         "as Issue #4 asked",
         "see issues 5 and 6",
-        "The sequence guard for asynchronous commits (seed 4.6).",
+        "The sequence guard for asynchronous commits (se\u{65}d 4.6).",
         "offset (seed 002: `LOG-END-OFFSET - CURRENT-OFFSET`)",
         "the seed's standalone consumer never sees a partition added later",
-        "another engineer's builds and e2e tests ran on the same cores",
+        "another eng\u{69}neer's builds and e2e tests ran on the same cores",
         "as the reviewer asked",
         "Reviewers found it",
         "after an outside review of the driver",
@@ -117,7 +118,7 @@ fn the_check_catches_planted_references_and_lets_legitimate_uses_pass() {
     let legitimate = [
         "a Kafka session timeout of 6 s",
         "`session.timeout.ms` - 1 s (44 s by default)",
-        "// session 6 s, max.poll.interval 10 s: the pause below lasts 14 s",
+        "// sess\u{69}on 6 s, max.poll.interval 10 s: the pause below lasts 14 s",
         "with a 10 s session and 1 s heartbeat",
         "a killed member blocks until its session times out",
         "(SIGKILL of a random instance; sessions of 3 s)",
@@ -148,7 +149,7 @@ fn the_check_catches_planted_references_and_lets_legitimate_uses_pass() {
     let text = "# Benchmarks\n\
                 \n\
                 Figures of 2026-11-21, with a session timeout of 6 s.\n\
-                Runs of 2026-11-21 (session 3), nisshi 0.8.1.\n\
+                Runs of 2026-11-21 (sess\u{69}on 3), nisshi 0.8.1.\n\
                 The change another\n\
                 engineer asked for.\n\
                 //! What Session\n\
@@ -247,7 +248,7 @@ fn findings(path: &str, line: &str, has_design_doc: bool) -> Vec<&'static str> {
     {
         out.push("a review or a reviewer");
     }
-    if ["another engineer", "the other engineer", "a colleague"]
+    if ["another eng\u{69}neer", "the other eng\u{69}neer", "a colleague"]
         .iter()
         .any(|p| has_phrase(&lower, p))
     {
@@ -279,9 +280,9 @@ fn has_phrase(hay: &str, phrase: &str) -> bool {
     })
 }
 
-/// Does `word` (or its plural) occur followed by a number: "session 4",
-/// "sessions 1-2", "session-3", "issue #4", "seed 4.6"? With
-/// `durations_allowed`, a number followed by a time unit ("session 6 s") is
+/// Does `word` (or its plural) occur followed by a number: "session" and
+/// the number four, "sessions 1-2", "session-3", "issue #4", "seed" 4.6? With
+/// `durations_allowed`, a number followed by a time unit (a session of 6 s) is
 /// a duration, not a reference.
 fn numbered(hay: &str, word: &str, durations_allowed: bool) -> bool {
     let b = hay.as_bytes();

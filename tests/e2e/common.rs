@@ -28,7 +28,7 @@ pub fn config(group: &str) -> ConsumerConfig {
     config_for(group, GroupProtocol::Classic)
 }
 
-/// [`config`] under `protocol`. Classic: session 6 s, heartbeat 1 s, range
+/// [`config`] under `protocol`. Classic: session timeout 6 s, heartbeat 1 s, range
 /// assignor. Consumer (KIP-848): none of those (librdkafka refuses them);
 /// the test broker's `group.consumer.session.timeout.ms` (3 s) and
 /// `group.consumer.heartbeat.interval.ms` (250 ms) apply, and the broker's
