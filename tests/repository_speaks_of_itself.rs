@@ -248,9 +248,13 @@ fn findings(path: &str, line: &str, has_design_doc: bool) -> Vec<&'static str> {
     {
         out.push("a review or a reviewer");
     }
-    if ["another eng\u{69}neer", "the other eng\u{69}neer", "a colleague"]
-        .iter()
-        .any(|p| has_phrase(&lower, p))
+    if [
+        "another eng\u{69}neer",
+        "the other eng\u{69}neer",
+        "a colleague",
+    ]
+    .iter()
+    .any(|p| has_phrase(&lower, p))
     {
         out.push("a person");
     }
