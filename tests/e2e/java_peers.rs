@@ -135,7 +135,7 @@ fn a_java_consumer_and_switchyard_listeners_share_a_cooperative_group() {
     let s2 = probe("s2", &group, &topic, &log, &args);
     grows(300);
     j1.terminate(); // leaves the group after committing
-    assert!(j1.wait_exit(Duration::from_secs(30)).is_some(), "j1 exits");
+    assert!(j1.wait_exit(Duration::from_secs(90)).is_some(), "j1 exits");
     grows(300);
     let j2 = java_peer("j2", &group, &topic, &log);
     grows(300);
@@ -158,17 +158,8 @@ fn a_java_consumer_and_switchyard_listeners_share_a_cooperative_group() {
         ["j1", "j2", "s1", "s2"].iter().all(|n| by.contains(n)),
         "every member processed records: {by:?}"
     );
-    for ((p, o), who) in &all.duplicates(&topic) {
-        assert!(
-            who.iter().any(|w| w == "s1"),
-            "{p}/{o} processed twice by {who:?} without a crash"
-        );
-        let c = committed_at_kill.get(p).copied().unwrap_or(0).max(0);
-        assert!(
-            *o >= c,
-            "{p}/{o} was committed ({c}) before the kill but processed twice by {who:?}"
-        );
-    }
+    all.check_duplicates_only_from(&topic, "s1", &committed_at_kill)
+        .unwrap();
 }
 
 /// `kafka-consumer-groups --describe` and `switchyard lag` read the same

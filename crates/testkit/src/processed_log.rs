@@ -212,6 +212,35 @@ impl ProcessedLog {
             .collect()
     }
 
+    /// I1 with one crash: every offset of `topic` processed more than once was processed by `killed`, at or above
+    /// the offset its group had committed for that partition when it was killed (`committed_at_kill`; -1 or
+    /// missing: nothing committed). `Err` names the first offset that breaks it.
+    pub fn check_duplicates_only_from(
+        &self,
+        topic: &str,
+        killed: &str,
+        committed_at_kill: &BTreeMap<i32, i64>,
+    ) -> Result<(), String> {
+        for ((partition, offset), who) in self.duplicates(topic) {
+            if !who.iter().any(|w| w == killed) {
+                return Err(format!(
+                    "{partition}/{offset} processed twice by {who:?} without a crash"
+                ));
+            }
+            let committed = committed_at_kill
+                .get(&partition)
+                .copied()
+                .unwrap_or(0)
+                .max(0);
+            if offset < committed {
+                return Err(format!(
+                    "{partition}/{offset} was committed ({committed}) before the crash but processed twice by {who:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Per key order: for each instance and key (and partition), the offsets of `topic` must strictly increase in
     /// processing (log) order. `Err` describes the first inversion, in log order.
     pub fn check_key_order(&self, topic: &str) -> Result<(), String> {
