@@ -5,15 +5,11 @@
 //! embedded mock cluster.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
 /// Which broker: the options every benchmark takes.
@@ -48,10 +44,6 @@ pub struct BenchBroker {
 /// testkit spawns it with `PR_SET_PDEATHSIG`), and the next testkit broker
 /// start removes its data folder, as for the tests' shared broker.
 static LOCAL_KAFKA: OnceLock<switchyard_testkit::Broker> = OnceLock::new();
-
-/// How long a topic may take to have a leader on every partition.
-const TOPIC_TIMEOUT: Duration = Duration::from_secs(30);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl BenchBroker {
     /// The broker `args` choose (a local Kafka broker is started and waited for).
@@ -162,45 +154,12 @@ impl Drop for BenchBroker {
     }
 }
 
-/// Create `topic` through the admin API (one that exists is an error: names
-/// are unique per run), then wait until a fresh client sees every partition
-/// with a leader.
+/// Create `topic` through the admin API and wait until every partition has
+/// a leader: the testkit's [`switchyard_testkit::create_topic`] (topic names
+/// are unique per run; it panics with the broker's answer on failure).
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create()?;
-    let options = AdminOptions::new()
-        .request_timeout(Some(REQUEST_TIMEOUT))
-        .operation_timeout(Some(REQUEST_TIMEOUT));
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let results =
-        switchyard_testkit::client::block_on(admin.create_topics([&new], &options), TOPIC_TIMEOUT)
-            .with_context(|| format!("create {topic}: no answer within {TOPIC_TIMEOUT:?}"))??;
-    for r in results {
-        match r {
-            Ok(_) => {}
-            Err((t, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                anyhow::bail!("create {t}: the topic exists already")
-            }
-            Err((t, e)) => anyhow::bail!("create {t}: {e}"),
-        }
-    }
-    let c: BaseConsumer = client(bootstrap).create()?;
-    let deadline = Instant::now() + TOPIC_TIMEOUT;
-    loop {
-        let md = c.fetch_metadata(Some(topic), REQUEST_TIMEOUT)?;
-        let ready = md.topics().iter().any(|t| {
-            t.name() == topic
-                && t.partitions().len() == partitions as usize
-                && t.partitions().iter().all(|p| p.leader() >= 0)
-        });
-        if ready {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "topic {topic}: not every partition has a leader after {TOPIC_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    switchyard_testkit::create_topic(bootstrap, topic, partitions);
+    Ok(())
 }
 
 /// A client configuration with `bootstrap.servers`.
