@@ -24,6 +24,7 @@ mod ctl;
 mod demo;
 mod deploy;
 mod lag;
+mod logging;
 mod offsets;
 mod outcome;
 
@@ -34,6 +35,16 @@ mod outcome;
 #[derive(Parser)]
 #[command(name = "switchyard", version, about, long_about = None)]
 struct Cli {
+    /// Log format on stderr: `text`, or `json` (one object per line). The
+    /// filter is `SWITCHYARD_LOG` (e.g. `info`, `switchyard_control=debug`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SWITCHYARD_LOG_FORMAT",
+        default_value_t
+    )]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -58,20 +69,10 @@ enum Cmd {
     Config(config_cmd::Cmd),
 }
 
-/// Default log filter: warnings, without rdkafka's "Failed to close consumer
-/// queue on drop" error, which its Drop prints after every clean close.
-const DEFAULT_LOG: &str = "warn,rdkafka::consumer::base_consumer=off";
-
 fn main() {
     let outcome = match Cli::try_parse() {
         Ok(cli) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            logging::init(cli.log_format);
             run(cli.command)
         }
         // clap prints its own message (help and version on stdout: done)

@@ -19,6 +19,7 @@ mod e2e {
     mod group_protocol;
     mod java_peers;
     mod lag;
+    mod logs;
     mod metrics;
     mod parallel;
     mod pause;
