@@ -10,6 +10,8 @@
 //! - [`ListenerConfig`]: what one listener consumes and its commit,
 //!   decode-error and shutdown policies;
 //! - [`AppConfig`]: the TOML file holding both;
+//! - [`RunConfig`]: the file of `switchyard run` (`[kafka]`, `[instance]`,
+//!   `[consumer]`, listeners with their [`DeliveryConfig`]);
 //! - [`ConfigError`] / [`ConfigWarning`]: what validation reports, always
 //!   naming the key in its Kafka dotted spelling.
 //!
@@ -40,6 +42,8 @@
 mod assignment;
 mod connection;
 mod consumer;
+mod delivery;
+pub mod duration;
 mod error;
 mod file;
 mod group_protocol;
@@ -47,6 +51,7 @@ mod listener;
 mod offset_reset;
 mod policy;
 mod properties;
+mod run;
 mod validate;
 
 #[cfg(test)]
@@ -55,9 +60,17 @@ mod tests;
 pub use assignment::AssignmentStrategy;
 pub use connection::{is_secret, Connection, ENV_PREFIX};
 pub use consumer::{ConsumerConfig, DEFAULT_BOOTSTRAP_SERVERS};
+pub use delivery::{
+    DeliveryConfig, DeliveryFailure, DeliveryMode, DeliveryOrdering, PayloadFormat,
+    DEFAULT_EXEC_TIMEOUT, DEFAULT_HTTP_TIMEOUT,
+};
 pub use error::{ConfigError, ConfigWarning};
 pub use file::AppConfig;
 pub use group_protocol::GroupProtocol;
 pub use listener::{ListenerConfig, ListenerSource, TopicPartitions, DEFAULT_SHUTDOWN_TIMEOUT_MS};
 pub use offset_reset::OffsetReset;
 pub use policy::{CommitPolicy, DecodeErrorPolicy};
+pub use run::{
+    redact_url, ControlStoreConfig, InstanceConfig, RunConfig, DEFAULT_INSTANCE_ID_ENV,
+    DEFAULT_RUN_SHUTDOWN_TIMEOUT,
+};

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::consumer::ConsumerConfig;
+use crate::delivery::DeliveryConfig;
 use crate::error::ConfigError;
 use crate::policy::{CommitPolicy, DecodeErrorPolicy};
 
@@ -118,6 +119,10 @@ pub struct ListenerConfig {
     /// How long shutdown waits for in-flight records, default 10000.
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
+    /// How `switchyard run` hands the records to the application
+    /// (`[listener.delivery]`); a library user attaches a handler instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryConfig>,
 }
 
 impl ListenerConfig {
@@ -141,6 +146,7 @@ impl ListenerConfig {
             on_decode_error: DecodeErrorPolicy::default(),
             dead_letter_topic: None,
             shutdown_timeout_ms: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+            delivery: None,
         }
     }
 
@@ -225,6 +231,18 @@ impl ListenerConfig {
     /// ```
     pub fn with_dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
         self.dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    /// Sets `delivery`.
+    ///
+    /// ```
+    /// # use switchyard_config::{DeliveryConfig, ListenerConfig};
+    /// let l = ListenerConfig::new("l").with_topics(["t"]).with_delivery(DeliveryConfig::http("http://app/in"));
+    /// assert!(l.validate().is_ok());
+    /// ```
+    pub fn with_delivery(mut self, delivery: DeliveryConfig) -> Self {
+        self.delivery = Some(delivery);
         self
     }
 
@@ -427,6 +445,9 @@ impl ListenerConfig {
         }
         if let CommitPolicy::EveryN { records: 0 } = self.commit {
             return fail("`commit` mode `every-n` needs `records` >= 1 (got 0)".into());
+        }
+        if let Some(delivery) = &self.delivery {
+            delivery.validate(&self.name)?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod file;
 mod group_protocol;
 mod listener;
 mod properties;
+mod run;
 mod validate;
 
 use crate::ConfigError;

@@ -1,0 +1,360 @@
+//! The file `switchyard run --config app.toml` reads: the cluster
+//! (`[kafka]`), the instance (`[instance]`), consumer settings shared by
+//! the listeners (`[consumer]`) and the listeners, each with the
+//! `[listener.delivery]` table that says how its records reach the
+//! application (see [`crate::DeliveryConfig`]).
+//!
+//! ```toml
+//! [kafka]                                  # every client: consumers, producers, admin
+//! "bootstrap.servers" = "kafka-1:9093"
+//! "security.protocol" = "SASL_SSL"
+//! "sasl.mechanism" = "SCRAM-SHA-512"
+//! "sasl.username" = "orders"
+//! "sasl.password" = "${env:KAFKA_PASSWORD}"
+//!
+//! [instance]
+//! application = "orders-app"
+//! instance_id = "orders-1"        # else --instance-id, else $POD_NAME, else $HOSTNAME
+//! slot = "blue"
+//! control = { kafka = "orders-app.control" }   # or { redis = "redis://..." } or { file = "desired.json" }
+//! status_topic = "orders-app.status"
+//! admin = "0.0.0.0:8080"
+//! shutdown_timeout = "30s"
+//!
+//! [consumer]
+//! group_id = "orders"                  # default: the application's name
+//!
+//! [[listener]]
+//! name = "orders"
+//! topics = ["orders"]
+//! [listener.delivery]
+//! mode = "http"
+//! url = "http://127.0.0.1:8000/records"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::connection::Connection;
+use crate::consumer::ConsumerConfig;
+use crate::error::ConfigError;
+use crate::file::key_path;
+use crate::listener::ListenerConfig;
+
+/// The environment variable the instance id is read from by default.
+pub const DEFAULT_INSTANCE_ID_ENV: &str = "POD_NAME";
+/// Default [`InstanceConfig::shutdown_timeout`].
+pub const DEFAULT_RUN_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the control plane's desired state is kept.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum ControlStoreConfig {
+    /// A compacted Kafka topic, on the `[kafka]` cluster.
+    Kafka(String),
+    /// A Redis server (`redis://[user:password@]host:port/db`).
+    Redis(String),
+    /// A JSON file, read again when it changes (read-only).
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for ControlStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlStoreConfig::Kafka(t) => f.debug_tuple("Kafka").field(t).finish(),
+            ControlStoreConfig::Redis(u) => f.debug_tuple("Redis").field(&redact_url(u)).finish(),
+            ControlStoreConfig::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
+/// `url` with the password of its user part replaced by `<redacted>`.
+///
+/// ```
+/// use switchyard_config::redact_url;
+/// assert_eq!(redact_url("redis://u:pw@h:6379/0"), "redis://u:<redacted>@h:6379/0");
+/// assert_eq!(redact_url("redis://:pw@h"), "redis://:<redacted>@h");
+/// assert_eq!(redact_url("http://h/a@b"), "http://h/a@b");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let authority = &url[scheme_end..authority_end];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:<redacted>{}",
+                &url[..scheme_end],
+                &authority[..colon],
+                &url[scheme_end + at..]
+            ),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+fn default_instance_id_env() -> String {
+    DEFAULT_INSTANCE_ID_ENV.to_string()
+}
+fn default_shutdown_timeout() -> Duration {
+    DEFAULT_RUN_SHUTDOWN_TIMEOUT
+}
+
+/// The `[instance]` table: who this process is in its fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// The application (the fleet this instance belongs to).
+    pub application: String,
+    /// This instance's id; see [`InstanceConfig::resolve_instance_id`].
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// The environment variable holding the instance id when neither the
+    /// file nor `--instance-id` gives one (default `POD_NAME`).
+    #[serde(default = "default_instance_id_env")]
+    pub instance_id_env: String,
+    /// The deployment slot (blue/green, canary) this instance runs in.
+    #[serde(default)]
+    pub slot: Option<String>,
+    /// The control store; none: no control-plane agent.
+    #[serde(default)]
+    pub control: Option<ControlStoreConfig>,
+    /// The topic the instance publishes its status to.
+    #[serde(default)]
+    pub status_topic: Option<String>,
+    /// Address of the admin HTTP server (health, metrics, status), e.g. "0.0.0.0:8080".
+    #[serde(default)]
+    pub admin: Option<SocketAddr>,
+    /// How long a shutdown (SIGTERM, SIGINT) waits for records in flight.
+    #[serde(default = "default_shutdown_timeout", with = "crate::duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl InstanceConfig {
+    /// The instance id: `flag` (`--instance-id`), else `instance_id` from
+    /// the file, else the variable named by `instance_id_env`, else
+    /// `HOSTNAME`, as `env` reports them (blank values are skipped).
+    ///
+    /// ```
+    /// use switchyard_config::RunConfig;
+    /// let run = RunConfig::from_toml_str(r#"
+    ///     [instance]
+    ///     application = "a"
+    ///     [[listener]]
+    ///     name = "l"
+    ///     topics = ["t"]
+    ///     delivery = { mode = "exec", command = ["cat"] }
+    /// "#).unwrap();
+    /// let env = |k: &str| (k == "POD_NAME").then(|| "pod-7".to_string());
+    /// assert_eq!(run.instance.resolve_instance_id(None, env).unwrap(), "pod-7");
+    /// assert_eq!(run.instance.resolve_instance_id(Some("x"), env).unwrap(), "x");
+    /// assert!(run.instance.resolve_instance_id(None, |_| None).is_err());
+    /// ```
+    pub fn resolve_instance_id(
+        &self,
+        flag: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<String, ConfigError> {
+        let blank = |s: &String| s.trim().is_empty();
+        flag.map(str::to_string)
+            .filter(|s| !blank(s))
+            .or_else(|| self.instance_id.clone().filter(|s| !blank(s)))
+            .or_else(|| env(&self.instance_id_env).filter(|s| !blank(s)))
+            .or_else(|| env("HOSTNAME").filter(|s| !blank(s)))
+            .map(|s| s.trim().to_string())
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "instance.instance_id",
+                    "",
+                    format!(
+                        "no instance id: set it in the file, pass --instance-id, or set {} or HOSTNAME",
+                        self.instance_id_env
+                    ),
+                )
+            })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let blank = |key: &str, value: &str| {
+            Err(ConfigError::invalid(
+                key,
+                value,
+                "must not be blank (leave it out instead)",
+            ))
+        };
+        if self.application.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "instance.application",
+                &self.application,
+                "the application's name is required",
+            ));
+        }
+        if let Some(id) = self.instance_id.as_deref().filter(|s| s.trim().is_empty()) {
+            return blank("instance.instance_id", id);
+        }
+        if let Some(slot) = self.slot.as_deref().filter(|s| s.trim().is_empty()) {
+            return blank("instance.slot", slot);
+        }
+        if let Some(t) = self.status_topic.as_deref().filter(|s| s.trim().is_empty()) {
+            return blank("instance.status_topic", t);
+        }
+        if self.instance_id_env.trim().is_empty() {
+            return blank("instance.instance_id_env", &self.instance_id_env);
+        }
+        match &self.control {
+            Some(ControlStoreConfig::Kafka(t)) if t.trim().is_empty() => {
+                return blank("instance.control.kafka", t)
+            }
+            Some(ControlStoreConfig::Redis(u))
+                if !u.starts_with("redis://") && !u.starts_with("rediss://") =>
+            {
+                return Err(ConfigError::invalid(
+                    "instance.control.redis",
+                    "<url>",
+                    "expected a redis:// or rediss:// URL",
+                ))
+            }
+            Some(ControlStoreConfig::File(p)) if p.as_os_str().is_empty() => {
+                return blank("instance.control.file", "")
+            }
+            _ => {}
+        }
+        if self.shutdown_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "instance.shutdown_timeout",
+                "0s",
+                "must be more than 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The TOML as written; [`RunConfig`] holds it resolved.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunConfig {
+    #[serde(default)]
+    kafka: BTreeMap<String, toml::Value>,
+    instance: InstanceConfig,
+    #[serde(default)]
+    consumer: ConsumerConfig,
+    #[serde(default, rename = "listener")]
+    listeners: Vec<ListenerConfig>,
+}
+
+/// The whole `switchyard run` file, with `${env:..}`/`${file:..}` in
+/// `[kafka]` resolved; `Debug` never shows a secret.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The client properties every client shares (`[kafka]`).
+    pub kafka: Connection,
+    /// The instance (`[instance]`).
+    pub instance: InstanceConfig,
+    /// Consumer settings shared by the listeners (`[consumer]`); its
+    /// bootstrap servers and security come from `kafka`.
+    pub consumer: ConsumerConfig,
+    /// The listeners (`[[listener]]`), each with a delivery.
+    pub listeners: Vec<ListenerConfig>,
+}
+
+impl RunConfig {
+    /// Parses and validates TOML text (errors name `<string>` as the path).
+    pub fn from_toml_str(text: &str) -> Result<RunConfig, ConfigError> {
+        Self::parse(text, "<string>")
+    }
+
+    /// Reads, parses and validates a file.
+    ///
+    /// ```
+    /// # use switchyard_config::{ConfigError, RunConfig};
+    /// let err = RunConfig::from_file("/does/not/exist.toml").unwrap_err();
+    /// assert!(matches!(err, ConfigError::Io { .. }));
+    /// ```
+    pub fn from_file(path: impl AsRef<Path>) -> Result<RunConfig, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    fn parse(text: &str, path: &str) -> Result<RunConfig, ConfigError> {
+        let raw: RawRunConfig = toml::from_str(text).map_err(|e| {
+            let report = e.to_string().trim_end().to_string();
+            let message = match e.span().and_then(|span| key_path(text, span.start)) {
+                Some(key) => format!("key `{key}`: {report}"),
+                None => report,
+            };
+            ConfigError::Parse {
+                path: path.to_string(),
+                message,
+            }
+        })?;
+        let mut kafka = Connection::from_table(&raw.kafka)?;
+        if !raw.kafka.contains_key("bootstrap.servers") {
+            kafka.set("bootstrap.servers", &raw.consumer.bootstrap_servers)?;
+        }
+        let mut consumer = raw.consumer;
+        if consumer.group_id.is_none() {
+            consumer.group_id = Some(raw.instance.application.clone());
+        }
+        let run = RunConfig {
+            consumer: consumer.with_connection(kafka.clone()),
+            kafka,
+            instance: raw.instance,
+            listeners: raw.listeners,
+        };
+        run.validate()?;
+        Ok(run)
+    }
+
+    /// Applies the connection on top of `[kafka]` (for `-X`,
+    /// `--command-config` and the environment): `kafka` is replaced and the
+    /// consumer takes it.
+    pub fn set_connection(&mut self, kafka: Connection) {
+        self.consumer = self.consumer.clone().with_connection(kafka.clone());
+        self.kafka = kafka;
+    }
+
+    /// Checks the instance, the consumer and every listener: at least one
+    /// listener, unique names, each with a `[listener.delivery]` table that
+    /// validates ([`crate::DeliveryConfig::validate`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.instance.validate()?;
+        self.consumer.validate()?;
+        if self.listeners.is_empty() {
+            return Err(ConfigError::invalid(
+                "listener",
+                "",
+                "no `[[listener]]`: `switchyard run` needs at least one",
+            ));
+        }
+        for (i, listener) in self.listeners.iter().enumerate() {
+            listener.validate()?;
+            if self.listeners[..i].iter().any(|l| l.name == listener.name) {
+                return Err(ConfigError::listener(
+                    &listener.name,
+                    "another listener has the same name",
+                ));
+            }
+            if listener.delivery.is_none() {
+                return Err(ConfigError::listener(
+                    &listener.name,
+                    "no `[listener.delivery]` table: say how records reach the application (`mode = \"http\"` with `url`, or `mode = \"exec\"` with `command`)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
