@@ -17,6 +17,10 @@ use crate::wait::poll_until;
 /// How many trailing lines an error of [`Child::wait_for_line`] shows.
 const TAIL_LINES: usize = 20;
 
+/// How long [`Child::wait_exit`] waits, after the exit, for the rest of the child's stdout (a grandchild that
+/// inherited it may keep it open).
+const EOF_GRACE: Duration = Duration::from_secs(10);
+
 /// The stdout lines of a child, shared with its reader thread.
 #[derive(Default)]
 struct Output {
@@ -171,9 +175,25 @@ impl Child {
         }
     }
 
-    /// Wait up to `timeout` for the child to exit; its exit status, or `None` on timeout.
+    /// Wait up to `timeout` for the child to exit; its exit status, or `None` on timeout. After the exit it also
+    /// waits (up to [`EOF_GRACE`]) until the reader thread has read the child's stdout to its end, so that
+    /// [`Child::lines`] then holds everything the child printed.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        poll_until(timeout, || self.exit_status()).ok()
+        let status = poll_until(timeout, || self.exit_status()).ok()?;
+        let deadline = Instant::now() + EOF_GRACE;
+        let (_, changed) = &*self.output;
+        let mut out = self.output();
+        while !out.eof {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            out = changed
+                .wait_timeout(out, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Some(status)
     }
 
     /// The exit status if the child has exited (reaping it), `None` while it runs.
@@ -266,6 +286,15 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("closed its stdout"), "{err}");
         assert!(child.wait_exit(Duration::from_secs(10)).unwrap().success());
+    }
+
+    #[test]
+    fn wait_exit_returns_after_every_line_is_read() {
+        // the child exits long before its reader thread has echoed all of
+        // its output: `lines()` after `wait_exit` must still hold all of it
+        let mut child = sh("counter", "seq 1 100000");
+        assert!(child.wait_exit(Duration::from_secs(10)).unwrap().success());
+        assert_eq!(child.lines().len(), 100000);
     }
 
     #[test]
