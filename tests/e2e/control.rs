@@ -1,7 +1,8 @@
 //! The control plane end to end: probe processes with a control-plane agent,
 //! driven by `switchyard ctl`, the HTTP admin API, Redis and a watched file.
 //! Status heartbeats are 200 ms so acknowledgements and staleness are quick.
-//! `inputs`: the HTTP admin API, a watched file and Redis.
+//! `inputs`: the HTTP admin API, a watched file and Redis. `protocol`: the
+//! records on the wire against the protocol's JSON Schemas.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -18,6 +19,7 @@ use super::common::*;
 
 mod compaction;
 mod inputs;
+mod protocol;
 
 const WAIT: Duration = Duration::from_secs(40);
 
