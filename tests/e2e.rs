@@ -6,6 +6,7 @@
 //! shared; tests run in parallel with topics and groups named per test.
 
 mod e2e {
+    mod app_delivery;
     mod commit_policies;
     pub mod common;
     mod compression;

@@ -1,0 +1,370 @@
+//! Delivery to an application in another language (switchyard-delivery):
+//! a Python standard-library HTTP server, or a Python child process on
+//! stdin/stdout (`tests/peers/record_app.py`), logs every record it
+//! processed. Records arrive in key order; a record answered 500 is retried
+//! and dead-lettered while its neighbours are processed; while the
+//! application is down nothing is committed past what it acknowledged; a
+//! child that dies mid-stream loses nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use switchyard_delivery::exec::{ExecDelivery, ExecOptions};
+use switchyard_delivery::http::{HttpDelivery, HttpOptions};
+use switchyard_delivery::ValueFormat;
+use switchyard_runtime::dead_letter::headers;
+use switchyard_runtime::{FailurePolicy, Listener, ListenerBuilder, Ordering, RetryPolicy};
+
+use super::common::*;
+
+/// The application script.
+pub fn record_app() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/record_app.py")
+}
+
+/// The HTTP application, started on `port` (0: any free one), and its port.
+pub fn http_app(name: &str, log: &Path, port: u16, extra: &[&str]) -> (Child, u16) {
+    let mut args = vec![
+        record_app().display().to_string(),
+        "http".into(),
+        "--log".into(),
+        log.display().to_string(),
+        "--port".into(),
+        port.to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let child = Child::spawn(name, Path::new("/usr/bin/python3"), &args, &[]);
+    let line = child
+        .wait_for_line(|l| l.starts_with("LISTENING "), Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{name} did not start: {e}"));
+    let port = line["LISTENING ".len()..].trim().parse().expect("a port");
+    (child, port)
+}
+
+/// The exec application's command line.
+pub fn exec_app(log: &Path, extra: &[&str]) -> Vec<String> {
+    let mut command = vec![
+        "/usr/bin/python3".to_string(),
+        record_app().display().to_string(),
+        "exec".into(),
+        "--log".into(),
+        log.display().to_string(),
+    ];
+    command.extend(extra.iter().map(|s| s.to_string()));
+    command
+}
+
+fn listener(topic: &str, group: &str) -> ListenerBuilder {
+    Listener::builder("app")
+        .config(config(group))
+        .topics([topic.to_string()])
+}
+
+/// Every offset of `topic` below `committed[p]` is in `log`: nothing was
+/// committed that the application did not take.
+pub fn committed_only_what_was_processed(
+    log: &Path,
+    topic: &str,
+    committed: &BTreeMap<i32, i64>,
+) -> Result<(), String> {
+    let up_to: BTreeMap<i32, i64> = committed.iter().map(|(p, c)| (*p, (*c).max(0))).collect();
+    let processed = ProcessedLog::read(log);
+    let below: Vec<_> = processed
+        .entries
+        .iter()
+        .filter(|e| e.topic == topic && e.offset < up_to.get(&e.partition).copied().unwrap_or(0))
+        .cloned()
+        .collect();
+    ProcessedLog { entries: below }.check_no_gaps(topic, &zeros(&up_to), &up_to)
+}
+
+/// The first `n` records of partition 0 of a dead-letter topic: value and headers.
+pub fn read_dead_letters(
+    b: &str,
+    topic: &str,
+    n: usize,
+) -> Vec<(String, BTreeMap<String, String>)> {
+    let c: BaseConsumer = client_config(b)
+        .set("group.id", unique_name("dlt-reader"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while out.len() < n && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            let hs = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            let v = String::from_utf8_lossy(h.value.unwrap_or_default());
+                            (h.key.to_string(), v.into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            out.push((value, hs));
+        }
+    }
+    assert_eq!(out.len(), n, "dead letters of {topic}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_http_delivers_every_record_in_key_order() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "dh-order", 4);
+    let group = unique_name("dh-order-g");
+    let log = log_path("dh-order");
+    let (_app, port) = http_app("app", &log, 0, &["--name", "app"]);
+    SeqProducer::new(&b).send(&topic, None, 2000, |s| format!("k{}", s % 50));
+    let http = HttpDelivery::new(
+        HttpOptions::new(format!("http://127.0.0.1:{port}/records")).connections(8),
+    )
+    .unwrap();
+    let l = http
+        .attach(
+            listener(&topic, &group).workers(8).ordering(Ordering::Key),
+            ValueFormat::Auto,
+        )
+        .start()
+        .unwrap();
+    let end = end_offsets(&b, &topic);
+    eventually("2000 records delivered", Duration::from_secs(90), || {
+        ProcessedLog::read(&log)
+            .check_no_gaps(&topic, &zeros(&end), &end)
+            .is_ok()
+    })
+    .await;
+    let processed = ProcessedLog::read(&log);
+    processed.check_key_order(&topic).unwrap();
+    assert_eq!(processed.count(&topic), 2000, "each record once");
+    // values are the producer's sequence numbers, embedded as JSON numbers
+    let values: std::collections::BTreeSet<u64> = processed
+        .entries
+        .iter()
+        .map(|e| e.value.parse().unwrap())
+        .collect();
+    assert_eq!(values, (0..2000).collect());
+    eventually("all committed", Duration::from_secs(20), || {
+        committed_offsets(&b, &group, &topic) == end
+    })
+    .await;
+    l.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_http_in_batches_delivers_every_record_in_partition_order() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "dh-batch", 3);
+    let group = unique_name("dh-batch-g");
+    let log = log_path("dh-batch");
+    let (_app, port) = http_app("app", &log, 0, &[]);
+    SeqProducer::new(&b).send(&topic, None, 1500, |s| format!("k{}", s % 20));
+    let http =
+        HttpDelivery::new(HttpOptions::new(format!("http://127.0.0.1:{port}/batch")).batch(100))
+            .unwrap();
+    assert_eq!(http.batch(), 100);
+    let l = http
+        .attach(listener(&topic, &group).workers(3), ValueFormat::Auto)
+        .start()
+        .unwrap();
+    let end = end_offsets(&b, &topic);
+    eventually("1500 records delivered", Duration::from_secs(90), || {
+        ProcessedLog::read(&log)
+            .check_no_gaps(&topic, &zeros(&end), &end)
+            .is_ok()
+    })
+    .await;
+    let processed = ProcessedLog::read(&log);
+    processed.check_key_order(&topic).unwrap();
+    assert_eq!(processed.count(&topic), 1500);
+    l.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_http_poison_record_is_retried_then_dead_lettered_while_neighbours_go_on() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "dh-poison", 1);
+    let group = unique_name("dh-poison-g");
+    let log = log_path("dh-poison");
+    let (_app, port) = http_app("app", &log, 0, &["--fail-value", "poison"]);
+    let p = SeqProducer::new(&b);
+    for v in ["a", "b", "poison", "c", "d"] {
+        p.send_raw(&topic, Some(0), Some(b"k"), v.as_bytes(), None);
+    }
+    let http = HttpDelivery::new(HttpOptions::new(format!("http://127.0.0.1:{port}/"))).unwrap();
+    let l = http
+        .attach(
+            listener(&topic, &group)
+                .retry(RetryPolicy {
+                    max_attempts: 3,
+                    initial_backoff: Duration::from_millis(50),
+                    max_backoff: Duration::from_millis(200),
+                })
+                .on_failure(FailurePolicy::DeadLetter),
+            ValueFormat::Auto,
+        )
+        .start()
+        .unwrap();
+    eventually("neighbours processed", Duration::from_secs(30), || {
+        ProcessedLog::read(&log).count(&topic) == 4
+    })
+    .await;
+    let values: Vec<String> = ProcessedLog::read(&log)
+        .entries
+        .into_iter()
+        .map(|e| e.value)
+        .collect();
+    assert_eq!(values, ["a", "b", "c", "d"]);
+    let dlt = read_dead_letters(&b, &format!("{topic}.DLT"), 1);
+    assert_eq!(dlt[0].0, "poison");
+    assert_eq!(dlt[0].1[headers::ATTEMPTS], "3");
+    assert_eq!(dlt[0].1[headers::OFFSET], "2");
+    assert!(dlt[0].1[headers::ERROR].contains("500"), "{:?}", dlt[0].1);
+    let stats = l.stats();
+    assert_eq!((stats.retries, stats.dead_lettered), (2, 1));
+    eventually("committed past it", Duration::from_secs(20), || {
+        committed_offsets(&b, &group, &topic).get(&0) == Some(&5)
+    })
+    .await;
+    l.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_http_application_down_commits_nothing_it_did_not_take() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "dh-down", 2);
+    let group = unique_name("dh-down-g");
+    let log = log_path("dh-down");
+    let (mut app, port) = http_app("app", &log, 0, &["--delay-ms", "5"]);
+    SeqProducer::new(&b).send(&topic, None, 600, |s| format!("k{}", s % 10));
+    let http = HttpDelivery::new(
+        HttpOptions::new(format!("http://127.0.0.1:{port}/")).timeout(Duration::from_secs(2)),
+    )
+    .unwrap();
+    let l = http
+        .attach(
+            listener(&topic, &group)
+                .workers(2)
+                .commit_interval(Duration::from_millis(50))
+                .retry(RetryPolicy {
+                    max_attempts: 10_000,
+                    initial_backoff: Duration::from_millis(20),
+                    max_backoff: Duration::from_millis(100),
+                }),
+            ValueFormat::Auto,
+        )
+        .start()
+        .unwrap();
+    eventually("100 records delivered", Duration::from_secs(60), || {
+        ProcessedLog::read(&log).count(&topic) >= 100
+    })
+    .await;
+    app.kill();
+    let errors = l.stats().handler_errors;
+    eventually(
+        "the listener saw the application down",
+        Duration::from_secs(30),
+        || l.stats().handler_errors >= errors + 10,
+    )
+    .await;
+    let committed = committed_offsets(&b, &group, &topic);
+    let processed = ProcessedLog::read(&log).count(&topic);
+    assert!(
+        processed < 600,
+        "all delivered before the kill: the test proves nothing"
+    );
+    committed_only_what_was_processed(&log, &topic, &committed).unwrap();
+    // still down: the commits do not move
+    let errors = l.stats().handler_errors;
+    eventually("more failed attempts", Duration::from_secs(30), || {
+        l.stats().handler_errors >= errors + 20
+    })
+    .await;
+    assert_eq!(committed_offsets(&b, &group, &topic), committed);
+    let (_app, _) = http_app("app-again", &log, port, &[]);
+    let end = end_offsets(&b, &topic);
+    eventually(
+        "every record delivered after the restart",
+        Duration::from_secs(90),
+        || {
+            ProcessedLog::read(&log)
+                .check_no_gaps(&topic, &zeros(&end), &end)
+                .is_ok()
+        },
+    )
+    .await;
+    eventually("all committed", Duration::from_secs(20), || {
+        committed_offsets(&b, &group, &topic) == end
+    })
+    .await;
+    l.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_exec_child_that_dies_mid_stream_loses_nothing() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "dx-die", 2);
+    let group = unique_name("dx-die-g");
+    let log = log_path("dx-die");
+    let marker = log_path("dx-die-marker");
+    SeqProducer::new(&b).send(&topic, None, 600, |s| format!("k{}", s % 10));
+    let exec = ExecDelivery::start(
+        ExecOptions::new(exec_app(
+            &log,
+            &[
+                "--die-after",
+                "150",
+                "--die-once",
+                &marker.display().to_string(),
+            ],
+        ))
+        .timeout(Duration::from_secs(20)),
+    )
+    .unwrap();
+    let l = exec
+        .clone()
+        .attach(
+            listener(&topic, &group)
+                .workers(4)
+                .ordering(Ordering::Key)
+                .retry(RetryPolicy {
+                    max_attempts: 20,
+                    initial_backoff: Duration::from_millis(50),
+                    max_backoff: Duration::from_millis(500),
+                }),
+            ValueFormat::Auto,
+        )
+        .start()
+        .unwrap();
+    let end = end_offsets(&b, &topic);
+    eventually("600 records delivered", Duration::from_secs(90), || {
+        ProcessedLog::read(&log)
+            .check_no_gaps(&topic, &zeros(&end), &end)
+            .is_ok()
+    })
+    .await;
+    assert!(
+        marker.exists(),
+        "the child never died: the test proves nothing"
+    );
+    assert_eq!(exec.starts(), 2, "one restart");
+    eventually("all committed", Duration::from_secs(20), || {
+        committed_offsets(&b, &group, &topic) == end
+    })
+    .await;
+    let stats = l.stats();
+    assert_eq!(stats.dead_lettered + stats.skipped, 0, "{stats:?}");
+    l.shutdown().await;
+    exec.stop().await;
+}
