@@ -167,10 +167,25 @@ impl Deployment {
                 .sum()
         };
         // distinct offsets: a duplicate must not end the wait early
-        wait_until("every record processed", WAIT, || {
+        let done = switchyard_testkit::wait::poll_until(WAIT, || {
             let log = ProcessedLog::read_all(&self.logs);
-            log.count(&self.topic) - extra(&log) >= sent
+            (log.count(&self.topic) - extra(&log) >= sent).then_some(())
         });
+        if let Err(elapsed) = done {
+            let log = ProcessedLog::read_all(&self.logs);
+            panic!(
+                "not every record processed after {elapsed:.1?}: {} distinct of {sent}, log end {end:?}; {}; owners {:?}; committed {:?}",
+                log.count(&self.topic) - extra(&log),
+                log.check_no_gaps(&self.topic, &zeros(&end), &end)
+                    .err()
+                    .unwrap_or_else(|| "no gap".into()),
+                self.owners(),
+                ["blue", "green"].map(|slot| {
+                    let group = if self.shared { self.group.clone() } else { format!("{}-{slot}", self.group) };
+                    (slot, committed_offsets(&bootstrap(), &group, &self.topic))
+                })
+            );
+        }
         let log = ProcessedLog::read_all(&self.logs);
         log.check_no_gaps(&self.topic, &zeros(&end), &end)
             .unwrap_or_else(|e| panic!("I2: {e}"));
