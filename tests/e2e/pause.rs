@@ -219,3 +219,46 @@ async fn a_pause_stops_a_long_job_after_the_record_in_progress() {
     );
     listener.shutdown().await;
 }
+
+crate::protocol_tests!(async paused_then_revoked:
+    a_partition_revoked_while_paused_is_fetched_when_it_comes_back_running_classic,
+    a_partition_revoked_while_paused_is_fetched_when_it_comes_back_running_consumer);
+
+/// librdkafka keeps an application's pause on its partition object after the
+/// partition is revoked, and an assignment lifts only its own pauses: a
+/// partition that left paused and comes back running (its pause lifted while
+/// it was away, as at a handoff between slots) must be fetched again.
+async fn paused_then_revoked(protocol: GroupProtocol) {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "pauserev", 1);
+    let group = unique_name("pauserev-g");
+    let mut producer = SeqProducer::new(&b);
+    producer.send(&topic, Some(0), 20, |s| s.to_string());
+    let (builder, seen) = collecting(
+        Listener::builder("pauserev")
+            .config(config_for(&group, protocol))
+            .topics([topic.clone()]),
+    );
+    let listener = builder.start().unwrap();
+    let wait = Duration::from_secs(30);
+    eventually("first 20 records", wait, || count(&seen) == 20).await;
+    let target = PauseTarget::Partition(topic.clone(), 0);
+    listener.pause(target.clone()).await.unwrap();
+    listener.leave_group().await.unwrap();
+    let mut left = false;
+    let deadline = Instant::now() + wait;
+    while !left && Instant::now() < deadline {
+        left = listener.snapshot().await.unwrap().partitions.is_empty();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(left, "the partition left with the group");
+    // the pause is lifted while the partition is away
+    listener.resume(target).await.unwrap();
+    producer.send(&topic, Some(0), 20, |s| s.to_string());
+    listener.join_group().await.unwrap();
+    eventually("the 20 records produced while away", wait, || {
+        count(&seen) == 40
+    })
+    .await;
+    listener.shutdown().await;
+}

@@ -209,6 +209,19 @@ impl Coordinator {
             self.hooks.on_lost(revoked);
         }
         for tp in revoked {
+            // librdkafka keeps an application pause on its partition object
+            // after the partition is revoked, and an assignment lifts only
+            // its own pauses: left paused, the partition would come back
+            // (to this member, later) fetching nothing whatever the runtime
+            // wants. Whether it should be paused then is decided at that
+            // assignment.
+            if self.parts.get(tp).is_some_and(|p| p.fetch_paused) {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&tp.0, tp.1);
+                if let Err(e) = kafka.resume(&tpl) {
+                    tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, error = %e, "lifting the pause of a revoked partition failed");
+                }
+            }
             self.remove_partition(tp);
         }
         self.answer_pause_waiters();
