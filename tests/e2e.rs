@@ -18,6 +18,7 @@ mod e2e {
     mod deploy;
     mod exit_codes;
     mod group_protocol;
+    mod instance;
     mod java_peers;
     mod lag;
     mod logs;

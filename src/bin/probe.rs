@@ -10,21 +10,26 @@
 //! stdout lines: `STARTED`, `ASSIGNED t-0,t-1`, `REVOKED ...`, `LOST ...`,
 //! `SHUTDOWN {json report}`.
 //!
-//! With `--app`, a control-plane agent runs beside the listener (named
-//! `probe`): desired state from `--control-topic` (or `--redis`, or
-//! `--desired-file`), status to `--status-topic`, and with `--http` the admin
-//! API, announced as `HTTP 127.0.0.1:PORT`.
+//! The consumer instance is a [`switchyard_instance::Instance`] with one
+//! listener (named `probe`). With `--app`, a control-plane agent runs beside
+//! it: desired state from `--control-topic` (or `--redis`, or
+//! `--desired-file`), status to `--status-topic`. With `--http`, the admin
+//! API (metrics and health only without `--app`), announced as
+//! `HTTP 127.0.0.1:PORT`. SIGTERM or ctrl-c stops the instance in order.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchyard_config::{AssignmentStrategy, CommitPolicy, ConsumerConfig, GroupProtocol};
+use switchyard_config::{
+    AssignmentStrategy, CommitPolicy, Connection, ConsumerConfig, GroupProtocol,
+};
+use switchyard_instance::{ControlStore, Instance};
 use switchyard_runtime::deserializer::Utf8;
 use switchyard_runtime::hooks::RebalanceHooks;
 use switchyard_runtime::record::Record;
-use switchyard_runtime::{Listener, Ordering};
+use switchyard_runtime::{FailurePolicy, Listener, Ordering, RetryPolicy};
 use switchyard_testkit::LogWriter;
 
 /// Records are allocated on the poll thread and freed on worker threads: the
@@ -115,6 +120,19 @@ struct Args {
     /// Status heartbeat interval of the control-plane agent.
     #[arg(long, default_value_t = 1000)]
     status_interval_ms: u64,
+    /// `PARTITION@OFFSET`: the handler fails on that record every time, and
+    /// the failure policy stops the partition there (one attempt).
+    #[arg(long)]
+    stop_at: Option<String>,
+}
+
+/// `--stop-at PARTITION@OFFSET`.
+fn parse_stop_at(s: Option<&str>) -> anyhow::Result<Option<(i32, i64)>> {
+    let Some(s) = s else { return Ok(None) };
+    let (p, o) = s
+        .split_once('@')
+        .ok_or_else(|| anyhow::anyhow!("--stop-at wants PARTITION@OFFSET, not {s}"))?;
+    Ok(Some((p.parse()?, o.parse()?)))
 }
 
 struct PrintHooks;
@@ -225,9 +243,11 @@ fn run(a: Args) -> anyhow::Result<()> {
         if let Some(id) = &a.instance_id {
             config = config.with_instance_id(id);
         }
+        let stop_at = parse_stop_at(a.stop_at.as_deref())?;
         let log = Arc::new(Mutex::new(LogWriter::open(&a.log)?));
         let instance = Arc::new(a.instance.clone());
         let delay = a.delay_ms;
+        let shutdown_timeout = Duration::from_millis(a.shutdown_timeout_ms);
         let listener = Listener::builder("probe")
             .config(config)
             .topics(a.topics.clone())
@@ -235,14 +255,23 @@ fn run(a: Args) -> anyhow::Result<()> {
             .ordering(ordering)
             .workers(a.workers)
             .hooks(PrintHooks)
-            // with a control plane, the agent joins the group once it has
-            // applied the desired state (a slot may have to stay out)
-            .detached(a.app.is_some())
-            .shutdown_timeout(Duration::from_millis(a.shutdown_timeout_ms))
+            .retry(RetryPolicy {
+                max_attempts: if stop_at.is_some() { 1 } else { 3 },
+                ..RetryPolicy::default()
+            })
+            .on_failure(if stop_at.is_some() {
+                FailurePolicy::StopPartition
+            } else {
+                FailurePolicy::default()
+            })
+            .shutdown_timeout(shutdown_timeout)
             .handler(Utf8, Utf8, move |r: Record<String, String>| {
                 let log = log.clone();
                 let instance = instance.clone();
                 async move {
+                    if stop_at == Some((r.partition, r.offset)) {
+                        return Err(format!("failing at {}@{} as told", r.partition, r.offset).into());
+                    }
                     if delay > 0 {
                         let ms = rand_below(delay + 1);
                         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -257,124 +286,47 @@ fn run(a: Args) -> anyhow::Result<()> {
                     )?;
                     Ok(())
                 }
-            })
-            .start()?;
-        let mut listener = Some(listener);
-        let agent = match &a.app {
-            Some(app) => Some(start_agent(&a, app, listener.take().expect("started")).await?),
-            None => None,
-        };
-        say("STARTED");
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            });
+        // with a control plane, the instance joins the group once the agent
+        // has applied the desired state (a slot may have to stay out)
+        let mut builder = Instance::builder(&a.instance)
+            .connection(Connection::new(&a.bootstrap))
+            .listener(listener)
+            .shutdown_timeout(shutdown_timeout);
+        if let Some(app) = &a.app {
+            let store = match (&a.redis, &a.desired_file) {
+                (Some(url), _) => ControlStore::redis(url),
+                (None, Some(path)) => ControlStore::file(path),
+                (None, None) => ControlStore::kafka(&a.control_topic),
+            };
+            builder = builder
+                .control(app, &a.slot, store)
+                .status_interval(Duration::from_millis(a.status_interval_ms));
+            if let Some(t) = &a.status_topic {
+                builder = builder.status_topic(t);
+            }
+            if let Some(t) = &a.token {
+                builder = builder.token(t);
+            }
         }
-        let listener = match agent {
-            Some(agent) => stop_agent(agent).await?,
-            None => listener.take().expect("kept"),
-        };
-        let report = listener.shutdown().await;
+        if let Some(addr) = a.http {
+            builder = builder.http(addr);
+        }
+        let instance = builder.start().await?;
+        if let Some(bound) = instance.http_addr() {
+            say(&format!("HTTP {bound}"));
+        }
+        say("STARTED");
+        let mut summary = instance.run_until_signal().await?;
+        let report = summary.listeners.remove("probe").unwrap_or_else(|| {
+            switchyard_runtime::ShutdownReport {
+                notes: summary.notes.clone(),
+                ..Default::default()
+            }
+        });
         say(&format!("SHUTDOWN {}", serde_json::to_string(&report)?));
         Ok(())
     })
-}
-
-/// Start the control-plane agent (and the HTTP API) for `listener`. The
-/// desired state is read and its pauses sent to the listener first, before
-/// its first assignment can deliver anything.
-async fn start_agent(
-    a: &Args,
-    app: &str,
-    listener: switchyard_runtime::ListenerHandle,
-) -> anyhow::Result<switchyard_control::Agent> {
-    use switchyard_control::{file_source::FileSource, kafka_store::KafkaStore};
-    use switchyard_control::{redis_store::RedisStore, status_topic, SharedStore};
-    let (bootstrap, app_name) = (a.bootstrap.clone(), app.to_string());
-    let (redis, file, control) = (
-        a.redis.clone(),
-        a.desired_file.clone(),
-        a.control_topic.clone(),
-    );
-    let status_topic = a.status_topic.clone();
-    let (store, publisher, initial) = tokio::task::spawn_blocking(move || {
-        let store: SharedStore = match (redis, file) {
-            (Some(url), _) => RedisStore::new(&url)?,
-            (None, Some(path)) => FileSource::new(&path, &app_name),
-            (None, None) => KafkaStore::new(&bootstrap, &control)?,
-        };
-        let publisher = status_topic
-            .map(|t| status_topic::StatusPublisher::new(&bootstrap, &t))
-            .transpose()?;
-        let initial = store.read(&app_name)?;
-        anyhow::Ok((store, publisher, initial))
-    })
-    .await??;
-    let cfg = switchyard_control::AgentConfig {
-        app: app.into(),
-        instance: a.instance.clone(),
-        slot: a.slot.clone(),
-        heartbeat: Duration::from_millis(a.status_interval_ms),
-    };
-    let agent = start_in_slot(cfg, listener, store, publisher, &initial).await?;
-    if let Some(addr) = a.http {
-        let fleet = match &a.status_topic {
-            Some(t) => Some(switchyard_control::status_topic::StatusTail::start(
-                &a.bootstrap,
-                t,
-            )?),
-            None => None,
-        };
-        let state = switchyard_control::http::HttpState {
-            agent: agent.clone(),
-            token: a.token.clone(),
-            fleet,
-        };
-        let bound = switchyard_control::http::serve(addr, state).await?;
-        say(&format!("HTTP {bound}"));
-    }
-    Ok(agent)
-}
-
-/// Start the agent `cfg` for `listener`, after pausing what the desired
-/// state `initial` wants paused in `cfg.slot` (partitions owned by another
-/// slot, the operator's pauses), so that a standby never processes a record.
-async fn start_in_slot(
-    cfg: switchyard_control::AgentConfig,
-    listener: switchyard_runtime::ListenerHandle,
-    store: switchyard_control::SharedStore,
-    publisher: Option<switchyard_control::status_topic::StatusPublisher>,
-    initial: &switchyard_control::DesiredState,
-) -> anyhow::Result<switchyard_control::Agent> {
-    let now = switchyard_control::model::now_ms();
-    for t in switchyard_control::targets::wanted_in_slot(
-        Some(initial),
-        &Default::default(),
-        listener.name(),
-        &cfg.slot,
-        now,
-    ) {
-        listener.pause(t).await?;
-    }
-    Ok(switchyard_control::Agent::start(cfg, vec![Arc::new(listener)], store, publisher).await?)
-}
-
-/// Stop the agent and take the listener back for its shutdown.
-async fn stop_agent(
-    agent: switchyard_control::Agent,
-) -> anyhow::Result<switchyard_runtime::ListenerHandle> {
-    let mut listeners = agent.stop().await;
-    let mut l = listeners
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no listener"))?;
-    for _ in 0..100 {
-        match Arc::try_unwrap(l) {
-            Ok(l) => return Ok(l),
-            Err(back) => l = back,
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    anyhow::bail!("the listener is still in use by the admin API")
 }
 
 /// A cheap random number in 0..n (no rand dependency needed for test latency).

@@ -288,6 +288,22 @@ impl Agent {
     /// shutdown: nothing else holds them then, so each `Arc` can be
     /// unwrapped for [`ListenerHandle::shutdown`].
     pub async fn stop(&self) -> Vec<Arc<ListenerHandle>> {
+        let (listeners, publisher) = self.stop_keeping_status().await;
+        if let Some(p) = publisher {
+            let id = self.shared.cfg.instance.clone();
+            let _ = tokio::task::spawn_blocking(move || p.remove(&id)).await;
+        }
+        listeners
+    }
+
+    /// [`Agent::stop`] without removing this instance's status: the
+    /// listeners and the status publisher are handed back, so that the
+    /// caller can shut the listeners down first and remove the status
+    /// ([`StatusPublisher::remove`]) once they have left their groups: until
+    /// then the instance still counts as live in the fleet view.
+    pub async fn stop_keeping_status(
+        &self,
+    ) -> (Vec<Arc<ListenerHandle>>, Option<Arc<StatusPublisher>>) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.stopped.send_replace(true);
         self.shared.kick.notify_one();
@@ -305,13 +321,10 @@ impl Agent {
                 let _ = s.await;
             }
         }
-        if let Some(p) = self.shared.publisher.clone() {
-            let id = self.shared.cfg.instance.clone();
-            let _ = tokio::task::spawn_blocking(move || p.remove(&id)).await;
-        }
-        std::mem::take(&mut *self.shared.listeners.lock().unwrap())
+        let listeners = std::mem::take(&mut *self.shared.listeners.lock().unwrap())
             .into_values()
-            .collect()
+            .collect();
+        (listeners, self.shared.publisher.clone())
     }
 }
 

@@ -6,7 +6,11 @@
 //!   (optional `topic`, `partition`, `reason`, `expires_in_ms`, `version`):
 //!   fleet scope (writes the desired state) by default, `?scope=instance`
 //!   for a per-instance override;
-//! - `GET /fleet`: the fleet view.
+//! - `GET /fleet`: the fleet view;
+//! - `GET /actuator/bindings`, `GET /actuator/bindings/{name}`,
+//!   `POST /actuator/bindings/{name}`: the same listeners in the shapes of
+//!   Spring Cloud Stream's bindings actuator, at instance scope
+//!   ([`crate::actuator`]).
 //!
 //! Mutations need `Authorization: Bearer <token>` when a token is set.
 //! Errors are `{"error": reason}` with a 4xx status.
@@ -32,7 +36,7 @@ use crate::status_topic::StatusTail;
 use crate::targets::{self, Override};
 
 /// How long a mutation waits for this instance to apply it.
-const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -86,6 +90,12 @@ pub fn router(state: HttpState) -> Router {
         .route("/bindings/", get(blank).post(blank))
         .route("/bindings/{listener}", get(one).post(mutate))
         .route("/fleet", get(fleet))
+        .route("/actuator/bindings", get(crate::actuator::list))
+        .route("/actuator/bindings/", get(blank).post(blank))
+        .route(
+            "/actuator/bindings/{name}",
+            get(crate::actuator::one).post(crate::actuator::change_state),
+        )
         .route(
             "/metrics",
             get(|State(s): State<HttpState>| async move {
@@ -126,7 +136,7 @@ async fn blank() -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "the listener id is blank".into())
 }
 
-fn check_listener(s: &HttpState, listener: &str) -> Result<(), ApiError> {
+pub(crate) fn check_listener(s: &HttpState, listener: &str) -> Result<(), ApiError> {
     if listener.trim().is_empty() {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -190,7 +200,7 @@ struct Scope {
     scope: Option<String>,
 }
 
-fn authorize(s: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(s: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &s.token else {
         return Ok(());
     };
@@ -243,13 +253,7 @@ async fn mutate(
                     "an instance override applies to the whole listener (no topic, partition, expiry or version)".into(),
                 ));
             }
-            // an override only pauses more: a resume clears it, and what
-            // the desired state withholds here stays paused
-            let o = match action {
-                Action::Pause => Some(Override::Paused),
-                Action::Resume => None,
-            };
-            s.agent.set_override(&listener, o, APPLY_TIMEOUT).await?;
+            let o = set_override(&s, &listener, action).await?;
             let mut answer = json!({"scope": "instance", "listener": listener, "override": o});
             let withheld: Vec<String> = s
                 .agent
@@ -286,6 +290,23 @@ async fn mutate(
             format!("unknown scope `{other}` (fleet or instance)"),
         )),
     }
+}
+
+/// Set (pause) or clear (resume) the override of `listener` on this
+/// instance and wait until it is applied: an override only pauses more, so
+/// a resume clears it, and what the desired state withholds here stays
+/// paused.
+pub(crate) async fn set_override(
+    s: &HttpState,
+    listener: &str,
+    action: Action,
+) -> Result<Option<Override>, ApiError> {
+    let o = match action {
+        Action::Pause => Some(Override::Paused),
+        Action::Resume => None,
+    };
+    s.agent.set_override(listener, o, APPLY_TIMEOUT).await?;
+    Ok(o)
 }
 
 async fn fleet(State(s): State<HttpState>) -> ApiResult {

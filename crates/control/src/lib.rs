@@ -12,10 +12,12 @@
 //!   [`file_source`];
 //! - [`agent`]: the per-instance loop; [`status`], [`status_topic`]: actual
 //!   state, the fleet view, the status topic;
-//! - [`http`]: the admin API.
+//! - [`http`]: the admin API, with [`actuator`], its Spring Cloud Stream
+//!   bindings-actuator shapes.
 //!
 //! See docs/control-plane.md in the repository.
 
+pub mod actuator;
 pub mod agent;
 pub mod command;
 pub mod error;

@@ -31,17 +31,17 @@ use anyhow::Context;
 use switchyard_config::{ConsumerConfig, OffsetReset};
 use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::model::now_ms;
-use switchyard_control::status_topic::StatusPublisher;
-use switchyard_control::{Agent, AgentConfig, DesiredState, SharedStore};
+use switchyard_control::{DesiredState, SharedStore};
 use switchyard_deploy::kafka::{self, Tp};
 use switchyard_deploy::plan::{self, Move};
 use switchyard_deploy::{Driver, Outcome};
+use switchyard_instance::Instance;
 use switchyard_runtime::deserializer::{Json, Utf8};
 use switchyard_runtime::record::Record;
-use switchyard_runtime::{Listener, ListenerHandle};
+use switchyard_runtime::Listener;
 
 use crate::producer::SteadyProducer;
-use crate::slot::{start_in_slot, stop_agent};
+use crate::slot::{start_in_slot, SlotInstance};
 use crate::Cluster;
 
 const LISTENER: &str = "payments";
@@ -189,9 +189,8 @@ pub async fn run(cluster: &Cluster, partitions: i32, rate: u32) -> anyhow::Resul
         log.lock().unwrap().offsets.len() as i64 >= produced
     })
     .await;
-    for agent in instances {
-        let listener = stop_agent(agent).await?;
-        listener.shutdown().await;
+    for instance in instances {
+        instance.shutdown().await;
     }
     driver.tail.stop();
     let entries = std::mem::take(&mut log.lock().unwrap().entries);
@@ -209,12 +208,12 @@ async fn start_instance(
     slot: &'static str,
     store: &SharedStore,
     log: &SharedLog,
-) -> anyhow::Result<Agent> {
+) -> anyhow::Result<Instance> {
     let config = ConsumerConfig::new(bootstrap)
         .with_group(format!("{}-{slot}", names.group))
         .with_offset_reset(OffsetReset::Earliest);
     let l = log.clone();
-    let listener: ListenerHandle = Listener::builder(LISTENER)
+    let listener = Listener::builder(LISTENER)
         .config(config)
         .topics([names.topic.clone()])
         .handler(Utf8, Json::<u64>::new(), move |r: Record<String, u64>| {
@@ -225,20 +224,15 @@ async fn start_instance(
                 seq: r.value,
             });
             async { Ok(()) }
-        })
-        .start()?;
-    let (b, s, n) = (bootstrap.to_string(), store.clone(), names.clone());
-    let (publisher, initial) = tokio::task::spawn_blocking(move || {
-        anyhow::Ok((StatusPublisher::new(&b, &n.status)?, s.read(&n.app)?))
-    })
-    .await??;
-    let cfg = AgentConfig {
-        app: names.app.clone(),
+        });
+    let who = SlotInstance {
+        app: &names.app,
+        slot,
         instance: format!("{slot}-1"),
-        slot: slot.into(),
+        status_topic: &names.status,
         heartbeat: HEARTBEAT,
     };
-    start_in_slot(cfg, listener, store.clone(), Some(publisher), &initial)
+    start_in_slot(bootstrap, who, listener, store.clone())
         .await
         .with_context(|| format!("start the {slot} instance"))
 }

@@ -1,49 +1,45 @@
-//! An instance of a slot: a listener and its control-plane agent, started
-//! with what the desired state wants paused in the slot already paused, so
-//! that a standby never processes a record.
+//! An instance of a slot: a listener and its control-plane agent, as a
+//! [`switchyard_instance::Instance`], which starts the listener with what
+//! the desired state wants paused in the slot already paused, so that a
+//! standby never processes a record.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_control::status_topic::StatusPublisher;
-use switchyard_control::{Agent, AgentConfig, DesiredState, SharedStore};
-use switchyard_runtime::ListenerHandle;
+use switchyard_config::Connection;
+use switchyard_control::SharedStore;
+use switchyard_instance::{ControlStore, Instance};
+use switchyard_runtime::ListenerBuilder;
 
-/// Start the agent `cfg` for `listener`, after pausing what `initial`
-/// wants paused in `cfg.slot` (partitions another slot owns, the operator's
-/// pauses).
-pub(crate) async fn start_in_slot(
-    cfg: AgentConfig,
-    listener: ListenerHandle,
-    store: SharedStore,
-    publisher: Option<StatusPublisher>,
-    initial: &DesiredState,
-) -> anyhow::Result<Agent> {
-    let now = switchyard_control::model::now_ms();
-    for t in switchyard_control::targets::wanted_in_slot(
-        Some(initial),
-        &Default::default(),
-        listener.name(),
-        &cfg.slot,
-        now,
-    ) {
-        listener.pause(t).await?;
-    }
-    Ok(Agent::start(cfg, vec![Arc::new(listener)], store, publisher).await?)
+/// Who an instance of the demo is.
+pub(crate) struct SlotInstance<'a> {
+    /// Application.
+    pub app: &'a str,
+    /// Slot.
+    pub slot: &'a str,
+    /// Instance id.
+    pub instance: String,
+    /// Status topic.
+    pub status_topic: &'a str,
+    /// Status heartbeat interval.
+    pub heartbeat: Duration,
 }
 
-/// Stop the agent and take the listener back for its shutdown.
-pub(crate) async fn stop_agent(agent: Agent) -> anyhow::Result<ListenerHandle> {
-    let mut listeners = agent.stop().await;
-    let mut l = listeners
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no listener"))?;
-    for _ in 0..100 {
-        match Arc::try_unwrap(l) {
-            Ok(l) => return Ok(l),
-            Err(back) => l = back,
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    anyhow::bail!("the listener is still in use")
+/// Start `listener` as the instance `who` on `bootstrap`, reading the
+/// desired state from `store` (shared with the deploy driver). The demo
+/// stops it itself: no signal handling.
+pub(crate) async fn start_in_slot(
+    bootstrap: &str,
+    who: SlotInstance<'_>,
+    listener: ListenerBuilder,
+    store: SharedStore,
+) -> anyhow::Result<Instance> {
+    Ok(Instance::builder(who.instance)
+        .connection(Connection::new(bootstrap))
+        .listener(listener)
+        .control(who.app, who.slot, ControlStore::Shared(store))
+        .status_topic(who.status_topic)
+        .status_interval(who.heartbeat)
+        .handle_signals(false)
+        .start()
+        .await?)
 }

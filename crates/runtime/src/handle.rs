@@ -37,6 +37,8 @@ pub struct ListenerHandle {
     pub(crate) thread: Option<std::thread::JoinHandle<()>>,
     /// Log ends of paused partitions, asked off the poll thread.
     pub(crate) log_ends: Arc<LogEnds>,
+    /// What it consumes.
+    pub(crate) subscription: crate::listener::Subscription,
 }
 
 impl ListenerHandle {
@@ -48,6 +50,17 @@ impl ListenerHandle {
     /// The consumer group id it commits under.
     pub fn group_id(&self) -> Option<&str> {
         self.group.as_deref()
+    }
+
+    /// What it consumes: its topics, pattern or standalone assignment.
+    pub fn subscription(&self) -> &crate::listener::Subscription {
+        &self.subscription
+    }
+
+    /// The shutdown deadline it was built with
+    /// ([`ListenerBuilder::shutdown_timeout`](crate::ListenerBuilder::shutdown_timeout)).
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
     }
 
     async fn ask<T>(

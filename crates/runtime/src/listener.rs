@@ -526,6 +526,7 @@ impl ListenerBuilder {
             shutdown_timeout: self.shutdown_timeout,
             thread: Some(thread),
             log_ends,
+            subscription,
         })
     }
 
