@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use switchyard_config::duration;
 use switchyard_control::command::{Action, BindingCommand};
 use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::model::now_ms;
@@ -72,15 +73,34 @@ pub struct Change {
     /// Who (default: $USER).
     #[arg(long)]
     issuer: Option<String>,
-    /// A pause that resumes by itself after this many ms.
-    #[arg(long)]
+    /// A pause that resumes by itself after this long (e.g. `15m`).
+    #[arg(long, value_parser = duration::parse, value_name = "DURATION")]
+    expires_in: Option<Duration>,
+    /// `--expires-in` in milliseconds (kept for existing scripts).
+    #[arg(long, hide = true, conflicts_with = "expires_in")]
     expires_in_ms: Option<u64>,
     /// Refuse unless the current desired version is this one.
     #[arg(long)]
     expect_version: Option<u64>,
+    /// How long to wait for the acknowledgements (e.g. `30s`, `2m`).
+    #[arg(long, value_parser = duration::parse, default_value = "30s", value_name = "DURATION")]
+    timeout: Duration,
+    /// `--timeout` in milliseconds (kept for existing scripts).
+    #[arg(long, hide = true)]
+    timeout_ms: Option<u64>,
+}
+
+impl Change {
     /// How long to wait for the acknowledgements.
-    #[arg(long, default_value_t = 30_000)]
-    timeout_ms: u64,
+    fn timeout(&self) -> Duration {
+        self.timeout_ms.map_or(self.timeout, Duration::from_millis)
+    }
+
+    /// After how long the pause resumes by itself, in milliseconds.
+    fn expires_in_ms(&self) -> Option<u64> {
+        self.expires_in_ms
+            .or_else(|| self.expires_in.map(|d| d.as_millis().min(u64::MAX as u128) as u64))
+    }
 }
 
 /// `ctl` subcommands.
@@ -179,7 +199,7 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
             .issuer
             .clone()
             .or_else(|| std::env::var("USER").ok().map(|u| format!("cli:{u}"))),
-        expires_in_ms: c.expires_in_ms,
+        expires_in_ms: c.expires_in_ms(),
     };
     cmd.validate().map_err(|e| UsageError(e.to_string()))?;
     let tail = StatusTail::start(
@@ -225,7 +245,7 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
         })
         .collect();
     let started = Instant::now();
-    let deadline = started + Duration::from_millis(c.timeout_ms);
+    let deadline = started + c.timeout();
     let mut pending: Vec<String> = live.clone();
     while !pending.is_empty() && Instant::now() < deadline {
         let latest = tail.latest();
@@ -284,8 +304,8 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
             }
         }
         anyhow::bail!(
-            "timed out after {} ms: not acknowledged by {}",
-            c.timeout_ms,
+            "timed out after {}: not acknowledged by {}",
+            duration::format(c.timeout()),
             pending.join(", ")
         );
     }

@@ -304,7 +304,7 @@ fn a_timed_pause_resumes_by_itself() {
             .iter()
             .any(|s| s.partitions().count() == 2)
     });
-    let (code, out) = plane.ctl("pause", &["--listener", "probe", "--expires-in-ms", "1500"]);
+    let (code, out) = plane.ctl("pause", &["--listener", "probe", "--expires-in", "1500ms"]);
     assert_eq!(code, 0, "{out}");
     producer.send(&topic, None, 10, |s| s.to_string());
     wait_until("resumed by itself", WAIT, || count_of(&logs, &topic) == 20);

@@ -26,6 +26,16 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration `{text}`: {e} (e.g. \"30s\" or \"250ms\")"))
 }
 
+/// `d` as humantime text, as operators read it (`30s`, `1m 30s`, `250ms`).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(switchyard_config::duration::format(Duration::from_millis(90_000)), "1m 30s");
+/// ```
+pub fn format(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
 /// The same for `Option<Duration>` (with `#[serde(default)]`).
 pub mod optional {
     use super::*;
