@@ -6,6 +6,7 @@
 # - kafka-python for Debian's /usr/bin/python3 (python3-kafka): an independent client;
 # - Apicurio Registry from Maven Central (a Schema Registry with the Confluent API), openssl, and Confluent's Python
 #   client with its schema serializers from PyPI (a venv of /usr/bin/python3): the schema tests;
+# - kubernetes-validate from PyPI (a venv of /usr/bin/python3): the Kubernetes manifests of examples/;
 # - OpenJDK 17 and Maven (Debian), when missing.
 # A second run finds everything in place and returns at once.
 set -euo pipefail
@@ -84,4 +85,18 @@ if [ "$(cat "$serdes_venv/.stamp" 2>/dev/null)" != "$serdes_req" ]; then
   /usr/bin/python3 -m venv "$serdes_venv" || { apt_install python3-venv; /usr/bin/python3 -m venv "$serdes_venv"; }
   "$serdes_venv/bin/pip" install -q --disable-pip-version-check "$serdes_req"
   echo "$serdes_req" > "$serdes_venv/.stamp"
+fi
+
+# The Kubernetes manifests of examples/ are validated against the Kubernetes API's schemas by kubernetes-validate
+# (PyPI; the schemas of every Kubernetes version ship inside the package, so it works offline) in a venv of Debian's
+# /usr/bin/python3 at ~/.cache/switchyard/k8s-validate; the stamp holds the requirement.
+k8s_venv="$HOME/.cache/switchyard/k8s-validate"
+k8s_req="kubernetes-validate==1.37.0"
+if [ "$(cat "$k8s_venv/.stamp" 2>/dev/null)" != "$k8s_req" ]; then
+  echo "installing $k8s_req into $k8s_venv (PyPI)..."
+  /usr/bin/python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+  rm -rf "$k8s_venv"
+  /usr/bin/python3 -m venv "$k8s_venv" || { apt_install python3-venv; /usr/bin/python3 -m venv "$k8s_venv"; }
+  "$k8s_venv/bin/pip" install -q --disable-pip-version-check "$k8s_req"
+  echo "$k8s_req" > "$k8s_venv/.stamp"
 fi
