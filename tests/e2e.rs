@@ -11,6 +11,7 @@ mod e2e {
     pub mod common;
     mod compression;
     mod config_errors;
+    mod consumer_groups;
     mod control;
     mod decode_errors;
     mod delivery;

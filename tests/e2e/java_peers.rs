@@ -45,17 +45,17 @@ fn consumer_groups(args: &[&str]) -> String {
 
 /// One row of `kafka-consumer-groups --describe`, or of `switchyard lag --json`, for comparison.
 #[derive(Debug, PartialEq, Eq)]
-struct Row {
-    committed: Option<i64>,
-    log_end: i64,
-    lag: Option<i64>,
-    member: Option<String>,
-    host: Option<String>,
-    client: Option<String>,
+pub(super) struct Row {
+    pub committed: Option<i64>,
+    pub log_end: i64,
+    pub lag: Option<i64>,
+    pub member: Option<String>,
+    pub host: Option<String>,
+    pub client: Option<String>,
 }
 
 /// The rows of `kafka-consumer-groups --describe --group G` for `topic`, by partition.
-fn describe(group: &str, topic: &str) -> BTreeMap<i32, Row> {
+pub(super) fn describe(group: &str, topic: &str) -> BTreeMap<i32, Row> {
     let text = consumer_groups(&["--describe", "--group", group]);
     let dash = |s: &str| (s != "-").then(|| s.to_string());
     text.lines()
@@ -76,7 +76,7 @@ fn describe(group: &str, topic: &str) -> BTreeMap<i32, Row> {
 }
 
 /// The rows of `switchyard lag --json --group G` for `topic`, by partition.
-fn switchyard_lag(group: &str, topic: &str) -> BTreeMap<i32, Row> {
+pub(super) fn switchyard_lag(group: &str, topic: &str) -> BTreeMap<i32, Row> {
     let (code, out) = switchyard(&[
         "lag".into(),
         "--bootstrap".into(),

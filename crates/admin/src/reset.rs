@@ -8,8 +8,10 @@
 //! partition) and commits it only when asked to execute, so that an operator
 //! sees what would change first. The reset is refused while the group has
 //! members (their commits would overwrite it, and Kafka rejects commits for an
-//! active generation anyway): stop the consumers first. Partitions are named
-//! from the topic's metadata.
+//! active generation anyway): stop the consumers first. Members are counted
+//! by [`crate::group::describe_group`], so the members of a KIP-848 consumer
+//! group count as well as a classic group's. Partitions are named from the
+//! topic's metadata.
 //!
 //! ```
 //! use switchyard_admin::ResetTo;
@@ -26,6 +28,8 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::Connection;
+
+use crate::group::{describe_group, GroupError};
 
 /// Where to move the committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +107,9 @@ pub enum ResetError {
         /// Partition.
         partition: i32,
     },
+    /// The group could not be described.
+    #[error("{0}")]
+    Describe(#[from] GroupError),
     /// A Kafka request failed.
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
@@ -138,15 +145,13 @@ pub fn reset_offsets(
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()?;
-    let groups = consumer.fetch_group_list(Some(group), timeout)?;
-    if let Some(g) = groups.groups().iter().find(|g| g.name() == group) {
-        if !g.members().is_empty() {
-            return Err(ResetError::GroupActive {
-                group: group.into(),
-                members: g.members().len(),
-                state: g.state().to_string(),
-            });
-        }
+    let described = describe_group(&consumer, group, timeout)?;
+    if !described.members.is_empty() {
+        return Err(ResetError::GroupActive {
+            group: group.into(),
+            members: described.members.len(),
+            state: described.state.to_string(),
+        });
     }
     let md = consumer.fetch_metadata(Some(topic), timeout)?;
     let partitions: Vec<i32> = md

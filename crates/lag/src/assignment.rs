@@ -1,6 +1,8 @@
 //! The ConsumerProtocol assignment that DescribeGroups returns for each
-//! member of a consumer group (`member_assignment`): which partitions the
-//! member holds. Decoded to name a group's partitions and their owners.
+//! member of a classic consumer group (`member_assignment`): which partitions
+//! the member holds. The decoder is `switchyard-admin`'s
+//! ([`switchyard_admin::group::decode_assignment`]), which describes groups
+//! for this crate; here with this crate's error.
 
 use crate::LagError;
 
@@ -19,47 +21,10 @@ use crate::LagError;
 /// assert!(decode_assignment(&[0, 1, 0]).is_err());
 /// ```
 pub fn decode_assignment(bytes: &[u8]) -> Result<Vec<(String, Vec<i32>)>, LagError> {
-    let mut r = Reader { bytes, at: 0 };
-    let _version = r.i16()?;
-    let topics = r.i32()?;
-    let mut out = Vec::new();
-    for _ in 0..topics.max(0) {
-        let len = r.i16()?;
-        let name = r.take(len.max(0) as usize)?;
-        let name = String::from_utf8(name.to_vec())
-            .map_err(|_| LagError::Assignment("topic name is not UTF-8".into()))?;
-        let n = r.i32()?;
-        let mut ps = Vec::with_capacity(n.clamp(0, 1 << 16) as usize);
-        for _ in 0..n.max(0) {
-            ps.push(r.i32()?);
-        }
-        out.push((name, ps));
-    }
-    Ok(out)
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], LagError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
-        let end =
-            end.ok_or_else(|| LagError::Assignment(format!("truncated at byte {}", self.at)))?;
-        let s = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn i16(&mut self) -> Result<i16, LagError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Result<i32, LagError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
+    switchyard_admin::group::decode_assignment(bytes).map_err(|e| match e {
+        switchyard_admin::group::GroupError::Assignment(why) => LagError::Assignment(why),
+        e => LagError::Assignment(e.to_string()),
+    })
 }
 
 #[cfg(test)]

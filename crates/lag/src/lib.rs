@@ -64,6 +64,9 @@ pub enum LagError {
         /// The failure.
         source: KafkaError,
     },
+    /// A group could not be described.
+    #[error("{0}")]
+    Describe(#[from] switchyard_admin::group::GroupError),
     /// A member's assignment could not be decoded (not the consumer protocol).
     #[error("assignment bytes: {0}")]
     Assignment(String),

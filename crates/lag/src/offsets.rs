@@ -2,11 +2,18 @@
 //! log start and log end offsets, the committed offset, and the owner (the
 //! member that holds it) when the group is active.
 //!
+//! Which groups are seen: groups are described by `switchyard-admin`
+//! ([`switchyard_admin::group`]): DescribeGroups first, and
+//! DescribeConsumerGroups for a group DescribeGroups does not describe or
+//! describes as Dead, so that a KIP-848 consumer group (`group.protocol=consumer`)
+//! shows its state, members and partition owners like a classic group.
+//!
 //! How partitions are named: the broker's OffsetFetch is always sent for
 //! named partitions (nisshi 0.8.1 answers nothing to the all-partitions form,
 //! and has no readable `__consumer_offsets` topic). For an active group the
 //! partitions are those of the topics in its members' assignments (decoded
-//! from DescribeGroups, [`crate::assignment`]); for a group without members
+//! from DescribeGroups, [`crate::assignment`], or as ConsumerGroupDescribe
+//! gives them); for a group without members
 //! they are all partitions of every non-internal topic of the cluster, and
 //! partitions without a committed offset are left out. Owned partitions are
 //! always kept, with `committed: None` if nothing was committed yet.
@@ -18,7 +25,8 @@
 //!
 //! What it costs per reading: one metadata request, one DescribeGroups per
 //! named group (or one ListGroups + DescribeGroups for all when more than a
-//! few groups are asked for), one OffsetFetch per group (sent in parallel;
+//! few groups are asked for), one DescribeConsumerGroups for the KIP-848
+//! groups among them, one OffsetFetch per group (sent in parallel;
 //! OffsetFetch is bound to the client's `group.id`, so there is one small
 //! client per group, created once and kept by the [`OffsetReader`]), and one
 //! ListOffsets for the log starts and one for the log ends of all partitions
@@ -36,12 +44,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::groups::GroupInfo;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
+use switchyard_admin::group::{
+    describe_all, describe_consumer_groups, describe_group, GroupDescription, GroupError,
+    MemberDescription,
+};
 use switchyard_config::Connection;
 
-use crate::assignment::decode_assignment;
 use crate::LagError;
 
 /// Above this many named groups, groups are described with one listing of all groups.
@@ -232,36 +242,45 @@ impl OffsetReader {
     }
 
     fn describe(&self, groups: &[String]) -> Result<Vec<Described>, LagError> {
-        let mut by_name: HashMap<String, Described> = HashMap::new();
+        let mut by_name: HashMap<String, GroupDescription> = HashMap::new();
         if groups.len() > DESCRIBE_ONE_BY_ONE_MAX {
-            let list = self.admin.fetch_group_list(None, self.timeout)?;
-            for g in list.groups() {
-                by_name.insert(g.name().to_string(), described(g));
+            for d in describe_all(&self.admin, self.timeout)? {
+                by_name.insert(d.group.clone(), d);
+            }
+            // Named groups the listing left out: asked for by name.
+            let mut missing: Vec<&str> = groups
+                .iter()
+                .filter(|g| !by_name.contains_key(*g))
+                .map(String::as_str)
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            let found = describe_consumer_groups(self.admin.client(), &missing, self.timeout)?;
+            for (name, d) in missing.iter().zip(found) {
+                match d {
+                    Ok(d) => {
+                        by_name.insert(name.to_string(), d);
+                    }
+                    Err(e) => tracing::warn!(group = *name, error = %e, "group not described"),
+                }
             }
         } else {
             for name in groups {
-                let list = self
-                    .admin
-                    .fetch_group_list(Some(name), self.timeout)
-                    .map_err(|source| LagError::Group {
+                let d = describe_group(&self.admin, name, self.timeout).map_err(|e| match e {
+                    GroupError::List(source) => LagError::Group {
                         group: name.clone(),
                         source,
-                    })?;
-                if let Some(g) = list.groups().iter().find(|g| g.name() == name) {
-                    by_name.insert(name.clone(), described(g));
-                }
+                    },
+                    e => LagError::Describe(e),
+                })?;
+                by_name.insert(name.clone(), d);
             }
         }
         Ok(groups
             .iter()
-            .map(|g| {
-                by_name.remove(g).unwrap_or(Described {
-                    state: "Dead".into(),
-                    members: 0,
-                    member_list: Vec::new(),
-                    assignments_known: true,
-                    owners: BTreeMap::new(),
-                })
+            .map(|g| match by_name.get(g) {
+                Some(d) => described(d),
+                None => described(&GroupDescription::dead(g)),
             })
             .collect())
     }
@@ -429,48 +448,24 @@ pub(crate) fn base_config(connection: &Connection) -> ClientConfig {
     c
 }
 
-fn described(g: &GroupInfo) -> Described {
-    let mut owners = BTreeMap::new();
-    let consumer_protocol = g.protocol_type().is_empty() || g.protocol_type() == "consumer";
-    for m in g.members() {
-        let Some(bytes) = m
-            .assignment()
-            .filter(|b| !b.is_empty() && consumer_protocol)
-        else {
-            continue;
-        };
-        let owner = Owner {
-            member_id: m.id().to_string(),
-            client_id: m.client_id().to_string(),
-            host: m.client_host().to_string(),
-        };
-        match decode_assignment(bytes) {
-            Ok(assigned) => {
-                for (topic, partitions) in assigned {
-                    for p in partitions {
-                        owners.insert((topic.clone(), p), owner.clone());
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(group = g.name(), member = m.id(), error = %e, "undecodable assignment")
-            }
-        }
-    }
-    let member_list = g
-        .members()
-        .iter()
-        .map(|m| Owner {
-            member_id: m.id().to_string(),
-            client_id: m.client_id().to_string(),
-            host: m.client_host().to_string(),
-        })
+/// What a reading needs of a group's description: its members, and the
+/// owner of each partition they hold.
+fn described(g: &GroupDescription) -> Described {
+    let owner = |m: &MemberDescription| Owner {
+        member_id: m.member_id.clone(),
+        client_id: m.client_id.clone(),
+        host: m.host.clone(),
+    };
+    let owners: BTreeMap<Tp, Owner> = g
+        .owners()
+        .into_iter()
+        .map(|(tp, m)| (tp, owner(m)))
         .collect();
     Described {
-        state: g.state().to_string(),
-        members: g.members().len(),
-        member_list,
-        assignments_known: g.members().is_empty() || !owners.is_empty(),
+        state: g.state.to_string(),
+        members: g.members.len(),
+        member_list: g.members.iter().map(owner).collect(),
+        assignments_known: g.members.is_empty() || !owners.is_empty(),
         owners,
     }
 }

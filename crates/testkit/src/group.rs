@@ -2,13 +2,14 @@
 //!
 //! [`committed_offsets`] reads what a group committed (to check that a consumer committed what it processed, and
 //! to compute where a restarted consumer resumes); [`group_members`] reads membership and state (to wait until a
-//! rebalance settled). Both open a short-lived client of their own, which never joins the group.
+//! rebalance settled), for classic and KIP-848 consumer groups alike. Both open a short-lived client of their own, which never joins the group.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
+use switchyard_admin::group::describe_group;
 
 use crate::client::{client_config, REQUEST_TIMEOUT};
 use crate::topics::partition_count;
@@ -72,20 +73,18 @@ pub fn committed_with_metadata(
     })
 }
 
-/// The member count and state (e.g. `"Stable"`, `"Empty"`, `"PreparingRebalance"`) of `group`, from the broker's
-/// group listing (`fetch_group_list`). A group the broker does not list gives `(0, "Dead")`. Retries failing
-/// requests for up to 20 s, then panics.
+/// The member count and state (e.g. `"Stable"`, `"Empty"`, `"PreparingRebalance"`) of `group`, classic or KIP-848
+/// consumer group alike, as [`switchyard_admin::group::describe_group`] describes it (DescribeGroups, then
+/// DescribeConsumerGroups for a group DescribeGroups sees as Dead). A group the broker does not know gives
+/// `(0, "Dead")`. Retries failing requests for up to 20 s, then panics.
 pub fn group_members(bootstrap: &str, group: &str) -> (usize, String) {
     let consumer: BaseConsumer = client_config(bootstrap)
         .create()
-        .expect("create group-list client");
+        .expect("create group-describe client");
     let mut last_error = String::new();
     let result = poll_until(GROUP_TIMEOUT, || {
-        match consumer.fetch_group_list(Some(group), REQUEST_TIMEOUT) {
-            Ok(list) => Some(match list.groups().iter().find(|g| g.name() == group) {
-                Some(info) => (info.members().len(), info.state().to_string()),
-                None => (0, "Dead".to_string()),
-            }),
+        match describe_group(&consumer, group, REQUEST_TIMEOUT) {
+            Ok(d) => Some((d.members.len(), d.state.to_string())),
             Err(e) => {
                 last_error = e.to_string();
                 None
@@ -93,6 +92,6 @@ pub fn group_members(bootstrap: &str, group: &str) -> (usize, String) {
         }
     });
     result.unwrap_or_else(|elapsed| {
-        panic!("group list for {group} after {elapsed:.1?}: {last_error}")
+        panic!("description of group {group} after {elapsed:.1?}: {last_error}")
     })
 }
