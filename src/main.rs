@@ -1,7 +1,7 @@
 //! `switchyard`: the command-line front of the Switchyard runtime.
 //!
 //! A thin binary over the workspace crates: each subcommand lives in its own
-//! module (`demo`, `offsets`, `lag`, `ctl`, `deploy`, `config`) and calls
+//! module (`demo`, `offsets`, `lag`, `ctl`, `deploy`, `config`, `run`) and calls
 //! the libraries. The benchmarks are a binary of their own,
 //! `switchyard-bench` (crates/bench); the end-to-end tests' consumer
 //! process is `switchyard-probe` (src/bin/probe.rs, feature `test-probe`).
@@ -27,6 +27,7 @@ mod lag;
 mod logging;
 mod offsets;
 mod outcome;
+mod run;
 
 /// Runtime and operations toolkit for Kafka consumer fleets.
 ///
@@ -67,6 +68,8 @@ enum Cmd {
     /// Check a configuration file: the key, the value and the reason of every error.
     #[command(subcommand)]
     Config(config_cmd::Cmd),
+    /// Run one instance of an application in any language: deliver its listeners' records over HTTP or to a child process (--config app.toml).
+    Run(run::Args),
 }
 
 fn main() {
@@ -97,5 +100,6 @@ fn run(command: Cmd) -> Outcome {
         Cmd::Ctl(c) => ctl::run(c),
         Cmd::Config(c) => config_cmd::run(c),
         Cmd::Deploy(c) => deploy::run(c),
+        Cmd::Run(a) => run::run(a),
     }
 }

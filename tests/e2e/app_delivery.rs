@@ -368,3 +368,149 @@ async fn delivery_exec_child_that_dies_mid_stream_loses_nothing() {
     l.shutdown().await;
     exec.stop().await;
 }
+
+/// A `switchyard run` file: listener `orders` over HTTP to `url` (key
+/// order, 4 workers), listener `audit` to the exec application.
+fn run_file(app: &str, orders: &str, url: &str, audit: &str, exec: &[String]) -> PathBuf {
+    let command: Vec<String> = exec.iter().map(|s| format!("{s:?}")).collect();
+    let text = format!(
+        r#"
+[kafka]
+"bootstrap.servers" = "{b}"
+"broker.address.family" = "v4"
+
+[instance]
+application = "{app}"
+admin = "127.0.0.1:0"
+shutdown_timeout = "20s"
+
+[consumer]
+auto_offset_reset = "earliest"
+session_timeout_ms = 6000
+heartbeat_interval_ms = 1000
+
+[[listener]]
+name = "orders"
+topics = ["{orders}"]
+[listener.delivery]
+mode = "http"
+url = "{url}"
+workers = 4
+ordering = "key"
+timeout = "5s"
+
+[[listener]]
+name = "audit"
+topics = ["{audit}"]
+group_id = "{app}-audit"
+[listener.delivery]
+mode = "exec"
+command = [{command}]
+attempts = 10
+backoff = "50ms"
+"#,
+        b = bootstrap(),
+        command = command.join(", "),
+    );
+    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run")));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn switchyard_run(name: &str, args: &[String]) -> Child {
+    let mut all = vec!["run".to_string()];
+    all.extend(args.iter().cloned());
+    Child::spawn(
+        name,
+        Path::new(env!("CARGO_BIN_EXE_switchyard")),
+        &all,
+        &[(
+            "SWITCHYARD_LOG".into(),
+            "info,rdkafka::consumer::base_consumer=off".into(),
+        )],
+    )
+}
+
+#[test]
+fn delivery_run_delivers_over_http_and_to_a_child_process_and_stops_on_sigterm() {
+    let b = bootstrap();
+    let orders = new_topic(broker(), "run-orders", 3);
+    let audit = new_topic(broker(), "run-audit", 2);
+    let app = unique_name("run-app");
+    let (orders_log, audit_log) = (log_path("run-orders"), log_path("run-audit"));
+    let (_http, port) = http_app("app", &orders_log, 0, &[]);
+    let mut producer = SeqProducer::new(&b);
+    producer.send(&orders, None, 600, |s| format!("k{}", s % 30));
+    producer.send(&audit, None, 300, |s| format!("a{}", s % 5));
+    let file = run_file(
+        &app,
+        &orders,
+        &format!("http://127.0.0.1:{port}/orders"),
+        &audit,
+        &exec_app(&audit_log, &["--name", "audit"]),
+    );
+    let mut run = switchyard_run(
+        "run",
+        &[
+            "--config".into(),
+            file.display().to_string(),
+            "--instance-id".into(),
+            "run-1".into(),
+            "-X".into(),
+            "client.id=switchyard-run-test".into(),
+        ],
+    );
+    run.wait_for_line(
+        |l| l.starts_with("switchyard run: instance `run-1`"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let (orders_end, audit_end) = (end_offsets(&b, &orders), end_offsets(&b, &audit));
+    wait_until("every record delivered", Duration::from_secs(90), || {
+        ProcessedLog::read(&orders_log)
+            .check_no_gaps(&orders, &zeros(&orders_end), &orders_end)
+            .is_ok()
+            && ProcessedLog::read(&audit_log)
+                .check_no_gaps(&audit, &zeros(&audit_end), &audit_end)
+                .is_ok()
+    });
+    ProcessedLog::read(&orders_log)
+        .check_key_order(&orders)
+        .unwrap();
+    ProcessedLog::read(&audit_log)
+        .check_key_order(&audit)
+        .unwrap();
+    wait_until("everything committed", Duration::from_secs(30), || {
+        committed_offsets(&b, &app, &orders) == orders_end
+            && committed_offsets(&b, &format!("{app}-audit"), &audit) == audit_end
+    });
+    run.terminate();
+    let status = run.wait_exit(Duration::from_secs(40)).expect("run stopped");
+    assert_eq!(status.code(), Some(0), "{:?}", run.lines());
+    assert!(
+        run.lines().iter().any(|l| l.contains("stopped in")),
+        "{:?}",
+        run.lines()
+    );
+}
+
+#[test]
+fn delivery_run_refuses_an_invalid_file_naming_the_key() {
+    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run-bad")));
+    std::fs::write(
+        &path,
+        "[instance]\napplication = \"a\"\n[[listener]]\nname = \"orders\"\ntopics = [\"t\"]\n[listener.delivery]\nmode = \"http\"\nurl = \"ftp://u:s3cret@app/in\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--config", &path.display().to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("listener `orders`") && stderr.contains("delivery.url"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
