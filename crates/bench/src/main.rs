@@ -18,6 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod broker;
 mod consume;
 mod control;
+mod delivery;
 mod lag;
 mod parallel;
 mod switch;
@@ -44,6 +45,8 @@ enum Cmd {
     Lag(lag::Args),
     /// Fleet-wide pause: command to last acknowledgement with 1, 4, 8 instances vs a 5 s-poll baseline.
     Control(control::Args),
+    /// Records per second delivered over HTTP to a local application, per record and in batches, vs the in-process empty handler.
+    Delivery(delivery::Args),
     /// Blue/green switch with the deploy driver: gap and total, p50/p99, vs stop and deploy.
     Switch(switch::Args),
 }
@@ -68,6 +71,7 @@ fn main() {
         Cmd::Lag(a) => lag::run(a),
         Cmd::Control(a) => control::run(a),
         Cmd::Switch(a) => switch::run(a),
+        Cmd::Delivery(a) => delivery::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
