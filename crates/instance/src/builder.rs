@@ -41,7 +41,29 @@ pub(crate) struct Plane {
     pub(crate) store: ControlStore,
 }
 
-/// Builds an [`Instance`]; see [`Instance::builder`].
+/// Builds an [`Instance`]; see [`Instance::builder`]. Without a control
+/// plane an instance is its listeners, their metrics and probes, and the
+/// stop signals:
+///
+/// ```no_run
+/// use switchyard_config::ConsumerConfig;
+/// use switchyard_instance::Instance;
+/// use switchyard_runtime::{deserializer::Utf8, record::Record, Listener};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let audit = Listener::builder("audit")
+///     .config(ConsumerConfig::new("127.0.0.1:9092").with_group("audit"))
+///     .topics(["orders"])
+///     .handler(Utf8, Utf8, |_r: Record<String, String>| async { Ok(()) });
+/// let instance = Instance::builder("audit-1")
+///     .listener(audit)
+///     .http("0.0.0.0:9090".parse()?) // /metrics, /healthz, /readyz
+///     .start()
+///     .await?;
+/// let summary = instance.run_until_signal().await?;
+/// println!("{}", summary.listeners["audit"].committed.len());
+/// # Ok(()) }
+/// ```
 pub struct InstanceBuilder {
     pub(crate) id: String,
     pub(crate) connection: Option<Connection>,

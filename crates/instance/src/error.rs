@@ -10,6 +10,16 @@ use switchyard_runtime::RuntimeError;
 use thiserror::Error;
 
 /// What can go wrong when an instance starts.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use switchyard_instance::{Instance, InstanceError};
+/// let e = Instance::builder("i-1").start().await.err().unwrap();
+/// assert!(matches!(e, InstanceError::Invalid(_)));
+/// assert_eq!(e.to_string(), "invalid instance: no listener was given");
+/// # }
+/// ```
 #[derive(Debug, Error)]
 pub enum InstanceError {
     /// The builder was given something that cannot run (no listener, two

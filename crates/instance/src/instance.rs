@@ -41,6 +41,14 @@ fn status_reserve(deadline: Duration) -> Duration {
 const MIN_LISTENER_DEADLINE: Duration = Duration::from_millis(500);
 
 /// What a shutdown of an instance did.
+///
+/// ```
+/// use switchyard_instance::ShutdownSummary;
+/// use switchyard_runtime::ShutdownReport;
+/// let mut s = ShutdownSummary { within_deadline: true, ..Default::default() };
+/// s.listeners.insert("orders".into(), ShutdownReport { closed: true, ..Default::default() });
+/// assert!(s.clean());
+/// ```
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ShutdownSummary {
     /// The signal that stopped it, if one did.

@@ -6,7 +6,12 @@
 
 use serde::Serialize;
 
-/// A signal that stopped an instance.
+/// A signal that stopped an instance ([`crate::ShutdownSummary::signal`]).
+///
+/// ```
+/// use switchyard_instance::Signal;
+/// assert_eq!(serde_json::to_string(&Signal::Terminate).unwrap(), "\"terminate\"");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Signal {
