@@ -4,14 +4,15 @@
 //! the standby slot joins only at the switch; see docs/deploy.md. This
 //! module parses, calls `switchyard-deploy` (which decides) and prints.
 //!
-//! Refused (exit 3): nothing to move, a handoff in progress, no canary...;
+//! Refused (exit 3): nothing to move, a handoff in progress, another
+//! driver holding the lease, no canary...;
 //! failed (exit 1): also a handoff rolled back after a phase timed out, and
 //! a watched canary that was unhealthy and aborted by itself.
 
 use std::io::Write;
 use std::time::Duration;
 
-use switchyard_control::kafka_store::KafkaStore;
+use switchyard_control::kafka_store::{ensure_topic_with, KafkaStore};
 use switchyard_control::SharedStore;
 use switchyard_deploy::view::{SeparateStatus, SharedStatus, Status};
 use switchyard_deploy::{CanaryWatch, DeployError, Driver, Strategy};
@@ -36,6 +37,11 @@ pub struct Common {
     /// Who (default: $USER).
     #[arg(long)]
     issuer: Option<String>,
+    /// How long the driver's lease on the handoff lasts without renewal
+    /// (renewed every third while the command runs); a killed driver's
+    /// lease blocks `recover` this long.
+    #[arg(long, default_value_t = 15_000)]
+    lease_ms: u64,
 }
 
 /// `deploy` subcommands.
@@ -59,6 +65,11 @@ pub enum Cmd {
     Recover {
         #[command(flatten)]
         common: Common,
+        /// Recover even while another driver's lease has not expired (it
+        /// may still be running: its next write then fails); says whose
+        /// lease it overrides.
+        #[arg(long)]
+        force: bool,
     },
     /// Slots, their instances, partition ownership, lag per slot.
     Status {
@@ -139,14 +150,24 @@ fn say(line: String) {
 }
 
 fn driver(c: &Common) -> anyhow::Result<Driver> {
-    let store: SharedStore = KafkaStore::new(c.plane.kafka.connection()?, &c.plane.control_topic)?;
+    let connection = c.plane.kafka.connection()?;
+    let options = c.plane.topic_options();
+    if c.plane.no_create_topics {
+        // the driver's status tail would create a missing status topic
+        ensure_topic_with(&connection, &c.plane.status_topic, options)?;
+    }
+    let store: SharedStore = KafkaStore::open(connection, &c.plane.control_topic, options)?;
     let issuer = c
         .issuer
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .map(|u| format!("deploy:{u}"))
         .unwrap_or_else(|| "deploy".into());
-    Driver::start(
+    anyhow::ensure!(
+        c.lease_ms >= 300,
+        crate::outcome::UsageError("--lease-ms must be at least 300".into())
+    );
+    Ok(Driver::start(
         c.plane.kafka.connection()?,
         store,
         &c.plane.status_topic,
@@ -154,7 +175,8 @@ fn driver(c: &Common) -> anyhow::Result<Driver> {
         &c.group,
         issuer,
         Duration::from_millis(c.phase_timeout_ms),
-    )
+    )?
+    .with_lease_ttl(Duration::from_millis(c.lease_ms)))
 }
 
 /// Run `f` on the driver of `common`, then stop its status tail.
@@ -202,8 +224,8 @@ fn run_inner(cmd: Cmd) -> Result<(), DeployError> {
         Cmd::Rollback { common } => {
             with_driver(&common, |d, l| d.rollback(l, &mut say))?;
         }
-        Cmd::Recover { common } => {
-            if with_driver(&common, |d, l| d.recover_listener(l, &mut say))?.is_none() {
+        Cmd::Recover { common, force } => {
+            if with_driver(&common, |d, l| d.recover_listener(l, force, &mut say))?.is_none() {
                 say("recover: nothing to do (no frozen partition, one joined slot)".into());
             }
         }

@@ -5,10 +5,13 @@
 //! checked on the processed logs. Status heartbeats are 200 ms.
 //!
 //! `kills`: a random instance killed with SIGKILL during each switch;
-//! `shared`: the shared-group strategy. The twenty switches, the switches
+//! `shared`: the shared-group strategy; `drivers`: one driver at a time (the
+//! handoff's lease), rollbacks and frozen partitions that fail with a
+//! reason. The twenty switches, the switches
 //! with kills and the shared-group switch run under both group protocols
 //! (`_classic`, `_consumer`).
 
+mod drivers;
 mod floors;
 mod kills;
 mod members;

@@ -5,7 +5,9 @@
 //! match (a refusal, a rolled-back handoff, an aborted canary, a failure).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use switchyard_control::model::now_ms;
 
 use switchyard_control::DesiredState;
 
@@ -118,6 +120,17 @@ impl Driver {
         to: Option<&str>,
         out: &mut dyn FnMut(String),
     ) -> Result<Outcome> {
+        self.lease().clone().hold(false, out, |out| {
+            self.switch_or_rollback_held(listener, to, out)
+        })
+    }
+
+    fn switch_or_rollback_held(
+        &self,
+        listener: &str,
+        to: Option<&str>,
+        out: &mut dyn FnMut(String),
+    ) -> Result<Outcome> {
         let s = self.read()?;
         let o = match Driver::strategy(&s) {
             Strategy::Shared => {
@@ -144,6 +157,20 @@ impl Driver {
     /// topic) to slot `to`; with `watch`, the canary is then watched and
     /// aborted by itself when it is unhealthy.
     pub fn canary(
+        &self,
+        listener: &str,
+        to: &str,
+        topic: Option<&str>,
+        partitions: &[i32],
+        watch: Option<CanaryWatch>,
+        out: &mut dyn FnMut(String),
+    ) -> Result<Outcome> {
+        self.lease().clone().hold(false, out, |out| {
+            self.canary_held(listener, to, topic, partitions, watch, out)
+        })
+    }
+
+    fn canary_held(
         &self,
         listener: &str,
         to: &str,
@@ -183,25 +210,34 @@ impl Driver {
 
     /// `deploy promote`: the rest of the partitions to the canary's slot.
     pub fn promote(&self, listener: &str, out: &mut dyn FnMut(String)) -> Result<Outcome> {
-        let m = self.pick(|s| plan::promote(s, listener))?;
-        finished(self.run(&m, out)?)
+        self.lease().clone().hold(false, out, |out| {
+            let m = self.pick(|s| plan::promote(s, listener))?;
+            finished(self.run(&m, out)?)
+        })
     }
 
     /// `deploy abort`: the canary's partitions back.
     pub fn abort(&self, listener: &str, out: &mut dyn FnMut(String)) -> Result<Outcome> {
-        let m = self.pick(|s| plan::abort(s, listener))?;
-        finished(self.run(&m, out)?)
+        self.lease().clone().hold(false, out, |out| {
+            let m = self.pick(|s| plan::abort(s, listener))?;
+            finished(self.run(&m, out)?)
+        })
     }
 
     /// `deploy recover`: roll back what an interrupted handoff of `listener`
-    /// left behind; `None` when there was nothing to do.
+    /// left behind; `None` when there was nothing to do. Refused while
+    /// another driver's lease has not expired (it may still be running),
+    /// unless `force`, which says whose lease it overrides.
     pub fn recover_listener(
         &self,
         listener: &str,
+        force: bool,
         out: &mut dyn FnMut(String),
     ) -> Result<Option<Outcome>> {
-        let r = recover::plan(&self.read()?, listener).map_err(DeployError::Refused)?;
-        Ok(self.recover(&r, out)?)
+        self.lease().clone().hold(force, out, |out| {
+            let r = recover::plan(&self.read()?, listener).map_err(DeployError::Refused)?;
+            Ok(self.recover(&r, out)?)
+        })
     }
 
     /// The move `pick` chooses for a canary, promote or abort: refused under
@@ -229,6 +265,61 @@ fn only_topic(s: &DesiredState, listener: &str) -> std::result::Result<String, S
     match topics.len() {
         1 => Ok(topics.into_iter().next().expect("one")),
         _ => Err("the listener has several topics: name one with --topic".into()),
+    }
+}
+
+impl Driver {
+    /// After a canary handoff `m`: watch the canary slot for `watch`. It is
+    /// unhealthy when the lag of its group on the canary partitions exceeds
+    /// `max_lag`, or when a canary partition is not running on a live
+    /// instance of the slot for `grace`. `Err` names the reason.
+    pub fn watch_canary(
+        &self,
+        m: &Move,
+        watch: Duration,
+        max_lag: i64,
+        grace: Duration,
+        out: &mut dyn FnMut(String),
+    ) -> std::result::Result<(), String> {
+        let until = Instant::now() + watch;
+        let group = self.group_of(&m.to);
+        let mut not_running_since: Option<Instant> = None;
+        while Instant::now() < until {
+            let running = plan::running_on(&self.tail.latest(), &self.app, m, &m.to, 0, now_ms());
+            if running.len() < m.partitions.len() {
+                let since = *not_running_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= grace {
+                    return Err(format!(
+                        "canary partitions not running on a live `{}` instance for {grace:?}",
+                        m.to
+                    ));
+                }
+            } else {
+                not_running_since = None;
+            }
+            let ends =
+                kafka::end_offsets(&self.connection, &m.partitions).map_err(|e| e.to_string())?;
+            let committed = kafka::committed(&self.connection, &group, &m.partitions)
+                .map_err(|e| e.to_string())?;
+            let lag: i64 = m
+                .partitions
+                .iter()
+                .map(|tp| {
+                    ends.get(tp).copied().unwrap_or(0)
+                        - committed.get(tp).copied().unwrap_or(0).max(0)
+                })
+                .sum();
+            if lag > max_lag {
+                return Err(format!("canary lag {lag} > {max_lag} on group {group}"));
+            }
+            out(format!(
+                "canary watch: lag {lag}, {} of {} partitions running",
+                running.len(),
+                m.partitions.len()
+            ));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Ok(())
     }
 }
 

@@ -1,8 +1,10 @@
 //! Runs a [`Move`] through the phases of [`Handoff`] over a control store,
 //! the status topic ([`StatusTail`]) and the groups' committed offsets, one
-//! progress line per phase and instance, and rolls back on a timeout.
+//! progress line per phase and instance, and rolls back on a timeout. Every
+//! write is a compare-and-set under the driver's [`Lease`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard_config::Connection;
@@ -10,7 +12,10 @@ use switchyard_control::model::{now_ms, DesiredState};
 use switchyard_control::status_topic::StatusTail;
 use switchyard_control::SharedStore;
 
+use crate::checks;
+use crate::error::DeployError;
 use crate::kafka::{self, Tp};
+use crate::lease::{self, Lease};
 use crate::plan::{self, describe, Event, Handoff, Move, Step};
 
 /// What a handoff did.
@@ -46,6 +51,8 @@ pub struct Driver {
     pub phase_timeout: Duration,
     /// Who writes.
     pub issuer: String,
+    /// One driver at a time: the lease, and the compare-and-set writes.
+    lease: Arc<Lease>,
 }
 
 impl Driver {
@@ -70,6 +77,7 @@ impl Driver {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let lease = Lease::new(store.clone(), app, &issuer, lease::DEFAULT_TTL);
         Ok(Driver {
             connection,
             app: app.into(),
@@ -78,7 +86,19 @@ impl Driver {
             tail,
             phase_timeout,
             issuer,
+            lease,
         })
+    }
+
+    /// The same driver with leases of length `ttl` (renewed every third).
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Driver {
+        self.lease = Lease::new(self.store.clone(), &self.app, &self.issuer, ttl);
+        self
+    }
+
+    /// This driver's lease.
+    pub fn lease(&self) -> &Arc<Lease> {
+        &self.lease
     }
 
     /// The group of `slot`.
@@ -86,20 +106,17 @@ impl Driver {
         format!("{}-{slot}", self.group)
     }
 
-    /// The current desired state.
+    /// The current desired state (with the lease held, checked against
+    /// the driver's last write: [`Lease::read`]).
     pub fn read(&self) -> anyhow::Result<DesiredState> {
-        Ok(self.store.read(&self.app)?)
+        self.lease.read()
     }
 
-    /// Write a change (compare-and-set, retried on top of a concurrent winner).
+    /// Write a change: compare-and-set on the version the driver last
+    /// wrote or read, and with the lease held the lease renewed
+    /// ([`Lease::write`]).
     pub fn write(&self, f: impl Fn(&mut DesiredState)) -> anyhow::Result<u64> {
-        let s = self
-            .store
-            .write(&self.app, None, Some(&self.issuer), &|s| {
-                f(s);
-                Ok(())
-            })?;
-        Ok(s.version)
+        Ok(self.lease.write(&|s| f(s))?.version)
     }
 
     /// Phase 2: wait for the acknowledgements of `m.from`: no live instance
@@ -108,7 +125,18 @@ impl Driver {
     /// cluster has no DescribeGroups) is said once; the instances awaited
     /// are then those of the slot by their statuses
     /// ([`plan::awaited_by_status`]).
-    fn await_freeze(&self, m: &Move, v: u64, out: &mut dyn FnMut(String)) -> Result<(), String> {
+    ///
+    /// A moving partition stopped by the failure policy fails the phase at
+    /// once. The member count is read again until the deadline when it
+    /// cannot be read; still unreadable then, the phase fails with the
+    /// error (an unreadable group never counts as an empty one).
+    fn await_freeze(
+        &self,
+        m: &Move,
+        v: u64,
+        label: &str,
+        out: &mut dyn FnMut(String),
+    ) -> Result<(), String> {
         let deadline = Instant::now() + self.phase_timeout;
         let group = self.group_of(&m.from);
         let at_start = plan::live_instances(&self.tail.latest(), &self.app, &m.from, now_ms());
@@ -117,9 +145,15 @@ impl Driver {
         // the broker cannot list the group's members: go by the statuses
         let mut unlisted = false;
         let mut last_members = Instant::now() - Duration::from_secs(1);
+        // the last failure to read the group's members, until a read works
+        let mut members_error: Option<String> = None;
         loop {
             let all = self.tail.latest();
             let now = now_ms();
+            let stopped = checks::stopped(&all, &self.app, m, &m.from, now);
+            if !stopped.is_empty() {
+                return Err(checks::stopped_reason(label, &m.listener, &stopped));
+            }
             let pending = plan::freeze_pending(&all, &self.app, m, v, now);
             let acked = plan::freeze_acked(&all, &self.app, m, v);
             for id in &acked {
@@ -133,7 +167,8 @@ impl Driver {
                         })
                         .collect();
                     out(format!(
-                        "phase 2 ack: {} ({}) applied v{}, paused and committed [{}]",
+                        "{} ack: {} ({}) applied v{}, paused and committed [{}]",
+                        label.split(" (").next().unwrap_or(label),
                         s.instance,
                         m.from,
                         s.applied_version,
@@ -145,16 +180,22 @@ impl Driver {
             if refresh && !unlisted && last_members.elapsed() >= Duration::from_millis(250) {
                 last_members = Instant::now();
                 members = match kafka::members(&self.connection, &group) {
-                    Ok(n) => Some(n),
+                    Ok(n) => {
+                        members_error = None;
+                        Some(n)
+                    }
                     Err(e) if kafka::unsupported(&e) => {
                         unlisted = true;
                         out(format!(
-                            "phase 2: the broker does not support listing the members of {group}; waiting for the `{}` instances by their statuses instead",
+                            "{label}: the broker does not support listing the members of {group}; waiting for the `{}` instances by their statuses instead",
                             m.from
                         ));
                         None
                     }
-                    Err(_) => None,
+                    Err(e) => {
+                        members_error = Some(format!("{e:#}"));
+                        None
+                    }
                 };
             }
             let awaited =
@@ -162,20 +203,27 @@ impl Driver {
             match &awaited {
                 Some(a) if plan::freeze_done_by_status(a, &acked) => {
                     if a.is_empty() {
-                        out(format!("phase 2: no live `{}` instance", m.from));
+                        out(format!("{label}: no live `{}` instance", m.from));
                     }
                     return Ok(());
                 }
                 Some(_) => {}
                 None if refresh && plan::freeze_done(pending.len(), acked.len(), members) => {
                     if members == Some(0) {
-                        out(format!("phase 2: group {group} has no members"));
+                        out(format!("{label}: group {group} has no members"));
                     }
                     return Ok(());
                 }
                 None => {}
             }
             if Instant::now() >= deadline {
+                if let Some(e) = &members_error {
+                    return Err(format!(
+                        "{label}: the members of group {group} could not be read within {:?} (an unreadable group is never taken as empty): {e}",
+                        self.phase_timeout
+                    ));
+                }
+                let silent = checks::unacknowledged(&all, &self.app, m, v, now);
                 let of = match &awaited {
                     Some(a) => format!(
                         "awaited `{}` instances ({})",
@@ -188,7 +236,7 @@ impl Driver {
                     ),
                 };
                 return Err(format!(
-                    "phase 2 (freeze) timed out after {:?}: pending {}; acknowledged {} of {of}",
+                    "{label} timed out after {:?}: pending {}; acknowledged {} of {of}{}",
                     self.phase_timeout,
                     if pending.is_empty() {
                         "none".to_string()
@@ -196,6 +244,11 @@ impl Driver {
                         pending.join(", ")
                     },
                     acked.len(),
+                    if silent.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not acknowledged by {}", silent.join(", "))
+                    }
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -220,7 +273,15 @@ impl Driver {
         let mut seen = BTreeSet::new();
         let mut first = None;
         loop {
-            let running = plan::running_on(&self.tail.latest(), &self.app, m, slot, v, now_ms());
+            let all = self.tail.latest();
+            let stopped = checks::stopped(&all, &self.app, m, slot, now_ms());
+            if !stopped.is_empty() {
+                return (
+                    first,
+                    Err(checks::stopped_reason(label, &m.listener, &stopped)),
+                );
+            }
+            let running = plan::running_on(&all, &self.app, m, slot, v, now_ms());
             for (tp, (inst, committed)) in &running {
                 if seen.insert(tp.clone()) {
                     first.get_or_insert_with(Instant::now);
@@ -255,9 +316,32 @@ impl Driver {
         }
     }
 
-    /// Run the handoff `m`.
+    /// Run the handoff `m` under the driver's lease (taken here unless the
+    /// caller holds it; refused while another driver holds it).
     pub fn run(&self, m: &Move, out: &mut dyn FnMut(String)) -> anyhow::Result<Outcome> {
+        self.lease
+            .hold(false, out, |out| {
+                self.run_held(m, out).map_err(DeployError::Failed)
+            })
+            .map_err(anyhow::Error::from)
+    }
+
+    fn run_held(&self, m: &Move, out: &mut dyn FnMut(String)) -> anyhow::Result<Outcome> {
         let start = Instant::now();
+        // `m` may have been read before the lease was taken
+        let owners = plan::owners(&self.read()?, &m.listener);
+        if let Some(tp) = m
+            .partitions
+            .iter()
+            .find(|tp| owners.get(*tp) != Some(&m.from))
+        {
+            anyhow::bail!(
+                "the move is stale: {} is owned by `{}` now, not by `{}`",
+                plan::key(tp),
+                owners.get(tp).map_or("no slot", |o| o.as_str()),
+                m.from
+            );
+        }
         kafka::warm_up(&self.connection, &self.group_of(&m.from), &m.partitions);
         kafka::warm_up(&self.connection, &self.group_of(&m.to), &m.partitions);
         let mut h = Handoff::new();
@@ -281,7 +365,7 @@ impl Driver {
                     ));
                     Event::Written(v)
                 }
-                Step::AwaitFreeze(v) => match self.await_freeze(m, v, out) {
+                Step::AwaitFreeze(v) => match self.await_freeze(m, v, "phase 2 (freeze)", out) {
                     Ok(()) => {
                         frozen_at = Some(Instant::now());
                         out(format!(
@@ -404,9 +488,12 @@ impl Driver {
 
     /// Write the previous owner back. After the transfer this is the
     /// handoff in the other direction: freeze, wait for the target slot's
-    /// acknowledgements (gone instances and an empty group count as done; a
-    /// timeout goes on, said so), and start the previous owner at
-    /// `max(phase-3 offsets, the target group's committed offsets)`.
+    /// acknowledgements exactly as a forward switch waits for its source
+    /// (gone instances and an empty group count as done), and start the
+    /// previous owner at `max(phase-3 offsets, the target group's committed
+    /// offsets)`. An acknowledgement missing at the deadline fails the
+    /// rollback, naming the instances: the partitions stay owned by nobody
+    /// (nobody processes them) with the handoff recorded for `recover`.
     pub(crate) fn roll_back(
         &self,
         m: &Move,
@@ -419,8 +506,17 @@ impl Driver {
             let back = m.reversed();
             let v = self.write(|s| plan::freeze(s, &back))?;
             out(format!("rollback freeze: wrote v{v}"));
-            if let Err(r) = self.await_freeze(&back, v, out) {
-                out(format!("rollback: going on without: {r}"));
+            if let Err(r) = self.await_freeze(&back, v, "rollback freeze", out) {
+                anyhow::bail!(
+                    "rollback failed: `{}` did not acknowledge the reverse freeze v{v} ({r}); {} stay owned by nobody (no slot processes them) and the handoff {} -> {} is recorded: once `{}` has acknowledged or left group {}, `switchyard deploy recover` gives them back to `{}`",
+                    back.from,
+                    describe(&m.partitions),
+                    back.from,
+                    back.to,
+                    back.from,
+                    self.group_of(&back.from),
+                    back.from
+                );
             }
             let theirs = kafka::committed(&self.connection, &self.group_of(&m.to), &m.partitions)
                 .unwrap_or_default();
@@ -452,61 +548,6 @@ impl Driver {
         let (_, r) = self.await_running(m, &m.from, v, &handoff, "rollback resume", out);
         if let Err(r) = r {
             out(format!("rollback: {r}"));
-        }
-        Ok(())
-    }
-}
-
-impl Driver {
-    /// After a canary handoff `m`: watch the canary slot for `watch`. It is
-    /// unhealthy when the lag of its group on the canary partitions exceeds
-    /// `max_lag`, or when a canary partition is not running on a live
-    /// instance of the slot for `grace`. `Err` names the reason.
-    pub fn watch_canary(
-        &self,
-        m: &Move,
-        watch: Duration,
-        max_lag: i64,
-        grace: Duration,
-        out: &mut dyn FnMut(String),
-    ) -> Result<(), String> {
-        let until = Instant::now() + watch;
-        let group = self.group_of(&m.to);
-        let mut not_running_since: Option<Instant> = None;
-        while Instant::now() < until {
-            let running = plan::running_on(&self.tail.latest(), &self.app, m, &m.to, 0, now_ms());
-            if running.len() < m.partitions.len() {
-                let since = *not_running_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= grace {
-                    return Err(format!(
-                        "canary partitions not running on a live `{}` instance for {grace:?}",
-                        m.to
-                    ));
-                }
-            } else {
-                not_running_since = None;
-            }
-            let ends =
-                kafka::end_offsets(&self.connection, &m.partitions).map_err(|e| e.to_string())?;
-            let committed = kafka::committed(&self.connection, &group, &m.partitions)
-                .map_err(|e| e.to_string())?;
-            let lag: i64 = m
-                .partitions
-                .iter()
-                .map(|tp| {
-                    ends.get(tp).copied().unwrap_or(0)
-                        - committed.get(tp).copied().unwrap_or(0).max(0)
-                })
-                .sum();
-            if lag > max_lag {
-                return Err(format!("canary lag {lag} > {max_lag} on group {group}"));
-            }
-            out(format!(
-                "canary watch: lag {lag}, {} of {} partitions running",
-                running.len(),
-                m.partitions.len()
-            ));
-            std::thread::sleep(Duration::from_millis(500));
         }
         Ok(())
     }

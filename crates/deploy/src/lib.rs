@@ -25,19 +25,26 @@
 //!
 //! [`recover`] rolls back what an interrupted driver left behind.
 //!
+//! One driver at a time ([`lease`]): a driver holds a lease on the handoff
+//! record in the desired state while it runs, and every write it makes is
+//! a compare-and-set on the version it last wrote or read.
+//!
 //! - [`plan`]: the pure part: which partitions move, the desired-state
 //!   changes of each phase, the acknowledgement checks, and the phase
-//!   machine ([`plan::Handoff`]);
+//!   machine ([`plan::Handoff`]); [`checks`]: what ends a phase's wait
+//!   early (a stopped partition) or names who it waited for;
 //! - [`driver`]: runs a handoff over a control store, the status topic and
 //!   the groups' committed offsets; [`kafka`]: those offsets.
 //! - [`command`]: what each `deploy` command decides (the strategy chosen
 //!   at `init`, refusals, the canary's watch-then-abort), with the typed
 //!   [`DeployError`] ([`error`]); [`view`]: the per-slot status.
 
+pub mod checks;
 pub mod command;
 pub mod driver;
 pub mod error;
 pub mod kafka;
+pub mod lease;
 pub mod plan;
 pub mod recover;
 pub mod shared;

@@ -288,8 +288,22 @@ impl Driver {
         Ok(())
     }
 
-    /// Run a shared-group switch (see the module docs).
+    /// Run a shared-group switch (see the module docs) under the driver's
+    /// lease (taken here unless the caller holds it).
     pub fn run_shared(
+        &self,
+        m: &SharedMove,
+        out: &mut dyn FnMut(String),
+    ) -> anyhow::Result<Outcome> {
+        self.lease()
+            .hold(false, out, |out| {
+                self.run_shared_held(m, out)
+                    .map_err(crate::DeployError::Failed)
+            })
+            .map_err(anyhow::Error::from)
+    }
+
+    fn run_shared_held(
         &self,
         m: &SharedMove,
         out: &mut dyn FnMut(String),

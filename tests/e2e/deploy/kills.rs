@@ -101,11 +101,11 @@ fn an_interrupted_switch_is_recovered() {
     let (code, out) = d.deploy("recover", &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("nothing to do"), "{out}");
-    // the driver dies right after writing the freeze
+    // the driver dies right after writing the freeze, its lease (3 s) left
     let mut switch = Child::spawn(
         "dprec-switch",
         std::path::Path::new(env!("CARGO_BIN_EXE_switchyard")),
-        &d.deploy_args("switch", &["--to", "green"]),
+        &d.deploy_args("switch", &["--to", "green", "--lease-ms", "3000"]),
         &[],
     );
     switch
@@ -114,8 +114,14 @@ fn an_interrupted_switch_is_recovered() {
     switch.kill();
     let (code, out) = d.deploy("switch", &["--to", "green"]);
     assert_eq!(code, 3, "a frozen partition refuses every move: {out}");
-    let (code, out) = d.deploy("recover", &[]);
-    assert_eq!(code, 0, "{out}");
+    // recover is refused until the dead driver's lease expired
+    let mut out = String::new();
+    wait_until("recover once the lease expired", WAIT, || {
+        let (code, o) = d.deploy("recover", &[]);
+        assert!(code == 0 || code == 3, "recover: {code}: {o}");
+        out = o;
+        code == 0
+    });
     assert!(out.contains("back to blue"), "{out}");
     assert!(all_owned_by(&d, "blue"), "{:?}", d.owners());
     d.wait_progress(100);

@@ -14,13 +14,13 @@ use super::*;
 
 /// A plain librdkafka consumer in `group`, polling on a thread of its own
 /// until dropped (then it leaves the group).
-struct Stranger {
+pub(super) struct Stranger {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Stranger {
-    fn join(group: &str, topic: &str) -> Stranger {
+    pub(super) fn join(group: &str, topic: &str) -> Stranger {
         let consumer: BaseConsumer = client_config(&bootstrap())
             .set("group.id", group)
             .set("partition.assignment.strategy", "range")
