@@ -514,3 +514,42 @@ fn delivery_run_refuses_an_invalid_file_naming_the_key() {
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_http_has_at_most_workers_requests_in_flight() {
+    let b = bootstrap();
+    let topic = new_topic(broker(), "dh-flight", 2);
+    let group = unique_name("dh-flight-g");
+    let log = log_path("dh-flight");
+    let in_flight = log_path("dh-flight-most");
+    let most = in_flight.display().to_string();
+    let (_app, port) = http_app("app", &log, 0, &["--delay-ms", "20", "--in-flight", &most]);
+    SeqProducer::new(&b).send(&topic, None, 300, |s| format!("k{s}"));
+    let http =
+        HttpDelivery::new(HttpOptions::new(format!("http://127.0.0.1:{port}/")).connections(3))
+            .unwrap();
+    let l = http
+        .attach(
+            listener(&topic, &group)
+                .workers(3)
+                .ordering(Ordering::Unordered),
+            ValueFormat::Auto,
+        )
+        .start()
+        .unwrap();
+    let end = end_offsets(&b, &topic);
+    eventually("300 records delivered", Duration::from_secs(60), || {
+        ProcessedLog::read(&log)
+            .check_no_gaps(&topic, &zeros(&end), &end)
+            .is_ok()
+    })
+    .await;
+    let most: usize = std::fs::read_to_string(&in_flight)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // 20 ms per request and 300 records: with 3 workers all three are busy
+    assert_eq!(most, 3, "requests in flight at most");
+    l.shutdown().await;
+}

@@ -6,9 +6,12 @@ processed-log format (instance, topic, partition, offset, key, value;
 tab-separated, one write per line).
 
     record_app.py http --log FILE --name NAME [--port N] [--fail-value V] [--delay-ms D]
+                       [--in-flight FILE]
         Serves POST on 127.0.0.1 (any path); prints "LISTENING <port>" once
         ready. A body is one envelope or a JSON array of them. A record
         whose value is V is answered 500 (and not logged); otherwise 200.
+        With --in-flight, the most requests it ever had in progress at once
+        is written to FILE whenever it grows.
     record_app.py exec --log FILE --name NAME [--die-after N --die-once FILE]
         Reads one envelope per line on stdin and acknowledges each on stdout.
         With --die-after: after logging its N-th record (and before
@@ -22,6 +25,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -45,6 +49,17 @@ class Log:
 
 def serve(args, log):
     fail_value = args.fail_value
+    lock = threading.Lock()
+    counts = {"now": 0, "most": 0}
+
+    def entered(delta):
+        with lock:
+            counts["now"] += delta
+            if counts["now"] > counts["most"]:
+                counts["most"] = counts["now"]
+                if args.in_flight:
+                    with open(args.in_flight, "w") as f:
+                        f.write("%d\n" % counts["most"])
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -61,6 +76,16 @@ def serve(args, log):
             self.wfile.write(body)
 
         def do_POST(self):
+            # out before answering: the client may send its next request
+            # as soon as it has the answer
+            entered(1)
+            try:
+                status, text = self.take()
+            finally:
+                entered(-1)
+            self.answer(status, text)
+
+        def take(self):
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length))
             envelopes = body if isinstance(body, list) else [body]
@@ -70,11 +95,10 @@ def serve(args, log):
             if args.delay_ms:
                 time.sleep(args.delay_ms / 1000)
             if fail_value is not None and any(str(e["value"]) == fail_value for e in envelopes):
-                self.answer(500, "poison record")
-                return
+                return 500, "poison record"
             for e in envelopes:
                 log.record(e)
-            self.answer(200, "ok")
+            return 200, "ok"
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
@@ -106,6 +130,7 @@ def main():
     p.add_argument("--delay-ms", type=int, default=0)
     p.add_argument("--die-after", type=int, default=0)
     p.add_argument("--die-once")
+    p.add_argument("--in-flight")
     args = p.parse_args()
     log = Log(args.log, args.name)
     if args.mode == "http":
