@@ -89,6 +89,7 @@ fn group_members_counts_the_members_of_a_consumer_protocol_group() {
     wait_until("the members hold every partition", WAIT, || {
         let d = describe_group(&admin, &group, Duration::from_secs(10)).unwrap();
         assert_eq!(d.group_type, GroupType::Consumer, "{d:?}");
+        assert!(d.coordinator.is_some(), "{d:?}");
         held = d
             .members
             .iter()
@@ -183,8 +184,18 @@ fn lag_shows_the_members_and_partition_owners_of_a_consumer_protocol_group() {
     assert_eq!(kafka.len(), 4, "{kafka:?}");
     assert!(kafka.values().all(|r| r.lag == Some(0)), "{kafka:?}");
 
-    // `--all` lists the group, with its members and owners.
-    let (code, out, _) = switchyard_all(&[
+    // `--all`, and more than four named groups (described from one listing
+    // of all groups, then DescribeConsumerGroups for the rest), show the
+    // group with its members and owners too.
+    let others: Vec<String> = (0..4)
+        .map(|i| unique_name(&format!("cg-none{i}")))
+        .collect();
+    let mut many = vec!["lag", "--bootstrap", &b, "--json", "--time-lag", "off"];
+    many.extend(["--group", group.as_str()]);
+    for o in &others {
+        many.extend(["--group", o.as_str()]);
+    }
+    let all_args = [
         "lag",
         "--bootstrap",
         &b,
@@ -192,25 +203,28 @@ fn lag_shows_the_members_and_partition_owners_of_a_consumer_protocol_group() {
         "--json",
         "--time-lag",
         "off",
-    ]);
-    assert_eq!(code, 0, "{out}");
-    let all: Value = serde_json::from_str(&out).unwrap();
-    let mine = all["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["group"] == group.as_str())
-        .expect("the group listed by --all");
-    assert_eq!(mine["members"], 2, "{mine:#}");
-    assert!(
-        mine["partitions"]
+    ];
+    for args in [&all_args[..], &many[..]] {
+        let (code, out, _) = switchyard_all(args);
+        assert_eq!(code, 0, "{out}");
+        let all: Value = serde_json::from_str(&out).unwrap();
+        let mine = all["groups"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|p| p["topic"] == topic.as_str())
-            .all(|p| p["owner"]["member_id"].is_string()),
-        "{mine:#}"
-    );
+            .find(|g| g["group"] == group.as_str())
+            .unwrap_or_else(|| panic!("the group listed by {args:?}"));
+        assert_eq!(mine["members"], 2, "{args:?}: {mine:#}");
+        assert!(
+            mine["partitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["topic"] == topic.as_str())
+                .all(|p| p["owner"]["member_id"].is_string()),
+            "{args:?}: {mine:#}"
+        );
+    }
     stop(p1);
     stop(p2);
 }
