@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use switchyard_config::duration;
 use switchyard_control::command::{Action, BindingCommand};
-use switchyard_control::kafka_store::KafkaStore;
+use switchyard_control::kafka_store::{KafkaStore, TopicOptions};
 use switchyard_control::model::now_ms;
 use switchyard_control::redis_store::RedisStore;
 use switchyard_control::status::{fleet_view, InstanceStatus};
@@ -42,6 +42,19 @@ pub struct Plane {
     pub control_topic: String,
     #[arg(long, default_value = "switchyard.status")]
     pub status_topic: String,
+    /// Never create the control and status topics (created ahead): a
+    /// missing one is an error that names it.
+    #[arg(long)]
+    pub no_create_topics: bool,
+}
+
+impl Plane {
+    /// Whether a missing control or status topic may be created.
+    pub fn topic_options(&self) -> TopicOptions {
+        TopicOptions {
+            create: !self.no_create_topics,
+        }
+    }
 }
 
 /// Where the control plane lives, and its store.
@@ -98,8 +111,10 @@ impl Change {
 
     /// After how long the pause resumes by itself, in milliseconds.
     fn expires_in_ms(&self) -> Option<u64> {
-        self.expires_in_ms
-            .or_else(|| self.expires_in.map(|d| d.as_millis().min(u64::MAX as u128) as u64))
+        self.expires_in_ms.or_else(|| {
+            self.expires_in
+                .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
+        })
     }
 }
 
@@ -134,7 +149,11 @@ pub fn run(cmd: Cmd) -> Outcome {
 fn store(c: &Common) -> anyhow::Result<SharedStore> {
     Ok(match &c.redis {
         Some(url) => RedisStore::new(url)?,
-        None => KafkaStore::new(c.plane.kafka.connection()?, &c.plane.control_topic)?,
+        None => KafkaStore::open(
+            c.plane.kafka.connection()?,
+            &c.plane.control_topic,
+            c.plane.topic_options(),
+        )?,
     })
 }
 
@@ -202,9 +221,10 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
         expires_in_ms: c.expires_in_ms(),
     };
     cmd.validate().map_err(|e| UsageError(e.to_string()))?;
-    let tail = StatusTail::start(
+    let tail = StatusTail::open(
         c.common.plane.kafka.connection()?,
         &c.common.plane.status_topic,
+        c.common.plane.topic_options(),
     )?;
     let st = store(&c.common)?;
     let written = st.write(
@@ -314,7 +334,11 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
 }
 
 fn status(c: Common, json: bool) -> anyhow::Result<()> {
-    let tail = StatusTail::start(c.plane.kafka.connection()?, &c.plane.status_topic)?;
+    let tail = StatusTail::open(
+        c.plane.kafka.connection()?,
+        &c.plane.status_topic,
+        c.plane.topic_options(),
+    )?;
     let st: Arc<dyn switchyard_control::Store> = store(&c)?;
     let desired = st.read(&c.plane.app)?.version;
     caught_up(&tail)?;

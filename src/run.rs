@@ -91,7 +91,7 @@ async fn serve(config: RunConfig, id: String) -> Outcome {
         builder = builder.control(&i.application, slot, store);
     }
     if let Some(topic) = &i.status_topic {
-        builder = builder.status_topic(topic);
+        builder = builder.status_topic(topic).create_topics(i.create_topics);
     }
     if let Some(addr) = i.admin {
         builder = builder.http(addr);

@@ -192,12 +192,17 @@ pub struct Plane {
 }
 
 impl Plane {
+    /// A plane with its control topic created (as `switchyard deploy init`
+    /// or `ctl` would): instances never create it.
     pub fn new(prefix: &str) -> Plane {
-        Plane {
+        let plane = Plane {
             app: unique_name(&format!("{prefix}-app")),
             control: unique_name(&format!("{prefix}-ctl")),
             status: unique_name(&format!("{prefix}-st")),
-        }
+        };
+        switchyard_control::kafka_store::ensure_topic(bootstrap(), &plane.control)
+            .expect("control topic");
+        plane
     }
 
     /// `--app`, `--control-topic` and `--status-topic` of this plane.

@@ -1,8 +1,13 @@
 //! The topics the project creates (control, status, dead letters): created
 //! with the broker's defaults, refused when an existing control or status
 //! topic is not compacted, never created when creation is turned off.
+//! An instance never creates its control topic: pointed at a missing one it
+//! fails at start naming it and the command that creates it;
+//! `--no-create-topics` makes the operator commands refuse a missing topic.
 
-use std::time::Duration;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -77,9 +82,156 @@ fn with_creation_off_a_missing_topic_is_an_error_and_stays_missing() {
         "{text}"
     );
     // still missing
-    let err = ensure_topic_with(&conn, &topic, TopicOptions::no_create()).unwrap_err();
-    assert!(matches!(err, ControlError::Topic(_)), "{err}");
+    assert!(!exists(&topic));
     // an existing compacted topic is accepted with creation off
     ensure_topic_with(&conn, &topic, TopicOptions::default()).unwrap();
     KafkaStore::open(&conn, &topic, TopicOptions::no_create()).unwrap();
+}
+
+/// Does `topic` exist? (Asked without creating it.)
+fn exists(topic: &str) -> bool {
+    match ensure_topic_with(bootstrap(), topic, TopicOptions::no_create()) {
+        Err(ControlError::MissingTopic(t)) => {
+            assert_eq!(t, topic);
+            false
+        }
+        _ => true,
+    }
+}
+
+/// Run `program args` to its exit within `timeout`: exit code, stdout, stderr.
+fn run_bounded(program: &str, args: &[String], timeout: Duration) -> (i32, String, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{program} did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    eprintln!("[{program}] {out}{err}");
+    (status.code().unwrap_or(-1), out, err)
+}
+
+#[test]
+fn an_instance_never_creates_its_control_topic() {
+    let control = unique_name("sy-topics-typo-ctl");
+    let status = unique_name("sy-topics-typo-st");
+    let log = log_path("sy-topics-typo");
+    let args: Vec<String> = [
+        "--bootstrap",
+        &bootstrap(),
+        "--group",
+        &unique_name("sy-topics-typo-g"),
+        "--topics",
+        &unique_name("sy-topics-typo-t"),
+        "--log",
+        &log.display().to_string(),
+        "--instance",
+        "typo-1",
+        "--app",
+        &unique_name("sy-topics-typo-app"),
+        "--control-topic",
+        &control,
+        "--status-topic",
+        &status,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let (code, _, err) = run_bounded(
+        env!("CARGO_BIN_EXE_switchyard-probe"),
+        &args,
+        Duration::from_secs(60),
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("control topic `{control}` does not exist"))
+            && err.contains("switchyard deploy init"),
+        "{err}"
+    );
+    assert!(!exists(&control), "the instance created {control}");
+    assert!(!exists(&status), "the instance created {status}");
+}
+
+#[test]
+fn no_create_topics_refuses_a_missing_status_topic_by_name() {
+    let plane = Plane::new("sy-topics-nc");
+    // ctl: the status topic is read first
+    let mut args = plane.cli_args("ctl", "pause");
+    args.extend(["--listener", "l", "--no-create-topics"].map(str::to_string));
+    let (code, _, err) = run_bounded(
+        env!("CARGO_BIN_EXE_switchyard"),
+        &args,
+        Duration::from_secs(60),
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("topic `{}` does not exist", plane.status))
+            && err.contains("creation is off"),
+        "{err}"
+    );
+    assert!(!exists(&plane.status));
+    // deploy, likewise
+    let deploy = |p: &Plane| {
+        let mut args = p.cli_args("deploy", "status");
+        args.extend(["--group", "g", "--no-create-topics"].map(str::to_string));
+        run_bounded(
+            env!("CARGO_BIN_EXE_switchyard"),
+            &args,
+            Duration::from_secs(60),
+        )
+    };
+    let (code, _, err) = deploy(&plane);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("topic `{}` does not exist", plane.status)),
+        "{err}"
+    );
+    assert!(!exists(&plane.status));
+    // created ahead, the status topic is accepted; a missing control topic
+    // is refused by name
+    ensure_topic_with(bootstrap(), &plane.status, TopicOptions::default()).unwrap();
+    let missing = Plane {
+        app: plane.app.clone(),
+        control: unique_name("sy-topics-nc-ctl"),
+        status: plane.status.clone(),
+    };
+    let (code, _, err) = deploy(&missing);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("topic `{}` does not exist", missing.control)),
+        "{err}"
+    );
+    assert!(!exists(&missing.control));
+    let mut args = plane.cli_args("ctl", "status");
+    args.push("--no-create-topics".into());
+    let (code, _, err) = run_bounded(
+        env!("CARGO_BIN_EXE_switchyard"),
+        &args,
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
 }

@@ -17,6 +17,10 @@ use crate::policy::{CommitPolicy, DecodeErrorPolicy};
 /// Default [`ListenerConfig::shutdown_timeout_ms`].
 pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_shutdown_timeout_ms() -> u64 {
     DEFAULT_SHUTDOWN_TIMEOUT_MS
 }
@@ -116,6 +120,11 @@ pub struct ListenerConfig {
     /// Dead-letter topic; when unset the runtime uses `<topic>.DLT`.
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
+    /// Create a missing dead-letter topic (default true); false where
+    /// topics are created ahead: a record for a missing one then fails
+    /// its dead-lettering, naming the topic.
+    #[serde(default = "default_true")]
+    pub create_dead_letter_topic: bool,
     /// How long shutdown waits for in-flight records, default 10000.
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
@@ -145,6 +154,7 @@ impl ListenerConfig {
             commit: CommitPolicy::default(),
             on_decode_error: DecodeErrorPolicy::default(),
             dead_letter_topic: None,
+            create_dead_letter_topic: true,
             shutdown_timeout_ms: DEFAULT_SHUTDOWN_TIMEOUT_MS,
             delivery: None,
         }

@@ -18,6 +18,7 @@
 //! slot = "blue"
 //! control = { kafka = "orders-app.control" }   # or { redis = "redis://..." } or { file = "desired.json" }
 //! status_topic = "orders-app.status"
+//! create_topics = true             # false: a missing status topic is an error (the control topic is never created here)
 //! admin = "0.0.0.0:8080"
 //! shutdown_timeout = "30s"
 //!
@@ -105,6 +106,9 @@ pub fn redact_url(url: &str) -> String {
 fn default_instance_id_env() -> String {
     DEFAULT_INSTANCE_ID_ENV.to_string()
 }
+fn default_true() -> bool {
+    true
+}
 fn default_shutdown_timeout() -> Duration {
     DEFAULT_RUN_SHUTDOWN_TIMEOUT
 }
@@ -131,6 +135,12 @@ pub struct InstanceConfig {
     /// The topic the instance publishes its status to.
     #[serde(default)]
     pub status_topic: Option<String>,
+    /// Create the status topic when it is missing (default true); false
+    /// where topics are created ahead: a missing one is then an error that
+    /// names it. An instance never creates its control topic, whatever
+    /// this says: a missing control topic is an error naming it.
+    #[serde(default = "default_true")]
+    pub create_topics: bool,
     /// Address of the admin HTTP server (health, metrics, status), e.g. "0.0.0.0:8080".
     #[serde(default)]
     pub admin: Option<SocketAddr>,

@@ -57,8 +57,15 @@ pub enum ControlError {
     /// Redis client error.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    /// A topic the control plane uses is missing (and may not be created)
-    /// or misconfigured (for example not `cleanup.policy=compact`).
+    /// A topic the control plane uses is missing and may not be created
+    /// ([`TopicOptions::no_create`](crate::kafka_store::TopicOptions::no_create)).
+    #[error(
+        "topic `{0}` does not exist and automatic topic creation is off: \
+         create it with one partition and cleanup.policy=compact"
+    )]
+    MissingTopic(String),
+    /// A topic the control plane uses cannot be created, read,
+    /// or is misconfigured (for example not `cleanup.policy=compact`).
     #[error("{0}")]
     Topic(String),
     /// A deadline passed.

@@ -229,10 +229,7 @@ pub fn ensure_topic_with(
         )));
     }
     if !options.create {
-        return Err(ControlError::Topic(format!(
-            "topic `{topic}` does not exist and automatic topic creation is off: \
-             create it with one partition and cleanup.policy=compact"
-        )));
+        return Err(ControlError::MissingTopic(topic.to_string()));
     }
     // -1: the broker's default.replication.factor (KIP-464).
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1))

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::Connection;
+use switchyard_control::kafka_store::TopicOptions;
 use switchyard_control::status_topic::{StatusPublisher, StatusTail};
 use switchyard_control::{Agent, AgentConfig};
 use switchyard_runtime::{ListenerBuilder, ListenerHandle};
@@ -71,6 +72,7 @@ pub struct InstanceBuilder {
     pub(crate) plane: Option<Plane>,
     pub(crate) status_topic: Option<String>,
     pub(crate) status_interval: Duration,
+    pub(crate) create_topics: bool,
     pub(crate) http: Option<SocketAddr>,
     pub(crate) token: Option<String>,
     pub(crate) shutdown_timeout: Duration,
@@ -86,6 +88,7 @@ impl InstanceBuilder {
             plane: None,
             status_topic: None,
             status_interval: DEFAULT_STATUS_INTERVAL,
+            create_topics: true,
             http: None,
             token: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
@@ -128,10 +131,19 @@ impl InstanceBuilder {
     }
 
     /// Publish this instance's status to the compacted `topic` (created
-    /// when missing), and serve the fleet view read from it at `GET /fleet`.
+    /// when missing unless [`create_topics`](Self::create_topics) is off),
+    /// and serve the fleet view read from it at `GET /fleet`.
     /// Needs a control plane and a connection.
     pub fn status_topic(mut self, topic: impl Into<String>) -> Self {
         self.status_topic = Some(topic.into());
+        self
+    }
+
+    /// Create the status topic when it is missing (default true). Off, a
+    /// missing status topic is an error naming it. (The control topic is
+    /// never created by an instance.)
+    pub fn create_topics(mut self, create: bool) -> Self {
+        self.create_topics = create;
         self
     }
 
@@ -225,14 +237,17 @@ impl InstanceBuilder {
             self.status_topic.clone(),
         );
         let fleet = self.http.is_some() && status.is_some();
+        let options = TopicOptions {
+            create: self.create_topics,
+        };
         let (store, publisher, tail, initial) = tokio::task::spawn_blocking(move || {
             let store = plane.store.open(connection.as_ref(), &app)?;
             let initial = store.read(&app)?;
             let (publisher, tail) = match (&status, &connection) {
                 (Some(topic), Some(c)) => (
-                    Some(StatusPublisher::new(c, topic)?),
+                    Some(StatusPublisher::open(c, topic, options)?),
                     if fleet {
-                        Some(StatusTail::start(c, topic)?)
+                        Some(StatusTail::open(c, topic, TopicOptions::no_create())?)
                     } else {
                         None
                     },

@@ -35,6 +35,15 @@ pub enum InstanceError {
         #[source]
         source: RuntimeError,
     },
+    /// The control topic does not exist. An instance never creates it (a
+    /// mistyped name would make an empty control plane): operator commands
+    /// do, `switchyard deploy init` first.
+    #[error(
+        "the control topic `{0}` does not exist; an instance never creates it: \
+         check the name, or create it with `switchyard deploy init` \
+         (or `switchyard ctl pause|resume`) given the same --control-topic"
+    )]
+    MissingControlTopic(String),
     /// The control plane: opening the store, reading the desired state,
     /// the status topic, the agent.
     #[error("control plane: {0}")]

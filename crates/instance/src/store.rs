@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use switchyard_config::Connection;
 use switchyard_control::file_source::FileSource;
-use switchyard_control::kafka_store::KafkaStore;
+use switchyard_control::kafka_store::{KafkaStore, TopicOptions};
 use switchyard_control::redis_store::RedisStore;
-use switchyard_control::SharedStore;
+use switchyard_control::{ControlError, SharedStore};
 
 use crate::error::{InstanceError, Result};
 
@@ -23,8 +23,10 @@ use crate::error::{InstanceError, Result};
 /// ```
 #[derive(Clone)]
 pub enum ControlStore {
-    /// The compacted control topic (created when missing), read with the
-    /// instance's connection ([`KafkaStore`]).
+    /// The compacted control topic, read with the instance's connection
+    /// ([`KafkaStore`]). An instance never creates it: a missing control
+    /// topic is [`InstanceError::MissingControlTopic`], so a mistyped name
+    /// cannot start an empty control plane that no operator writes to.
     Kafka {
         /// The control topic.
         topic: String,
@@ -76,7 +78,13 @@ impl ControlStore {
                         "the control topic `{topic}` needs a Kafka connection"
                     ))
                 })?;
-                KafkaStore::new(connection, topic)?
+                match KafkaStore::open(connection, topic, TopicOptions::no_create()) {
+                    Ok(store) => store,
+                    Err(ControlError::MissingTopic(topic)) => {
+                        return Err(InstanceError::MissingControlTopic(topic))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             ControlStore::Redis { url } => RedisStore::new(url)?,
             ControlStore::File { path } => FileSource::new(path, app),
@@ -109,6 +117,17 @@ mod tests {
             .expect("refused")
             .to_string();
         assert!(e.contains("`ctl`") && e.contains("connection"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_control_topic_names_it_and_the_command_that_creates_it() {
+        let e = InstanceError::MissingControlTopic("orders.contrl".into()).to_string();
+        assert!(
+            e.contains("`orders.contrl` does not exist")
+                && e.contains("never creates it")
+                && e.contains("switchyard deploy init"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -153,6 +153,7 @@ impl ListenerBuilder {
             .shutdown_timeout(Duration::from_millis(listener.shutdown_timeout_ms));
         b.group_id = listener.group_id.clone();
         b.dead_letter_topic = listener.dead_letter_topic.clone();
+        b.dead_letter_topic_creation = listener.create_dead_letter_topic;
         b.subscription = Some(if let Some(p) = &listener.pattern {
             Subscription::Pattern(p.clone())
         } else if !listener.assign.is_empty() {
