@@ -8,7 +8,9 @@
 //! The connection is the file's `[kafka]` table, then `--command-config`,
 //! then `-X`, then `SWITCHYARD_KAFKA_*` variables. Exit codes: 0 stopped
 //! cleanly by a signal, 1 failed (cannot start, or a shutdown past its
-//! deadline), 2 an invalid file or flag.
+//! deadline), 2 an invalid file or flag. A listener whose `value` is
+//! `avro`, `protobuf` or `json-schema` reads its schemas from the file's
+//! `[schema_registry]` (one client shared by the listeners).
 
 use std::path::PathBuf;
 
@@ -66,16 +68,28 @@ async fn serve(config: RunConfig, id: String) -> Outcome {
     let mut builder = Instance::builder(&id)
         .connection(config.kafka.clone())
         .shutdown_timeout(i.shutdown_timeout);
+    let registry = match &config.schema_registry {
+        Some(sr) => Some(
+            switchyard_delivery::schema::registry(sr)
+                .map_err(|e| Failure::Usage(format!("`[schema_registry]`: {e}")))?,
+        ),
+        None => None,
+    };
     let mut deliveries = Vec::new();
     for l in &config.listeners {
         let delivery = l
             .delivery
             .as_ref()
             .expect("validated: every listener has one");
-        let delivery = Delivery::start(delivery).map_err(|e| match e {
-            DeliveryError::Config { .. } => Failure::Usage(format!("listener `{}`: {e}", l.name)),
-            e => Failure::Failed(anyhow::Error::new(e).context(format!("listener `{}`", l.name))),
-        })?;
+        let delivery =
+            Delivery::start_with_registry(delivery, registry.as_ref()).map_err(|e| match e {
+                DeliveryError::Config { .. } | DeliveryError::Registry { .. } => {
+                    Failure::Usage(format!("listener `{}`: {e}", l.name))
+                }
+                e => {
+                    Failure::Failed(anyhow::Error::new(e).context(format!("listener `{}`", l.name)))
+                }
+            })?;
         let listener = ListenerBuilder::from_config(l, &config.consumer)
             .with_context(|| format!("listener `{}`", l.name))?;
         builder = builder.listener(delivery.attach(listener));

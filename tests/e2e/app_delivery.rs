@@ -417,7 +417,7 @@ backoff = "50ms"
     path
 }
 
-fn switchyard_run(name: &str, args: &[String]) -> Child {
+pub fn switchyard_run(name: &str, args: &[String]) -> Child {
     let mut all = vec!["run".to_string()];
     all.extend(args.iter().cloned());
     Child::spawn(

@@ -36,7 +36,7 @@ use switchyard_schema::{
 
 use super::common::*;
 
-const ORDER_V1: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+pub(super) const ORDER_V1: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
   {"name":"id","type":"long"},{"name":"item","type":"string"}]}"#;
 /// v1 with a field added with a default: a backward- and forward-compatible change.
 const ORDER_V2: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
@@ -62,7 +62,7 @@ struct OrderV2 {
 
 /// `shop/order.proto` as a `FileDescriptorProto` in JSON: `Refund` is message
 /// [0], `Order` message [1] with `Order.Line` nested in it.
-fn order_proto() -> Value {
+pub(super) fn order_proto() -> Value {
     let field = |name: &str, number: i32, ty: &str| json!({"name": name, "number": number, "type": ty, "label": "LABEL_OPTIONAL"});
     json!({
         "name": "shop/order.proto", "package": "shop", "syntax": "proto3",
@@ -79,13 +79,13 @@ fn order_proto() -> Value {
 }
 
 /// The shared registry of this binary.
-fn registry() -> &'static Registry {
+pub(super) fn registry() -> &'static Registry {
     Registry::shared()
 }
 
 /// Write `records` (see `tests/peers/schema_producer.py`) to partition 0 of
 /// `topic` with Confluent's Python serializers; the schema id of each.
-fn produce(topic: &str, records: Vec<Value>) -> Vec<Option<u32>> {
+pub(super) fn produce(topic: &str, records: Vec<Value>) -> Vec<Option<u32>> {
     produce_to(registry(), json!({}), topic, records)
 }
 
@@ -143,7 +143,7 @@ fn produce_to(sr: &Registry, conf: Value, topic: &str, records: Vec<Value>) -> V
     serde_json::from_slice(&out.stdout).expect("a JSON list of schema ids")
 }
 
-fn avro_record(schema: &str, value: Value) -> Value {
+pub(super) fn avro_record(schema: &str, value: Value) -> Value {
     json!({"format": "avro", "schema": schema, "value": value})
 }
 

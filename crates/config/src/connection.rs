@@ -318,7 +318,7 @@ pub fn is_secret(key: &str) -> bool {
 }
 
 /// `${env:NAME}` and `${file:PATH}` in `value`, resolved.
-fn resolve(key: &str, value: &str) -> Result<String, ConfigError> {
+pub(crate) fn resolve(key: &str, value: &str) -> Result<String, ConfigError> {
     let shown = |v: &str| {
         if is_secret(key) {
             "<redacted>".to_string()

@@ -16,7 +16,8 @@
 //! backoff = "200ms"                  # before the second attempt, doubling
 //! max_backoff = "5s"
 //! on_failure = "dead-letter"         # or "skip" or "stop"
-//! value = "auto"                     # "auto", "json", "text" or "base64"
+//! value = "auto"                     # "auto", "json", "text", "base64",
+//!                                    # or through [schema_registry]: "avro", "protobuf", "json-schema"
 //! ```
 //!
 //! Exec mode takes `command = ["python3", "app.py"]` instead of `url`.
@@ -77,6 +78,45 @@ pub enum PayloadFormat {
     Text,
     /// Always base64.
     Base64,
+    /// Avro in the Confluent wire format, decoded with its schema from the
+    /// `[schema_registry]` and given as JSON.
+    Avro,
+    /// Protobuf in the Confluent wire format, decoded with its schema from
+    /// the `[schema_registry]` and given as JSON.
+    Protobuf,
+    /// JSON Schema in the Confluent wire format, validated against its
+    /// schema from the `[schema_registry]`.
+    #[serde(rename = "json-schema")]
+    JsonSchema,
+}
+
+impl PayloadFormat {
+    /// The TOML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadFormat::Auto => "auto",
+            PayloadFormat::Json => "json",
+            PayloadFormat::Text => "text",
+            PayloadFormat::Base64 => "base64",
+            PayloadFormat::Avro => "avro",
+            PayloadFormat::Protobuf => "protobuf",
+            PayloadFormat::JsonSchema => "json-schema",
+        }
+    }
+
+    /// Whether records of this format are read through a Schema Registry.
+    ///
+    /// ```
+    /// use switchyard_config::PayloadFormat;
+    /// assert!(PayloadFormat::Avro.needs_registry());
+    /// assert!(!PayloadFormat::Json.needs_registry());
+    /// ```
+    pub fn needs_registry(self) -> bool {
+        matches!(
+            self,
+            PayloadFormat::Avro | PayloadFormat::Protobuf | PayloadFormat::JsonSchema
+        )
+    }
 }
 
 /// Default HTTP request timeout.

@@ -11,7 +11,8 @@
 //!   decode-error and shutdown policies;
 //! - [`AppConfig`]: the TOML file holding both;
 //! - [`RunConfig`]: the file of `switchyard run` (`[kafka]`, `[instance]`,
-//!   `[consumer]`, listeners with their [`DeliveryConfig`]);
+//!   `[consumer]`, listeners with their [`DeliveryConfig`], the
+//!   [`SchemaRegistryConfig`]);
 //! - [`ConfigError`] / [`ConfigWarning`]: what validation reports, always
 //!   naming the key in its Kafka dotted spelling.
 //!
@@ -52,6 +53,7 @@ mod offset_reset;
 mod policy;
 mod properties;
 mod run;
+mod schema_registry;
 mod validate;
 
 #[cfg(test)]
@@ -73,4 +75,7 @@ pub use policy::{CommitPolicy, DecodeErrorPolicy};
 pub use run::{
     redact_url, ControlStoreConfig, InstanceConfig, RunConfig, DEFAULT_INSTANCE_ID_ENV,
     DEFAULT_RUN_SHUTDOWN_TIMEOUT,
+};
+pub use schema_registry::{
+    SchemaRegistryConfig, DEFAULT_REGISTRY_CACHE_CAPACITY, DEFAULT_REGISTRY_REQUEST_TIMEOUT,
 };

@@ -31,6 +31,10 @@
 //! [listener.delivery]
 //! mode = "http"
 //! url = "http://127.0.0.1:8000/records"
+//! value = "avro"                       # decoded through [schema_registry]
+//!
+//! [schema_registry]                    # see crate::SchemaRegistryConfig
+//! urls = ["http://registry:8081"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -45,6 +49,7 @@ use crate::consumer::ConsumerConfig;
 use crate::error::ConfigError;
 use crate::file::key_path;
 use crate::listener::ListenerConfig;
+use crate::schema_registry::SchemaRegistryConfig;
 
 /// The environment variable the instance id is read from by default.
 pub const DEFAULT_INSTANCE_ID_ENV: &str = "POD_NAME";
@@ -260,6 +265,8 @@ struct RawRunConfig {
     consumer: ConsumerConfig,
     #[serde(default, rename = "listener")]
     listeners: Vec<ListenerConfig>,
+    #[serde(default)]
+    schema_registry: Option<SchemaRegistryConfig>,
 }
 
 /// The whole `switchyard run` file, with `${env:..}`/`${file:..}` in
@@ -275,6 +282,9 @@ pub struct RunConfig {
     pub consumer: ConsumerConfig,
     /// The listeners (`[[listener]]`), each with a delivery.
     pub listeners: Vec<ListenerConfig>,
+    /// The Schema Registry (`[schema_registry]`) of the listeners whose
+    /// `value` is `avro`, `protobuf` or `json-schema`, credentials resolved.
+    pub schema_registry: Option<SchemaRegistryConfig>,
 }
 
 impl RunConfig {
@@ -324,6 +334,7 @@ impl RunConfig {
             kafka,
             instance: raw.instance,
             listeners: raw.listeners,
+            schema_registry: raw.schema_registry.map(|s| s.resolved()).transpose()?,
         };
         run.validate()?;
         Ok(run)
@@ -339,7 +350,9 @@ impl RunConfig {
 
     /// Checks the instance, the consumer and every listener: at least one
     /// listener, unique names, each with a `[listener.delivery]` table that
-    /// validates ([`crate::DeliveryConfig::validate`]).
+    /// validates ([`crate::DeliveryConfig::validate`]), a
+    /// `[schema_registry]` table that validates, and one at all when a
+    /// listener's `value` is read through it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.instance.validate()?;
         self.consumer.validate()?;
@@ -364,6 +377,21 @@ impl RunConfig {
                     "no `[listener.delivery]` table: say how records reach the application (`mode = \"http\"` with `url`, or `mode = \"exec\"` with `command`)",
                 ));
             }
+            let value = listener.delivery.as_ref().map(|d| d.value);
+            if let Some(format) = value.filter(|v| v.needs_registry()) {
+                if self.schema_registry.is_none() {
+                    return Err(ConfigError::listener(
+                        &listener.name,
+                        format!(
+                            "`delivery.value = \"{}\"` reads its schemas from a Schema Registry: add a `[schema_registry]` table with `urls`",
+                            format.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(registry) = &self.schema_registry {
+            registry.validate()?;
         }
         Ok(())
     }

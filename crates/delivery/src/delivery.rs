@@ -22,10 +22,13 @@ use switchyard_config::{
 };
 use switchyard_runtime::{FailurePolicy, ListenerBuilder, Ordering, RetryPolicy};
 
+use switchyard_schema::SchemaRegistry;
+
 use crate::envelope::ValueFormat;
 use crate::error::DeliveryError;
 use crate::exec::{ExecDelivery, ExecOptions};
 use crate::http::{HttpDelivery, HttpOptions};
+use crate::schema::ValueDecoder;
 
 /// Where a listener's records go.
 #[derive(Debug, Clone)]
@@ -42,6 +45,7 @@ pub struct Delivery {
     /// Where the records go.
     pub sink: Sink,
     config: DeliveryConfig,
+    value: ValueDecoder,
 }
 
 impl Delivery {
@@ -53,6 +57,22 @@ impl Delivery {
     /// [`DeliveryError::Config`] for a bad URL or an empty command,
     /// [`DeliveryError::Spawn`] when the child cannot be started.
     pub fn start(config: &DeliveryConfig) -> Result<Delivery, DeliveryError> {
+        Delivery::start_with_registry(config, None)
+    }
+
+    /// [`Delivery::start`] for a table whose `value` may be `avro`,
+    /// `protobuf` or `json-schema`: those are decoded to JSON with schemas
+    /// from `registry` (see [`crate::schema`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Delivery::start`], and [`DeliveryError::Config`] for a
+    /// schema format without a registry.
+    pub fn start_with_registry(
+        config: &DeliveryConfig,
+        registry: Option<&SchemaRegistry>,
+    ) -> Result<Delivery, DeliveryError> {
+        let value = ValueDecoder::new(config.value, registry)?;
         let sink = match config.mode {
             DeliveryMode::Http => {
                 let url = config.url.clone().ok_or(DeliveryError::Config {
@@ -73,6 +93,7 @@ impl Delivery {
         Ok(Delivery {
             sink,
             config: config.clone(),
+            value,
         })
     }
 
@@ -89,7 +110,7 @@ impl Delivery {
                 max_backoff: c.max_backoff,
             })
             .on_failure(failure(c.on_failure));
-        let format = value_format(c.value);
+        let format = self.value.clone();
         match &self.sink {
             Sink::Http(h) => h.clone().attach(builder, format),
             Sink::Exec(e) => e.clone().attach(builder, format),
@@ -123,12 +144,14 @@ pub fn failure(f: DeliveryFailure) -> FailurePolicy {
     }
 }
 
-/// The envelope's value format for the table's `value`.
-pub fn value_format(p: PayloadFormat) -> ValueFormat {
+/// The envelope's value format for the table's `value`; `None` for the
+/// formats read through a Schema Registry (see [`ValueDecoder::new`]).
+pub fn value_format(p: PayloadFormat) -> Option<ValueFormat> {
     match p {
-        PayloadFormat::Auto => ValueFormat::Auto,
-        PayloadFormat::Json => ValueFormat::Json,
-        PayloadFormat::Text => ValueFormat::Text,
-        PayloadFormat::Base64 => ValueFormat::Base64,
+        PayloadFormat::Auto => Some(ValueFormat::Auto),
+        PayloadFormat::Json => Some(ValueFormat::Json),
+        PayloadFormat::Text => Some(ValueFormat::Text),
+        PayloadFormat::Base64 => Some(ValueFormat::Base64),
+        PayloadFormat::Avro | PayloadFormat::Protobuf | PayloadFormat::JsonSchema => None,
     }
 }

@@ -85,6 +85,14 @@ pub enum DeliveryError {
         timeout: Duration,
     },
     /// The delivery was shut down.
+    /// The `[schema_registry]` client could not be built (a CA file that
+    /// cannot be read, a bad PEM, conflicting credentials); never shows a
+    /// credential.
+    #[error("schema registry: {reason}")]
+    Registry {
+        /// Why.
+        reason: String,
+    },
     #[error("delivery stopped")]
     Stopped,
 }

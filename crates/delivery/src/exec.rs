@@ -48,8 +48,9 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::ack::Ack;
-use crate::envelope::{DeliveryRecord, Envelope, ValueFormat};
+use crate::envelope::{DeliveryRecord, Envelope};
 use crate::error::DeliveryError;
+use crate::schema::ValueDecoder;
 
 /// Default acknowledgement timeout.
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -164,7 +165,12 @@ impl ExecDelivery {
 
     /// The listener `builder` with this delivery as its record handler;
     /// keys are raw bytes, values encoded by `format`.
-    pub fn attach(self, builder: ListenerBuilder, format: ValueFormat) -> ListenerBuilder {
+    pub fn attach(
+        self,
+        builder: ListenerBuilder,
+        format: impl Into<ValueDecoder>,
+    ) -> ListenerBuilder {
+        let format: ValueDecoder = format.into();
         builder.handler(
             switchyard_runtime::deserializer::Bytes,
             format,
@@ -400,6 +406,7 @@ fn acknowledge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::ValueFormat;
     use switchyard_runtime::deserializer::Deserializer;
     use switchyard_runtime::record::Record;
 

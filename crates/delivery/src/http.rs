@@ -46,8 +46,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use switchyard_runtime::handler::HandlerResult;
 use switchyard_runtime::ListenerBuilder;
 
-use crate::envelope::{DeliveryRecord, Envelope, ValueFormat};
+use crate::envelope::{DeliveryRecord, Envelope};
 use crate::error::DeliveryError;
+use crate::schema::ValueDecoder;
 
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -195,7 +196,12 @@ impl HttpDelivery {
     /// The listener `builder` with this delivery as its handler: a record
     /// handler when `batch` is 1, a batch handler otherwise; keys are raw
     /// bytes, values encoded by `format`.
-    pub fn attach(self, builder: ListenerBuilder, format: ValueFormat) -> ListenerBuilder {
+    pub fn attach(
+        self,
+        builder: ListenerBuilder,
+        format: impl Into<ValueDecoder>,
+    ) -> ListenerBuilder {
+        let format: ValueDecoder = format.into();
         if self.inner.batch <= 1 {
             builder.handler(
                 switchyard_runtime::deserializer::Bytes,

@@ -11,6 +11,9 @@
 //!   table ([`switchyard_config::DeliveryConfig`]), attached to a
 //!   [`ListenerBuilder`](switchyard_runtime::ListenerBuilder) with its
 //!   workers, ordering, retries and failure policy;
+//! - [`schema`]: records written with a Schema Registry (Avro, Protobuf,
+//!   JSON Schema in the Confluent wire format) decoded to JSON for the
+//!   envelope;
 //! - [`error`]: what can go wrong, as typed errors.
 //!
 //! Every failure (a non-2xx status, a refused or unacknowledged record, a
@@ -24,6 +27,7 @@ pub mod envelope;
 pub mod error;
 pub mod exec;
 pub mod http;
+pub mod schema;
 
 pub use delivery::Delivery;
 pub use envelope::{Envelope, ValueFormat};
