@@ -44,6 +44,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Args {
     #[arg(long)]
     bootstrap: String,
+    /// A librdkafka client property, KEY=VALUE (repeatable), as `switchyard`
+    /// takes it.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// A Java client properties file, as `switchyard` takes it.
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<PathBuf>,
     #[arg(long)]
     group: String,
     #[arg(long, value_delimiter = ',')]
@@ -209,7 +216,13 @@ fn run(a: Args) -> anyhow::Result<()> {
         } else {
             a.group.clone()
         };
+        let mut connection = Connection::new(&a.bootstrap);
+        if let Some(path) = &a.command_config {
+            connection.apply_command_config(path)?;
+        }
+        connection.apply_overrides(&a.properties)?;
         let mut config = ConsumerConfig::new(&a.bootstrap)
+            .with_connection(connection.clone())
             .with_group(&group)
             .with_group_protocol(protocol)
             .with_offset_reset(switchyard_config::OffsetReset::Earliest)
@@ -290,7 +303,7 @@ fn run(a: Args) -> anyhow::Result<()> {
         // with a control plane, the instance joins the group once the agent
         // has applied the desired state (a slot may have to stay out)
         let mut builder = Instance::builder(&a.instance)
-            .connection(Connection::new(&a.bootstrap))
+            .connection(connection)
             .listener(listener)
             .shutdown_timeout(shutdown_timeout);
         if let Some(app) = &a.app {
