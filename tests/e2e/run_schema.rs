@@ -106,7 +106,8 @@ value = "protobuf"
     path
 }
 
-/// The values the application logged for `topic`, by offset, as JSON.
+/// The values the application logged for `topic`, by offset, each with its
+/// `value_encoding` (the app runs with `--with-encoding`).
 fn delivered(log: &std::path::Path, topic: &str) -> BTreeMap<i64, Value> {
     ProcessedLog::read(log)
         .entries
@@ -121,6 +122,11 @@ fn delivered(log: &std::path::Path, topic: &str) -> BTreeMap<i64, Value> {
         .collect()
 }
 
+/// What the application logs for a value embedded as JSON.
+fn as_json(value: Value) -> Value {
+    json!({"value": value, "value_encoding": "json"})
+}
+
 #[test]
 fn run_schema_avro_and_protobuf_records_reach_the_application_as_json_and_an_unknown_id_is_dead_lettered(
 ) {
@@ -129,7 +135,7 @@ fn run_schema_avro_and_protobuf_records_reach_the_application_as_json_and_an_unk
     let refunds = new_topic(broker(), "run-sr-refunds", 1);
     let app = unique_name("run-sr-app");
     let log = log_path("run-sr");
-    let (_http, port) = http_app("app", &log, 0, &[]);
+    let (_http, port) = http_app("app", &log, 0, &["--with-encoding"]);
 
     let order = |i: i64| json!({"id": i, "item": format!("item-{i}")});
     let mut records: Vec<Value> = (1..=5).map(|i| avro_record(ORDER_V1, order(i))).collect();
@@ -171,21 +177,16 @@ fn run_schema_avro_and_protobuf_records_reach_the_application_as_json_and_an_unk
         Duration::from_secs(90),
         || delivered(&log, &orders).len() >= 5 && delivered(&log, &refunds).len() >= 3,
     );
-    let want: BTreeMap<i64, Value> = [
-        (0, order(1)),
-        (1, order(2)),
-        (3, order(3)),
-        (4, order(4)),
-        (5, order(5)),
-    ]
-    .into_iter()
-    .collect();
+    let want: BTreeMap<i64, Value> = [(0, 1), (1, 2), (3, 3), (4, 4), (5, 5)]
+        .into_iter()
+        .map(|(offset, i)| (offset, as_json(order(i))))
+        .collect();
     assert_eq!(
         delivered(&log, &orders),
         want,
         "the Avro records as JSON objects"
     );
-    let want: BTreeMap<i64, Value> = (0..3).map(|o| (o, refund(o + 1))).collect();
+    let want: BTreeMap<i64, Value> = (0..3).map(|o| (o, as_json(refund(o + 1)))).collect();
     assert_eq!(
         delivered(&log, &refunds),
         want,

@@ -6,12 +6,14 @@ processed-log format (instance, topic, partition, offset, key, value;
 tab-separated, one write per line).
 
     record_app.py http --log FILE --name NAME [--port N] [--fail-value V] [--delay-ms D]
-                       [--in-flight FILE]
+                       [--in-flight FILE] [--with-encoding]
         Serves POST on 127.0.0.1 (any path); prints "LISTENING <port>" once
         ready. A body is one envelope or a JSON array of them. A record
         whose value is V is answered 500 (and not logged); otherwise 200.
         With --in-flight, the most requests it ever had in progress at once
-        is written to FILE whenever it grows.
+        is written to FILE whenever it grows. With --with-encoding (either
+        mode) the logged value is {"value": ..., "value_encoding": ...} as
+        JSON.
     record_app.py exec --log FILE --name NAME [--die-after N --die-once FILE]
         Reads one envelope per line on stdin and acknowledges each on stdout.
         With --die-after: after logging its N-th record (and before
@@ -31,9 +33,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Log:
-    def __init__(self, path, name):
+    def __init__(self, path, name, with_encoding=False):
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.name = name
+        self.with_encoding = with_encoding
 
     def record(self, e):
         def clean(v):
@@ -42,8 +45,11 @@ class Log:
             if not isinstance(v, str):
                 v = json.dumps(v)
             return v.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+        value = e["value"]
+        if self.with_encoding:
+            value = {"value": value, "value_encoding": e.get("value_encoding")}
         line = "\t".join([self.name, e["topic"], str(e["partition"]),
-                          str(e["offset"]), clean(e.get("key")), clean(e["value"])]) + "\n"
+                          str(e["offset"]), clean(e.get("key")), clean(value)]) + "\n"
         os.write(self.fd, line.encode())
 
 
@@ -131,8 +137,9 @@ def main():
     p.add_argument("--die-after", type=int, default=0)
     p.add_argument("--die-once")
     p.add_argument("--in-flight")
+    p.add_argument("--with-encoding", action="store_true")
     args = p.parse_args()
-    log = Log(args.log, args.name)
+    log = Log(args.log, args.name, args.with_encoding)
     if args.mode == "http":
         serve(args, log)
     else:
