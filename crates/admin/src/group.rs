@@ -64,9 +64,11 @@ use std::time::Duration;
 use rdkafka::bindings as rd;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
 use rdkafka::groups::GroupInfo;
 use rdkafka::types::RDKafkaErrorCode;
+
+pub use crate::assignment::decode_assignment;
+pub use crate::error::GroupError;
 
 /// A (topic, partition).
 pub type TopicPartition = (String, i32);
@@ -308,62 +310,6 @@ impl GroupDescription {
             coordinator: None,
             members,
         }
-    }
-}
-
-/// Why a group could not be described.
-#[derive(Debug, thiserror::Error)]
-pub enum GroupError {
-    /// ListGroups or DescribeGroups (`fetch_group_list`) failed.
-    #[error("group listing: {0}")]
-    List(#[from] KafkaError),
-    /// A group id holds a NUL byte and cannot be passed to librdkafka.
-    #[error("group id {0:?} contains a NUL byte")]
-    InvalidGroupId(String),
-    /// The DescribeConsumerGroups request as a whole failed.
-    #[error("describing {groups}: {code} ({message})")]
-    Request {
-        /// The groups asked about, comma-separated.
-        groups: String,
-        /// librdkafka's error code.
-        code: RDKafkaErrorCode,
-        /// librdkafka's message.
-        message: String,
-    },
-    /// No answer came within the timeout.
-    #[error("describing {groups}: no answer within {timeout:?}")]
-    Timeout {
-        /// The groups asked about, comma-separated.
-        groups: String,
-        /// The timeout.
-        timeout: Duration,
-    },
-    /// The broker answered with an error for this group.
-    #[error("describing group `{group}`: {code} ({message})")]
-    Group {
-        /// Group id.
-        group: String,
-        /// The error code.
-        code: RDKafkaErrorCode,
-        /// librdkafka's message.
-        message: String,
-    },
-    /// A ConsumerProtocol assignment could not be decoded.
-    #[error("assignment bytes: {0}")]
-    Assignment(String),
-}
-
-impl GroupError {
-    /// Is this the broker not supporting group listing at all (librdkafka's
-    /// mock cluster answers neither ListGroups nor DescribeGroups), rather
-    /// than a request that failed?
-    pub fn is_unsupported(&self) -> bool {
-        matches!(
-            self,
-            GroupError::List(KafkaError::GroupListFetch(
-                RDKafkaErrorCode::UnsupportedFeature
-            ))
-        )
     }
 }
 
@@ -741,104 +687,9 @@ impl Drop for Event {
     }
 }
 
-/// Decode a ConsumerProtocol assignment (a classic member's assignment bytes
-/// from DescribeGroups): version `i16`, then an array (`i32` count) of topic
-/// (`i16` length + UTF-8) with an array (`i32` count) of `i32` partitions,
-/// all big-endian; trailing user data is ignored.
-///
-/// ```
-/// use switchyard_admin::group::decode_assignment;
-/// let mut b = vec![0, 1, 0, 0, 0, 1, 0, 6];
-/// b.extend_from_slice(b"orders");
-/// b.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3]);
-/// b.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]); // no user data
-/// assert_eq!(decode_assignment(&b).unwrap(), vec![("orders".to_string(), vec![0, 3])]);
-/// assert!(decode_assignment(&[0, 1, 0]).is_err());
-/// ```
-pub fn decode_assignment(bytes: &[u8]) -> Result<Vec<(String, Vec<i32>)>, GroupError> {
-    let mut r = Reader { bytes, at: 0 };
-    let _version = r.i16()?;
-    let topics = r.i32()?;
-    let mut out = Vec::new();
-    for _ in 0..topics.max(0) {
-        let len = r.i16()?;
-        let name = r.take(len.max(0) as usize)?;
-        let name = String::from_utf8(name.to_vec())
-            .map_err(|_| GroupError::Assignment("topic name is not UTF-8".into()))?;
-        let n = r.i32()?;
-        let mut ps = Vec::with_capacity(n.clamp(0, 1 << 16) as usize);
-        for _ in 0..n.max(0) {
-            ps.push(r.i32()?);
-        }
-        out.push((name, ps));
-    }
-    Ok(out)
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], GroupError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
-        let end =
-            end.ok_or_else(|| GroupError::Assignment(format!("truncated at byte {}", self.at)))?;
-        let s = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn i16(&mut self) -> Result<i16, GroupError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Result<i32, GroupError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn encode(topics: &[(&str, &[i32])]) -> Vec<u8> {
-        let mut b = 3i16.to_be_bytes().to_vec();
-        b.extend((topics.len() as i32).to_be_bytes());
-        for (t, ps) in topics {
-            b.extend((t.len() as i16).to_be_bytes());
-            b.extend(t.as_bytes());
-            b.extend((ps.len() as i32).to_be_bytes());
-            for p in *ps {
-                b.extend(p.to_be_bytes());
-            }
-        }
-        b.extend(4i32.to_be_bytes());
-        b.extend(b"user");
-        b
-    }
-
-    #[test]
-    fn decodes_several_topics_and_ignores_user_data() {
-        let b = encode(&[("a", &[0, 1]), ("bb", &[]), ("c", &[7])]);
-        assert_eq!(
-            decode_assignment(&b).unwrap(),
-            vec![
-                ("a".into(), vec![0, 1]),
-                ("bb".into(), vec![]),
-                ("c".into(), vec![7])
-            ]
-        );
-    }
-
-    #[test]
-    fn truncated_bytes_are_an_error() {
-        let b = encode(&[("orders", &[0, 1, 2])]);
-        for cut in [1, 5, 9, 14, 20] {
-            assert!(decode_assignment(&b[..cut]).is_err(), "cut at {cut}");
-        }
-    }
 
     #[test]
     fn state_names_of_both_protocols_parse() {

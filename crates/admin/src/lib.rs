@@ -5,6 +5,8 @@
 //! type, members and the partitions each holds), and resetting committed
 //! offsets ([`reset`]), like `kafka-consumer-groups --reset-offsets`.
 
+mod assignment;
+mod error;
 pub mod group;
 pub mod reset;
 
