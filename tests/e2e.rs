@@ -27,6 +27,7 @@ mod e2e {
     mod parallel;
     mod pause;
     mod peers;
+    mod run_fleet;
     mod run_schema;
     mod schema_registry;
     mod secured;
