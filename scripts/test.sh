@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-scripts/install-test-deps.sh
+bash scripts/install-test-deps.sh
 
 # e2e tests share one broker per test binary and run in parallel; several
 # consumer processes share the machine's cores, so keep the thread count sane.
