@@ -132,7 +132,8 @@ fn wait_progress(log: &Path, topic: &str, n: usize) {
 }
 
 #[test]
-#[ignore = "switch to green times out in phase 5: the green `switchyard run` instance is not reported running the handed-off partitions"]
+#[ignore = "known defect (docs/decisions.md, 'Known defects'): at a switch, a few offsets are delivered to the \
+            application by both slots"]
 fn run_fleet_blue_green_switch_and_rollback_deliver_every_record_once_to_the_application() {
     let plane = Plane::new("rfl");
     let group = unique_name("rfl-g");
@@ -141,6 +142,7 @@ fn run_fleet_blue_green_switch_and_rollback_deliver_every_record_once_to_the_app
     let deploy = |verb: &str, extra: &[&str]| {
         let mut args = plane.cli_args("deploy", verb);
         args.extend(["--group".to_string(), group.clone()]);
+        args.extend(["--listener".to_string(), LISTENER.to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         switchyard(&args)
     };
