@@ -80,26 +80,12 @@ impl AppConfig {
     /// assert!(err.to_string().contains("/does/not/exist.toml"));
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        let (text, path) = read_file(path.as_ref())?;
+        Self::parse(&text, &path)
     }
 
     fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
-        let app: AppConfig = toml::from_str(text).map_err(|e| {
-            let report = e.to_string().trim_end().to_string();
-            let message = match e.span().and_then(|span| key_path(text, span.start)) {
-                Some(key) => format!("key `{key}`: {report}"),
-                None => report,
-            };
-            ConfigError::Parse {
-                path: path.to_string(),
-                message,
-            }
-        })?;
+        let app: AppConfig = from_toml(text, path)?;
         app.validate()?;
         Ok(app)
     }
@@ -197,6 +183,36 @@ impl AppConfig {
 /// The dotted path (`consumer.session_timeout_ms`) of the `key = value` line
 /// containing byte `offset`, when it can be told from the text: toml's
 /// messages locate an error by line and column but do not name the table.
+/// The text of the file at `path` and the path as errors name it.
+pub(crate) fn read_file(path: &Path) -> Result<(String, String), ConfigError> {
+    let shown = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, shown)),
+        Err(source) => Err(ConfigError::Io {
+            path: shown,
+            source,
+        }),
+    }
+}
+
+/// `text` deserialized; a syntax or type error names the file and the key.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &str,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let report = e.to_string().trim_end().to_string();
+        let message = match e.span().and_then(|span| key_path(text, span.start)) {
+            Some(key) => format!("key `{key}`: {report}"),
+            None => report,
+        };
+        ConfigError::Parse {
+            path: path.to_string(),
+            message,
+        }
+    })
+}
+
 pub(crate) fn key_path(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::connection::Connection;
 use crate::consumer::ConsumerConfig;
 use crate::error::ConfigError;
-use crate::file::key_path;
+use crate::file::{from_toml, read_file};
 use crate::listener::ListenerConfig;
 use crate::schema_registry::SchemaRegistryConfig;
 
@@ -301,26 +301,12 @@ impl RunConfig {
     /// assert!(matches!(err, ConfigError::Io { .. }));
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<RunConfig, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        let (text, path) = read_file(path.as_ref())?;
+        Self::parse(&text, &path)
     }
 
     fn parse(text: &str, path: &str) -> Result<RunConfig, ConfigError> {
-        let raw: RawRunConfig = toml::from_str(text).map_err(|e| {
-            let report = e.to_string().trim_end().to_string();
-            let message = match e.span().and_then(|span| key_path(text, span.start)) {
-                Some(key) => format!("key `{key}`: {report}"),
-                None => report,
-            };
-            ConfigError::Parse {
-                path: path.to_string(),
-                message,
-            }
-        })?;
+        let raw: RawRunConfig = from_toml(text, path)?;
         let mut kafka = Connection::from_table(&raw.kafka)?;
         if !raw.kafka.contains_key("bootstrap.servers") {
             kafka.set("bootstrap.servers", &raw.consumer.bootstrap_servers)?;
