@@ -24,6 +24,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.WakeupException;
 
 public class JavaPeerConsumer {
@@ -78,6 +79,7 @@ public class JavaPeerConsumer {
             }
         });
         boolean started = false;
+        boolean failed = false;
         try {
             while (true) {
                 ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(100));
@@ -95,19 +97,37 @@ public class JavaPeerConsumer {
             }
         } catch (WakeupException e) {
             // SIGTERM: commit what was processed and leave the group.
+        } catch (Throwable e) {
+            // Printed here: the single-file launcher can fail while trimming the stack trace of what main throws.
+            e.printStackTrace();
+            failed = true;
         } finally {
-            commit(consumer, pending);
-            consumer.close(Duration.ofSeconds(10));
-            log.close();
-            System.out.println("CLOSED");
-            done.countDown();
+            try {
+                commit(consumer, pending);
+                consumer.close(Duration.ofSeconds(10));
+                log.close();
+                System.out.println("CLOSED");
+            } finally {
+                done.countDown();
+            }
+        }
+        if (failed) {
+            System.exit(2);
         }
     }
 
+    // A commit refused because a cooperative rebalance is in progress keeps its offsets pending: the next poll
+    // completes the rebalance, and they are committed after it, or in onPartitionsRevoked for partitions that move
+    // (the Java client's documented way; dropping them would hand processed records to the next owner).
     static void commit(KafkaConsumer<String, String> consumer, Map<TopicPartition, OffsetAndMetadata> pending) {
-        if (!pending.isEmpty()) {
+        if (pending.isEmpty()) {
+            return;
+        }
+        try {
             consumer.commitSync(new HashMap<>(pending));
             pending.clear();
+        } catch (RebalanceInProgressException e) {
+            System.out.println("COMMIT DEFERRED " + e.getMessage());
         }
     }
 
