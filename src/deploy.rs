@@ -12,6 +12,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use switchyard_config::duration;
 use switchyard_control::kafka_store::{ensure_topic_with, KafkaStore};
 use switchyard_control::SharedStore;
 use switchyard_deploy::view::{SeparateStatus, SharedStatus, Status};
@@ -24,24 +25,36 @@ use crate::outcome::{Failure, Outcome};
 pub struct Common {
     #[command(flatten)]
     plane: crate::ctl::Plane,
-    /// Listener id.
-    #[arg(long, default_value = "probe")]
-    listener: String,
+    /// Listener id (default: the only listener the application's
+    /// deployment names; `init` needs it).
+    #[arg(long)]
+    listener: Option<String>,
     /// Group id: with separate groups, the base (slot `s` consumes as
     /// `<group>-<s>`); with a shared group, the group itself.
     #[arg(long)]
     group: String,
     /// Longest wait of one handoff phase.
-    #[arg(long, default_value_t = 30_000)]
-    phase_timeout_ms: u64,
+    #[arg(long, value_parser = duration::parse, default_value = "30s", value_name = "DURATION")]
+    phase_timeout: Duration,
+    /// `--phase-timeout` in milliseconds (kept for existing scripts).
+    #[arg(long, hide = true, conflicts_with = "phase_timeout")]
+    phase_timeout_ms: Option<u64>,
     /// Who (default: $USER).
     #[arg(long)]
     issuer: Option<String>,
     /// How long the driver's lease on the handoff lasts without renewal
     /// (renewed every third while the command runs); a killed driver's
     /// lease blocks `recover` this long.
-    #[arg(long, default_value_t = 15_000)]
-    lease_ms: u64,
+    #[arg(long, value_parser = duration::parse, default_value = "15s", value_name = "DURATION")]
+    lease: Duration,
+    /// `--lease` in milliseconds (kept for existing scripts).
+    #[arg(long, hide = true, conflicts_with = "lease")]
+    lease_ms: Option<u64>,
+}
+
+/// A duration flag, or its older form in milliseconds when that is given.
+fn or_ms(d: Duration, ms: Option<u64>) -> Duration {
+    ms.map_or(d, Duration::from_millis)
 }
 
 /// `deploy` subcommands.
@@ -102,15 +115,21 @@ pub enum Cmd {
         #[arg(long)]
         topic: Option<String>,
         /// Watch the canary this long after the handoff and abort it by
-        /// itself when it is unhealthy (0: do not watch).
-        #[arg(long, default_value_t = 0)]
-        watch_ms: u64,
+        /// itself when it is unhealthy (0s: do not watch).
+        #[arg(long, value_parser = duration::parse, default_value = "0s", value_name = "DURATION")]
+        watch: Duration,
+        /// `--watch` in milliseconds (kept for existing scripts).
+        #[arg(long, hide = true, conflicts_with = "watch")]
+        watch_ms: Option<u64>,
         /// Unhealthy: the canary group's lag on its partitions exceeds this.
         #[arg(long, default_value_t = 10_000)]
         max_lag: i64,
         /// Unhealthy: a canary partition does not run on a live canary instance this long.
-        #[arg(long, default_value_t = 5_000)]
-        grace_ms: u64,
+        #[arg(long, value_parser = duration::parse, default_value = "5s", value_name = "DURATION")]
+        grace: Duration,
+        /// `--grace` in milliseconds (kept for existing scripts).
+        #[arg(long, hide = true, conflicts_with = "grace")]
+        grace_ms: Option<u64>,
     },
     /// Move the rest to the canary's slot.
     Promote {
@@ -163,9 +182,13 @@ fn driver(c: &Common) -> anyhow::Result<Driver> {
         .or_else(|| std::env::var("USER").ok())
         .map(|u| format!("deploy:{u}"))
         .unwrap_or_else(|| "deploy".into());
+    let lease = or_ms(c.lease, c.lease_ms);
     anyhow::ensure!(
-        c.lease_ms >= 300,
-        crate::outcome::UsageError("--lease-ms must be at least 300".into())
+        lease >= Duration::from_millis(300),
+        crate::outcome::UsageError(format!(
+            "--lease must be at least 300ms, not {}",
+            duration::format(lease)
+        ))
     );
     Ok(Driver::start(
         c.plane.kafka.connection()?,
@@ -174,9 +197,9 @@ fn driver(c: &Common) -> anyhow::Result<Driver> {
         &c.plane.app,
         &c.group,
         issuer,
-        Duration::from_millis(c.phase_timeout_ms),
+        or_ms(c.phase_timeout, c.phase_timeout_ms),
     )?
-    .with_lease_ttl(Duration::from_millis(c.lease_ms)))
+    .with_lease_ttl(lease))
 }
 
 /// Run `f` on the driver of `common`, then stop its status tail.
@@ -185,9 +208,31 @@ fn with_driver<T>(
     f: impl FnOnce(&Driver, &str) -> Result<T, DeployError>,
 ) -> Result<T, DeployError> {
     let d = driver(common)?;
-    let r = f(&d, &common.listener);
+    let r = listener(&d, common).and_then(|l| f(&d, &l));
     d.tail.stop();
     r
+}
+
+/// `--listener`, or the only listener the deployment names.
+fn listener(d: &Driver, common: &Common) -> Result<String, DeployError> {
+    if let Some(l) = &common.listener {
+        return Ok(l.clone());
+    }
+    let s = d.read().map_err(DeployError::Failed)?;
+    let named: std::collections::BTreeSet<&String> =
+        s.owners.keys().chain(s.joined.keys()).collect();
+    match named.into_iter().collect::<Vec<_>>()[..] {
+        [only] => Ok(only.clone()),
+        [] => Err(DeployError::Refused(format!(
+            "application `{}` has no deployment yet: `deploy init --listener ID` first, or name the listener with --listener",
+            s.app
+        ))),
+        ref several => Err(DeployError::Refused(format!(
+            "application `{}` deploys several listeners ({}): name one with --listener",
+            s.app,
+            several.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 fn run_inner(cmd: Cmd) -> Result<(), DeployError> {
@@ -202,6 +247,11 @@ fn run_inner(cmd: Cmd) -> Result<(), DeployError> {
                 StrategyArg::Separate => Strategy::Separate,
                 StrategyArg::Shared => Strategy::Shared,
             };
+            if common.listener.is_none() {
+                return Err(DeployError::Refused(
+                    "deploy init needs --listener: the id of the listener the instances run".into(),
+                ));
+            }
             let i = with_driver(&common, |d, l| d.init(l, &slot, &topics, strategy))?;
             say(match i.strategy {
                 Strategy::Shared => format!(
@@ -234,14 +284,16 @@ fn run_inner(cmd: Cmd) -> Result<(), DeployError> {
             to,
             partitions,
             topic,
+            watch,
             watch_ms,
             max_lag,
+            grace,
             grace_ms,
         } => {
             let watch = CanaryWatch {
-                watch: Duration::from_millis(watch_ms),
+                watch: or_ms(watch, watch_ms),
                 max_lag,
-                grace: Duration::from_millis(grace_ms),
+                grace: or_ms(grace, grace_ms),
             };
             with_driver(&common, |d, l| {
                 d.canary(l, &to, topic.as_deref(), &partitions, Some(watch), &mut say)

@@ -90,6 +90,10 @@ impl Deployment {
     fn deploy_args(&self, verb: &str, extra: &[&str]) -> Vec<String> {
         let mut args = self.plane.cli_args("deploy", verb);
         args.extend(["--group".to_string(), self.group.clone()]);
+        if verb == "init" {
+            // the other verbs find the deployment's only listener themselves
+            args.extend(["--listener".to_string(), "probe".to_string()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     }

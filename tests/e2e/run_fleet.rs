@@ -132,8 +132,6 @@ fn wait_progress(log: &Path, topic: &str, n: usize) {
 }
 
 #[test]
-#[ignore = "known defect (docs/decisions.md, 'Known defects'): at a separate-groups handoff, records finished \
-            out of order above the commit (key ordering) are delivered again by the target slot"]
 fn run_fleet_blue_green_switch_and_rollback_deliver_every_record_once_to_the_application() {
     let plane = Plane::new("rfl");
     let group = unique_name("rfl-g");

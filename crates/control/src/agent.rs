@@ -389,13 +389,15 @@ async fn handoff_seeks(
             continue;
         };
         let start = p.committed.map_or(h, |c| c.max(h));
-        match l
-            .seek(
-                Some((t.to_string(), n)),
-                switchyard_runtime::SeekTo::Offset(start),
-            )
-            .await
-        {
+        // what the previous owner finished above the handoff offset counts
+        // only when starting there (a committed offset past it is this
+        // group's own, with its own metadata)
+        let done = if start == h {
+            targets::handoff_done(desired, l.name(), t, n)
+        } else {
+            Vec::new()
+        };
+        match l.seek_handoff(t, n, start, done).await {
             Ok(_) => {
                 tracing::info!(listener = l.name(), topic = t, partition = n, start, handoff = h, committed = ?p.committed, "handoff: starting at max(committed, handoff)")
             }

@@ -56,6 +56,13 @@ pub struct DesiredState {
     /// older driver) acts while the group is below it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub handoff_base: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Offsets above each handoff offset that the previous owner had
+    /// finished already: listener -> `topic-partition` -> offsets, read from
+    /// the commit metadata of the previous owner's group. In key and
+    /// unordered modes records finish out of order; an instance starting at
+    /// the handoff offset skips these instead of processing them again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub handoff_done: BTreeMap<String, BTreeMap<String, Vec<i64>>>,
     /// Shared-group strategy: listener -> the slots whose instances are
     /// members of the listener's (one, shared) consumer group; instances of
     /// other slots stay out of it. A listener without an entry is not
@@ -188,6 +195,7 @@ impl DesiredState {
             owners: BTreeMap::new(),
             handoff: BTreeMap::new(),
             handoff_base: BTreeMap::new(),
+            handoff_done: BTreeMap::new(),
             joined: BTreeMap::new(),
             deploy: BTreeMap::new(),
             issuer: None,

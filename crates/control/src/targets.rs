@@ -121,6 +121,21 @@ pub fn handoff_offset(
         .copied()
 }
 
+/// The offsets above the handoff offset of `topic`/`partition` that the
+/// previous owner had finished already (`handoff_done`; none if not said).
+pub fn handoff_done(
+    desired: Option<&DesiredState>,
+    listener: &str,
+    topic: &str,
+    partition: i32,
+) -> Vec<i64> {
+    desired
+        .and_then(|d| d.handoff_done.get(listener))
+        .and_then(|m| m.get(&format!("{topic}-{partition}")))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Does an instance of `slot` keep `listener` in its consumer group? Yes
 /// unless the desired state's `joined` names the listener's slots and
 /// `slot` is not among them (shared-group deployment strategy).
@@ -152,6 +167,7 @@ pub fn start_floors(desired: Option<&DesiredState>, listener: &str, slot: &str) 
         return Vec::new();
     };
     let bases = d.handoff_base.get(listener);
+    let done = d.handoff_done.get(listener);
     handoff
         .iter()
         .filter(|(k, _)| owners.get(*k).is_some_and(|o| o == slot))
@@ -164,6 +180,7 @@ pub fn start_floors(desired: Option<&DesiredState>, listener: &str, slot: &str) 
                     Some(b) => FloorScope::Since((*b >= 0).then_some(*b)),
                     None => FloorScope::Unscoped,
                 },
+                done_above: done.and_then(|d| d.get(k)).cloned().unwrap_or_default(),
             }),
             _ => None,
         })
@@ -328,19 +345,27 @@ mod tests {
         }
         let b = s.handoff_base.entry("l".into()).or_default();
         b.insert("t-0".into(), -1);
+        s.handoff_done
+            .entry("l".into())
+            .or_default()
+            .insert("t-0".into(), vec![52, 55]);
         let f = |partition, offset, scope| StartFloor {
             topic: "t".into(),
             partition,
             offset,
             scope,
+            done_above: Vec::new(),
+        };
+        let done = StartFloor {
+            done_above: vec![52, 55],
+            ..f(0, 50, FloorScope::Since(None))
         };
         assert_eq!(
             start_floors(Some(&s), "l", "green"),
-            vec![
-                f(0, 50, FloorScope::Since(None)),
-                f(1, 60, FloorScope::Unscoped)
-            ]
+            vec![done, f(1, 60, FloorScope::Unscoped)]
         );
+        assert_eq!(handoff_done(Some(&s), "l", "t", 0), vec![52, 55]);
+        assert_eq!(handoff_done(Some(&s), "l", "t", 1), Vec::<i64>::new());
         s.handoff_base
             .get_mut("l")
             .unwrap()

@@ -105,6 +105,10 @@ fn full_state() -> DesiredState {
             .insert("orders-3".into(), 1234);
         let base = s.handoff_base.entry("orders-in".into()).or_default();
         base.insert("orders-3".into(), -1);
+        s.handoff_done
+            .entry("orders-in".into())
+            .or_default()
+            .insert("orders-3".into(), vec![1236, 1237]);
         s.joined.insert("audit".into(), vec!["blue".into()]);
         s.deploy.insert("previous".into(), "blue".into());
         s.deploy.insert("canary".into(), "green".into());

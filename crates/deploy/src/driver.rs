@@ -346,6 +346,8 @@ impl Driver {
         kafka::warm_up(&self.connection, &self.group_of(&m.to), &m.partitions);
         let mut h = Handoff::new();
         let mut frozen_at = None;
+        // what the source had finished above its phase-3 offsets
+        let mut done_above = BTreeMap::new();
         out(format!(
             "handoff of {} partitions of `{}`: {} -> {} ({})",
             m.partitions.len(),
@@ -376,21 +378,25 @@ impl Driver {
                     }
                     Err(r) => Event::Failed(r),
                 },
-                Step::ReadOffsets => {
-                    match kafka::committed(&self.connection, &self.group_of(&m.from), &m.partitions)
-                    {
-                        Ok(o) => {
-                            out(format!(
-                                "phase 3 offsets of {}: {}",
-                                self.group_of(&m.from),
-                                fmt_offsets(&o)
-                            ));
-                            Event::Offsets(o)
-                        }
-                        Err(e) => Event::Failed(format!("phase 3: {e:#}")),
+                Step::ReadOffsets => match kafka::committed_with_done(
+                    &self.connection,
+                    &self.group_of(&m.from),
+                    &m.partitions,
+                ) {
+                    Ok(c) => {
+                        let (o, done) = split_done(c);
+                        out(format!(
+                            "phase 3 offsets of {}: {}{}",
+                            self.group_of(&m.from),
+                            fmt_offsets(&o),
+                            fmt_done(&done)
+                        ));
+                        done_above = done;
+                        Event::Offsets(o)
                     }
-                }
-                Step::WriteTransfer(o) => match self.write_transfer(m, &o, out) {
+                    Err(e) => Event::Failed(format!("phase 3: {e:#}")),
+                },
+                Step::WriteTransfer(o) => match self.write_transfer(m, &o, &done_above, out) {
                     Ok(v) => {
                         out(format!(
                             "phase 4 transfer: wrote v{v}, owned by {} with handoff offsets",
@@ -437,7 +443,7 @@ impl Driver {
                     frozen,
                 } => {
                     out(format!("rollback: {reason}"));
-                    self.roll_back(m, after_transfer, &frozen, out)?;
+                    self.roll_back(m, after_transfer, &frozen, &done_above, out)?;
                     let o = Outcome {
                         ok: false,
                         reason: Some(reason),
@@ -466,6 +472,7 @@ impl Driver {
         &self,
         m: &Move,
         o: &BTreeMap<Tp, i64>,
+        done: &BTreeMap<Tp, Vec<i64>>,
         out: &mut dyn FnMut(String),
     ) -> anyhow::Result<u64> {
         let group = self.group_of(&m.to);
@@ -480,6 +487,7 @@ impl Driver {
         };
         self.write(|s| {
             plan::transfer(s, m, o);
+            plan::carry_done(s, m, done);
             if let Some(b) = &bases {
                 plan::scope_handoff(s, m, b);
             }
@@ -499,9 +507,11 @@ impl Driver {
         m: &Move,
         after_transfer: bool,
         frozen: &BTreeMap<Tp, i64>,
+        frozen_done: &BTreeMap<Tp, Vec<i64>>,
         out: &mut dyn FnMut(String),
     ) -> anyhow::Result<()> {
         let mut offsets = None;
+        let mut done = BTreeMap::new();
         if after_transfer {
             let back = m.reversed();
             let v = self.write(|s| plan::freeze(s, &back))?;
@@ -518,15 +528,17 @@ impl Driver {
                     back.from
                 );
             }
-            let theirs = kafka::committed(&self.connection, &self.group_of(&m.to), &m.partitions)
-                .unwrap_or_default();
-            let mut o = frozen.clone();
-            for (tp, c) in theirs {
-                let e = o.entry(tp).or_insert(-1);
-                *e = (*e).max(c);
-            }
-            out(format!("rollback offsets: {}", fmt_offsets(&o)));
+            let theirs =
+                kafka::committed_with_done(&self.connection, &self.group_of(&m.to), &m.partitions)
+                    .unwrap_or_default();
+            let (o, d) = furthest(frozen, frozen_done, theirs);
+            out(format!(
+                "rollback offsets: {}{}",
+                fmt_offsets(&o),
+                fmt_done(&d)
+            ));
             offsets = Some(o);
+            done = d;
         }
         // handoff offsets back to `from` are scoped like a transfer's
         let back = m.reversed();
@@ -535,6 +547,7 @@ impl Driver {
         });
         let v = self.write(|s| {
             plan::restore(s, m, offsets.as_ref());
+            plan::carry_done(s, &back, &done);
             if let Some(b) = &bases {
                 plan::scope_handoff(s, &back, b);
             }
@@ -553,9 +566,94 @@ impl Driver {
     }
 }
 
+/// Committed offsets apart from what was finished above them.
+fn split_done(c: BTreeMap<Tp, kafka::Committed>) -> (BTreeMap<Tp, i64>, BTreeMap<Tp, Vec<i64>>) {
+    let mut offsets = BTreeMap::new();
+    let mut done = BTreeMap::new();
+    for (tp, c) in c {
+        offsets.insert(tp.clone(), c.offset);
+        if !c.done_above.is_empty() {
+            done.insert(tp, c.done_above);
+        }
+    }
+    (offsets, done)
+}
+
+/// Where a rollback starts the previous owner: per partition the further
+/// of the phase-3 offset (`frozen`, with what was finished above it) and
+/// the target group's committed offset (`theirs`, with its finished-above
+/// offsets); at a tie, the offsets either had finished.
+fn furthest(
+    frozen: &BTreeMap<Tp, i64>,
+    frozen_done: &BTreeMap<Tp, Vec<i64>>,
+    theirs: BTreeMap<Tp, kafka::Committed>,
+) -> (BTreeMap<Tp, i64>, BTreeMap<Tp, Vec<i64>>) {
+    let mut offsets = frozen.clone();
+    let mut done = frozen_done.clone();
+    for (tp, c) in theirs {
+        let at = offsets.get(&tp).copied().unwrap_or(-1);
+        if c.offset > at {
+            offsets.insert(tp.clone(), c.offset);
+            done.insert(tp, c.done_above);
+        } else if c.offset == at && !c.done_above.is_empty() {
+            let d = done.entry(tp).or_default();
+            d.extend(c.done_above);
+            d.sort_unstable();
+            d.dedup();
+        }
+    }
+    done.retain(|_, d| !d.is_empty());
+    (offsets, done)
+}
+
+/// `; finished above: t-0 x3` for the partitions with finished-above offsets.
+fn fmt_done(d: &BTreeMap<Tp, Vec<i64>>) -> String {
+    if d.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = d
+        .iter()
+        .map(|(tp, v)| format!("{} x{}", plan::key(tp), v.len()))
+        .collect();
+    format!("; finished above them: {}", parts.join(","))
+}
+
 pub(crate) fn fmt_offsets(o: &BTreeMap<Tp, i64>) -> String {
     o.iter()
         .map(|(tp, v)| format!("{}={v}", plan::key(tp)))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(p: i32) -> Tp {
+        ("t".into(), p)
+    }
+
+    /// A rollback starts the previous owner at the further of its phase-3
+    /// offset and the target group's commit, with the finished-above
+    /// offsets of whichever it is (both at a tie).
+    #[test]
+    fn a_rollback_carries_the_finished_offsets_of_the_further_commit() {
+        let frozen = BTreeMap::from([(tp(0), 10), (tp(1), 20), (tp(2), 30)]);
+        let frozen_done = BTreeMap::from([(tp(0), vec![12]), (tp(1), vec![22]), (tp(2), vec![33])]);
+        let c = |offset, done_above: &[i64]| kafka::Committed {
+            offset,
+            done_above: done_above.to_vec(),
+        };
+        let theirs = BTreeMap::from([
+            (tp(0), c(15, &[17])),
+            (tp(1), c(20, &[21, 22])),
+            (tp(2), c(-1, &[])),
+        ]);
+        let (o, d) = furthest(&frozen, &frozen_done, theirs);
+        assert_eq!(o, BTreeMap::from([(tp(0), 15), (tp(1), 20), (tp(2), 30)]));
+        assert_eq!(
+            d,
+            BTreeMap::from([(tp(0), vec![17]), (tp(1), vec![21, 22]), (tp(2), vec![33])])
+        );
+    }
 }

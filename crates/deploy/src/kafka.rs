@@ -10,6 +10,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_admin::group::{describe_group, GroupError};
 use switchyard_config::Connection;
+use switchyard_runtime::offset_metadata::decode;
 
 /// A partition: (topic, partition).
 pub type Tp = (String, i32);
@@ -58,6 +59,22 @@ pub fn warm_up(connection: impl Into<Connection>, group: &str, tps: &[Tp]) {
     });
 }
 
+/// At most this many finished-above offsets of a partition travel with a
+/// handoff offset in the desired state; beyond it, none do (those records
+/// are processed again by the next owner: at-least-once, never loss).
+pub const MAX_DONE_ABOVE: usize = 1000;
+
+/// What a group committed for one partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The next offset (-1: none).
+    pub offset: i64,
+    /// The offsets above it finished already, from Switchyard's commit
+    /// metadata (`switchyard_runtime::offset_metadata`); none when the
+    /// metadata says nothing or lists more than [`MAX_DONE_ABOVE`].
+    pub done_above: Vec<i64>,
+}
+
 /// The committed next offset of `group` for each of `tps` (-1: none).
 /// Partitions are always named (some brokers answer nothing to an
 /// all-partitions fetch).
@@ -66,6 +83,18 @@ pub fn committed(
     group: &str,
     tps: &[Tp],
 ) -> anyhow::Result<BTreeMap<Tp, i64>> {
+    Ok(committed_with_done(connection, group, tps)?
+        .into_iter()
+        .map(|(tp, c)| (tp, c.offset))
+        .collect())
+}
+
+/// [`committed`] with the offsets finished above each committed offset.
+pub fn committed_with_done(
+    connection: impl Into<Connection>,
+    group: &str,
+    tps: &[Tp],
+) -> anyhow::Result<BTreeMap<Tp, Committed>> {
     let c = group_client(&connection.into(), group)?;
     let mut req = TopicPartitionList::new();
     for (t, p) in tps {
@@ -78,11 +107,25 @@ pub fn committed(
                 return Ok(tps
                     .iter()
                     .map(|(t, p)| {
-                        let o = match list.find_partition(t, *p).map(|e| e.offset()) {
-                            Some(Offset::Offset(n)) => n,
-                            _ => -1,
+                        let e = list.find_partition(t, *p);
+                        let c = match e.as_ref().map(|e| e.offset()) {
+                            Some(Offset::Offset(n)) => {
+                                let meta = e.as_ref().map_or("", |e| e.metadata());
+                                let mut done_above = decode(n, meta);
+                                if done_above.len() > MAX_DONE_ABOVE {
+                                    done_above.clear();
+                                }
+                                Committed {
+                                    offset: n,
+                                    done_above,
+                                }
+                            }
+                            _ => Committed {
+                                offset: -1,
+                                done_above: Vec::new(),
+                            },
                         };
-                        ((t.clone(), *p), o)
+                        ((t.clone(), *p), c)
                     })
                     .collect())
             }

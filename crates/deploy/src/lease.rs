@@ -122,6 +122,7 @@ pub fn rebase(
         ("owners", base.owners != now.owners),
         ("handoff", base.handoff != now.handoff),
         ("handoff_base", base.handoff_base != now.handoff_base),
+        ("handoff_done", base.handoff_done != now.handoff_done),
         ("joined", base.joined != now.joined),
         ("deploy", base.deploy != now.deploy),
     ]

@@ -255,14 +255,47 @@ fn set_handoff(s: &mut DesiredState, m: &Move, offsets: &BTreeMap<Tp, i64>) {
             }
         }
     }
-    if let Some(b) = s.handoff_base.get_mut(&m.listener) {
+    forget(&mut s.handoff_base, m);
+    forget(&mut s.handoff_done, m);
+}
+
+/// Remove the entries of the moved partitions from a listener -> partition
+/// map (and the listener when nothing is left).
+fn forget<V>(map: &mut BTreeMap<String, BTreeMap<String, V>>, m: &Move) {
+    if let Some(b) = map.get_mut(&m.listener) {
         for tp in &m.partitions {
             b.remove(&key(tp));
         }
         if b.is_empty() {
-            s.handoff_base.remove(&m.listener);
+            map.remove(&m.listener);
         }
     }
+}
+
+/// The offsets the previous owner had finished above the handoff offsets
+/// of the moved partitions (`done`, read with them from its group's commit
+/// metadata): the new owner skips them when it starts at the handoff
+/// offset (key and unordered modes finish records out of order).
+pub fn carry_done(s: &mut DesiredState, m: &Move, done: &BTreeMap<Tp, Vec<i64>>) {
+    let Some(h) = s.handoff.get(&m.listener) else {
+        return;
+    };
+    let carried: Vec<(String, Vec<i64>)> = m
+        .partitions
+        .iter()
+        .filter_map(|tp| {
+            let at = *h.get(&key(tp))?;
+            let above: Vec<i64> = done.get(tp)?.iter().copied().filter(|o| *o > at).collect();
+            (!above.is_empty()).then(|| (key(tp), above))
+        })
+        .collect();
+    if carried.is_empty() {
+        return;
+    }
+    s.handoff_done
+        .entry(m.listener.clone())
+        .or_default()
+        .extend(carried);
 }
 
 /// Scope the handoff offsets of the moved partitions to this handoff:

@@ -95,7 +95,7 @@ impl Driver {
                     m.to,
                     m.from
                 ));
-                self.roll_back(m, false, &Default::default(), out)?;
+                self.roll_back(m, false, &Default::default(), &Default::default(), out)?;
                 Ok(Some(Outcome {
                     ok: true,
                     moved: m.partitions.clone(),

@@ -104,7 +104,7 @@ pub(crate) struct Coordinator {
     /// Start floors of partitions assigned later ([`crate::start_floor`]).
     pub start_floors: crate::start_floor::Floors,
     /// Partitions whose assignment was raised to their floor, until `on_assign`.
-    pub floored: HashMap<Tp, i64>,
+    pub floored: HashMap<Tp, crate::start_floor::StartFloor>,
 }
 
 impl Coordinator {
@@ -484,8 +484,8 @@ impl Coordinator {
                 self.resume(kafka, &target, skip, &keep);
                 let _ = done.send(());
             }
-            Command::Seek(tp, to, done) => {
-                let _ = done.send(self.seek(kafka, tp, to));
+            Command::Seek(tp, to, done_above, done) => {
+                let _ = done.send(self.seek(kafka, tp, to, done_above));
             }
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot(kafka));

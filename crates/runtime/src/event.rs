@@ -37,7 +37,8 @@ pub(crate) enum Command {
     /// Resume a target (skipping stopped records or not), keeping the
     /// narrower targets listed.
     Resume(PauseTarget, bool, Vec<PauseTarget>, oneshot::Sender<()>),
-    Seek(Option<(String, i32)>, SeekTo, SeekReply),
+    /// Seek; the offsets are finished already above the target (a handoff).
+    Seek(Option<(String, i32)>, SeekTo, Vec<i64>, SeekReply),
     /// A snapshot with the log ends librdkafka knows (the handle asks for
     /// those of paused partitions, see [`crate::log_ends`]).
     Snapshot(oneshot::Sender<ListenerSnapshot>),

@@ -112,7 +112,32 @@ impl ListenerHandle {
         partition: Option<(String, i32)>,
         to: SeekTo,
     ) -> Result<Vec<(String, i32, i64)>, RuntimeError> {
-        self.ask(|r| Command::Seek(partition, to, r)).await?
+        self.ask(|r| Command::Seek(partition, to, Vec::new(), r))
+            .await?
+    }
+
+    /// The handoff of a deployment: seek an assigned partition to `offset`,
+    /// the previous owner's committed offset, and count `done_above`, the
+    /// offsets above it that the previous owner had finished already, as
+    /// done (they are skipped when fetched, and carried in this listener's
+    /// commit metadata until its commit passes them).
+    ///
+    /// ```no_run
+    /// # async fn demo(l: &switchyard_runtime::ListenerHandle) -> Result<(), switchyard_runtime::RuntimeError> {
+    /// l.seek_handoff("orders", 3, 1234, vec![1236, 1237]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn seek_handoff(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        done_above: Vec<i64>,
+    ) -> Result<(), RuntimeError> {
+        let tp = Some((topic.to_string(), partition));
+        self.ask(|r| Command::Seek(tp, SeekTo::Offset(offset), done_above, r))
+            .await??;
+        Ok(())
     }
 
     /// Leave the consumer group without stopping: the assigned partitions

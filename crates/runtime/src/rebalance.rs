@@ -254,8 +254,10 @@ impl Coordinator {
                 }
             }
             if let Some(floor) = floor {
-                // started above the committed offset: that start is the next commit
-                part.tracker.reset(floor);
+                // started above the committed offset: that start is the next
+                // commit, and what the previous owner finished above it is done
+                part.tracker.reset(floor.offset);
+                part.tracker.seed_done(floor.done_above);
             }
             if want_pause {
                 part.state = PartitionState::Paused;

@@ -16,12 +16,14 @@ use crate::coordinator::{Coordinator, Kafka, Tp};
 use crate::error::RuntimeError;
 
 impl Coordinator {
-    /// Seek `tp` (or every assigned partition) to `to`; returns the absolute offsets.
+    /// Seek `tp` (or every assigned partition) to `to`, counting the offsets
+    /// `done_above` it as finished (a handoff's); returns the absolute offsets.
     pub fn seek(
         &mut self,
         kafka: &Kafka,
         tp: Option<Tp>,
         to: SeekTo,
+        done_above: Vec<i64>,
     ) -> Result<Vec<(String, i32, i64)>, RuntimeError> {
         let targets: Vec<Tp> = match tp {
             Some(tp) if self.parts.contains_key(&tp) => vec![tp],
@@ -35,6 +37,8 @@ impl Coordinator {
             let part = self.parts.get_mut(&tp).expect("checked above");
             part.queue.drain_all();
             part.tracker.reset(offset);
+            part.tracker
+                .seed_done(done_above.iter().copied().filter(|o| *o > offset));
             if !part.fetch_paused {
                 kafka.seek(&tp.0, tp.1, Offset::Offset(offset), timeout)?;
             }

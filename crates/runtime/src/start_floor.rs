@@ -42,6 +42,10 @@ pub struct StartFloor {
     pub offset: i64,
     /// While when it holds.
     pub scope: FloorScope,
+    /// Offsets above `offset` that the previous owner had finished already
+    /// (records finish out of order in key and unordered modes): a partition
+    /// that starts at the floor skips them.
+    pub done_above: Vec<i64>,
 }
 
 /// While when a start floor holds.
@@ -187,7 +191,7 @@ impl Coordinator {
                         .is_ok()
                     {
                         tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, floor = floor.offset, committed = ?e.offset(), "start floor: starting above the committed offset");
-                        self.floored.insert(tp, floor.offset);
+                        self.floored.insert(tp, floor);
                     }
                 }
                 spent => self.spend_floor(&tp, spent),
@@ -206,6 +210,7 @@ mod tests {
             partition: 0,
             offset,
             scope,
+            done_above: Vec::new(),
         }
     }
 

@@ -336,9 +336,18 @@ fn an_instance_override_never_runs_what_slot_ownership_withholds() {
     let logs = [log_path("cpo")];
     let mut init = plane.cli_args("deploy", "init");
     init.extend(
-        ["--group", &group, "--slot", "blue", "--topics", &topic]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "--group",
+            &group,
+            "--listener",
+            "probe",
+            "--slot",
+            "blue",
+            "--topics",
+            &topic,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     let (code, out) = switchyard(&init);
     assert_eq!(code, 0, "{out}");

@@ -84,6 +84,27 @@ fn handoff_offsets_are_scoped_to_their_handoff() {
     );
 }
 
+/// What the previous owner finished above a handoff offset travels with
+/// it (only offsets above it, only for partitions with a handoff offset);
+/// a later handoff of the same partition drops it.
+#[test]
+fn finished_above_offsets_travel_with_their_handoff_offset() {
+    let s = state(&[("blue", 0), ("blue", 1), ("blue", 2)]);
+    let m = switch(&s, "l", "green").unwrap();
+    let mut s2 = s.clone();
+    transfer(&mut s2, &m, &BTreeMap::from([(tp(0), 50), (tp(1), 60)]));
+    let done = BTreeMap::from([(tp(0), vec![49, 52, 55]), (tp(1), vec![]), (tp(2), vec![7])]);
+    carry_done(&mut s2, &m, &done);
+    assert_eq!(
+        s2.handoff_done["l"],
+        BTreeMap::from([("t-0".to_string(), vec![52, 55])])
+    );
+    let back = rollback(&s2, "l").unwrap();
+    let mut s3 = s2.clone();
+    transfer(&mut s3, &back, &BTreeMap::from([(tp(0), 80)]));
+    assert!(s3.handoff_done.is_empty(), "{:?}", s3.handoff_done);
+}
+
 fn st(id: &str, slot: &str, v: u64, ts: i64, parts: &[(i32, &str)]) -> InstanceStatus {
     InstanceStatus {
         instance: id.into(),
