@@ -29,6 +29,7 @@ mod e2e {
     mod peers;
     mod run_fleet;
     mod run_schema;
+    mod run_slow_app;
     mod schema_registry;
     mod secured;
     mod seek_reset;

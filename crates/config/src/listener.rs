@@ -128,6 +128,15 @@ pub struct ListenerConfig {
     /// How long shutdown waits for in-flight records, default 10000.
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
+    /// Bound of the records waiting for a worker or in flight (default
+    /// 10,000): at it the listener stops taking records of the partitions
+    /// that feed it, and goes on below half.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_buffered_records: Option<usize>,
+    /// Bound of the bytes of the records waiting for a worker (default
+    /// 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_buffered_bytes: Option<usize>,
     /// How `switchyard run` hands the records to the application
     /// (`[listener.delivery]`); a library user attaches a handler instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,6 +165,8 @@ impl ListenerConfig {
             dead_letter_topic: None,
             create_dead_letter_topic: true,
             shutdown_timeout_ms: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+            max_buffered_records: None,
+            max_buffered_bytes: None,
             delivery: None,
         }
     }
@@ -452,6 +463,14 @@ impl ListenerConfig {
             return fail(format!(
                 "`dead_letter_topic` = `{dlt}` is blank; leave it unset for `<topic>.DLT`"
             ));
+        }
+        for (key, bound) in [
+            ("max_buffered_records", self.max_buffered_records),
+            ("max_buffered_bytes", self.max_buffered_bytes),
+        ] {
+            if bound == Some(0) {
+                return fail(format!("`{key}` must be at least 1 (got 0)"));
+            }
         }
         if let CommitPolicy::EveryN { records: 0 } = self.commit {
             return fail("`commit` mode `every-n` needs `records` >= 1 (got 0)".into());

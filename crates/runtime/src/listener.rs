@@ -154,6 +154,12 @@ impl ListenerBuilder {
         b.group_id = listener.group_id.clone();
         b.dead_letter_topic = listener.dead_letter_topic.clone();
         b.dead_letter_topic_creation = listener.create_dead_letter_topic;
+        if let Some(n) = listener.max_buffered_records {
+            b.max_buffered_records = n;
+        }
+        if let Some(n) = listener.max_buffered_bytes {
+            b.max_buffered_bytes = n;
+        }
         b.subscription = Some(if let Some(p) = &listener.pattern {
             Subscription::Pattern(p.clone())
         } else if !listener.assign.is_empty() {
