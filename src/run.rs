@@ -109,6 +109,9 @@ async fn serve(config: RunConfig, id: String) -> Outcome {
     }
     if let Some(addr) = i.admin {
         builder = builder.http(addr);
+        if let Some(t) = &i.admin_token {
+            builder = builder.token(t.clone());
+        }
     }
     let started = builder.start().await;
     let instance = match started {

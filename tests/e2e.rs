@@ -27,6 +27,7 @@ mod e2e {
     mod parallel;
     mod pause;
     mod peers;
+    mod run_admin;
     mod run_fleet;
     mod run_schema;
     mod run_slow_app;

@@ -431,6 +431,22 @@ pub fn switchyard_run(name: &str, args: &[String]) -> Child {
     )
 }
 
+/// [`switchyard_run`] with more environment variables, and its log
+/// (stderr) among the lines of its stdout.
+pub fn switchyard_run_with(name: &str, args: &[String], env: &[(String, String)]) -> Child {
+    let mut command = std::process::Command::new("/bin/sh");
+    command
+        .args(["-c", "exec \"$0\" run \"$@\" 2>&1"])
+        .arg(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env(
+            "SWITCHYARD_LOG",
+            "info,rdkafka::consumer::base_consumer=off",
+        )
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    Child::spawn_command(name, command)
+}
+
 #[test]
 fn delivery_run_delivers_over_http_and_to_a_child_process_and_stops_on_sigterm() {
     let b = bootstrap();

@@ -45,7 +45,13 @@ fn count(log: &Path, topic: &str) -> usize {
 }
 
 /// A minimal HTTP/1.1 client: status and JSON body.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+pub(super) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))

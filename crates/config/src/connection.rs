@@ -317,6 +317,23 @@ pub fn is_secret(key: &str) -> bool {
     is_sensitive(key) || key.contains("oauthbearer.config") || key.ends_with(".pem")
 }
 
+/// [`resolve`] with the value never shown in an error: a credential given
+/// inline may be in it.
+pub(crate) fn resolve_secret(key: &str, value: &str) -> Result<String, ConfigError> {
+    resolve(key, value).map_err(|e| match e {
+        ConfigError::InvalidValue { key, value, reason }
+            if !value.starts_with("${env:") && !value.starts_with("${file:") =>
+        {
+            ConfigError::InvalidValue {
+                key,
+                value: "<redacted>".into(),
+                reason,
+            }
+        }
+        e => e,
+    })
+}
+
 /// `${env:NAME}` and `${file:PATH}` in `value`, resolved.
 pub(crate) fn resolve(key: &str, value: &str) -> Result<String, ConfigError> {
     let shown = |v: &str| {

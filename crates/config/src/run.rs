@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::connection::Connection;
+use crate::connection::{resolve_secret, Connection};
 use crate::consumer::ConsumerConfig;
 use crate::error::ConfigError;
 use crate::file::{from_toml, read_file};
@@ -119,7 +119,7 @@ fn default_shutdown_timeout() -> Duration {
 }
 
 /// The `[instance]` table: who this process is in its fleet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceConfig {
     /// The application (the fleet this instance belongs to).
@@ -149,9 +149,34 @@ pub struct InstanceConfig {
     /// Address of the admin HTTP server (health, metrics, status), e.g. "0.0.0.0:8080".
     #[serde(default)]
     pub admin: Option<SocketAddr>,
+    /// Bearer token the admin API requires of requests that change state
+    /// (`POST /bindings/..`, `POST /actuator/bindings/..`); takes
+    /// `${env:NAME}` and `${file:PATH}`; needs `admin` and `control`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
     /// How long a shutdown (SIGTERM, SIGINT) waits for records in flight.
     #[serde(default = "default_shutdown_timeout", with = "crate::duration")]
     pub shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for InstanceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceConfig")
+            .field("application", &self.application)
+            .field("instance_id", &self.instance_id)
+            .field("instance_id_env", &self.instance_id_env)
+            .field("slot", &self.slot)
+            .field("control", &self.control)
+            .field("status_topic", &self.status_topic)
+            .field("create_topics", &self.create_topics)
+            .field("admin", &self.admin)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
 }
 
 impl InstanceConfig {
@@ -243,6 +268,25 @@ impl InstanceConfig {
             }
             _ => {}
         }
+        if let Some(t) = &self.admin_token {
+            if t.trim().is_empty() {
+                return blank("instance.admin_token", "");
+            }
+            if self.admin.is_none() {
+                return Err(ConfigError::invalid(
+                    "instance.admin_token",
+                    "<redacted>",
+                    "guards the admin API: give its address (`admin`)",
+                ));
+            }
+            if self.control.is_none() {
+                return Err(ConfigError::invalid(
+                    "instance.admin_token",
+                    "<redacted>",
+                    "guards the admin API's control endpoints: give a control store (`control`)",
+                ));
+            }
+        }
         if self.shutdown_timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "instance.shutdown_timeout",
@@ -315,10 +359,14 @@ impl RunConfig {
         if consumer.group_id.is_none() {
             consumer.group_id = Some(raw.instance.application.clone());
         }
+        let mut instance = raw.instance;
+        if let Some(t) = &instance.admin_token {
+            instance.admin_token = Some(resolve_secret("instance.admin_token", t)?);
+        }
         let run = RunConfig {
             consumer: consumer.with_connection(kafka.clone()),
             kafka,
-            instance: raw.instance,
+            instance,
             listeners: raw.listeners,
             schema_registry: raw.schema_registry.map(|s| s.resolved()).transpose()?,
         };
@@ -380,5 +428,55 @@ impl RunConfig {
             registry.validate()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(instance: &str) -> String {
+        format!(
+            "[instance]\napplication = \"a\"\n{instance}\n[[listener]]\nname = \"l\"\ntopics = [\"t\"]\ndelivery = {{ mode = \"exec\", command = [\"cat\"] }}\n"
+        )
+    }
+
+    /// The admin token is resolved from the environment, never shown, and
+    /// refused where it would guard nothing.
+    #[test]
+    fn the_admin_token_is_resolved_hidden_and_needs_the_admin_api_and_a_control_store() {
+        std::env::set_var("SWITCHYARD_TEST_ADMIN_TOKEN", "t0p-s3cret");
+        let run = RunConfig::from_toml_str(&file(
+            "admin = \"127.0.0.1:0\"\ncontrol = { file = \"d.json\" }\nadmin_token = \"${env:SWITCHYARD_TEST_ADMIN_TOKEN}\"",
+        ))
+        .unwrap();
+        assert_eq!(run.instance.admin_token.as_deref(), Some("t0p-s3cret"));
+        let shown = format!("{run:?}");
+        assert!(
+            !shown.contains("t0p-s3cret") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+
+        let no_admin = RunConfig::from_toml_str(&file(
+            "control = { file = \"d.json\" }\nadmin_token = \"inline-s3cret\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            no_admin.contains("instance.admin_token") && no_admin.contains("`admin`"),
+            "{no_admin}"
+        );
+        assert!(!no_admin.contains("inline-s3cret"), "{no_admin}");
+        let no_control =
+            RunConfig::from_toml_str(&file("admin = \"127.0.0.1:0\"\nadmin_token = \"x\""))
+                .unwrap_err()
+                .to_string();
+        assert!(no_control.contains("`control`"), "{no_control}");
+        let missing = RunConfig::from_toml_str(&file(
+            "admin = \"127.0.0.1:0\"\ncontrol = { file = \"d.json\" }\nadmin_token = \"${env:SWITCHYARD_TEST_NO_SUCH_VAR}\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(missing.contains("SWITCHYARD_TEST_NO_SUCH_VAR"), "{missing}");
     }
 }

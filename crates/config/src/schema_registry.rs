@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::connection::resolve;
+use crate::connection::resolve_secret;
 use crate::error::ConfigError;
 
 /// Default [`SchemaRegistryConfig::request_timeout`].
@@ -220,23 +220,6 @@ impl SchemaRegistryConfig {
         }
         Ok(())
     }
-}
-
-/// [`resolve`] with the value never shown in an error: a credential given
-/// inline may be in it.
-fn resolve_secret(key: &str, value: &str) -> Result<String, ConfigError> {
-    resolve(key, value).map_err(|e| match e {
-        ConfigError::InvalidValue { key, value, reason }
-            if !value.starts_with("${env:") && !value.starts_with("${file:") =>
-        {
-            ConfigError::InvalidValue {
-                key,
-                value: "<redacted>".into(),
-                reason,
-            }
-        }
-        e => e,
-    })
 }
 
 #[cfg(test)]
