@@ -234,6 +234,18 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
         &|s| cmd.apply(s, now_ms()),
     )?;
     let v = written.version;
+    // a timed pause that has expired by the time its status is read was
+    // applied and is over: the version applied is its acknowledgement
+    let expires_at = match cmd.action {
+        Action::Pause => written
+            .pauses
+            .iter()
+            .find(|p| {
+                p.listener == cmd.listener && p.topic == cmd.topic && p.partition == cmd.partition
+            })
+            .and_then(|p| p.expires_at_ms),
+        Action::Resume => None,
+    };
     println!(
         "wrote version {v} of {} ({})",
         c.common.plane.app,
@@ -277,12 +289,11 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
                     println!("{i}: stopped");
                     false
                 }
-                Some(s) if s.is_gone(now_ms()) => {
-                    bar.finish_with_message("gone");
-                    println!("{i}: gone (no status for three heartbeats)");
-                    false
-                }
-                Some(s) if acknowledged(s, v, &cmd) => {
+                Some(s)
+                    if acknowledged(s, v, &cmd)
+                        || (s.applied_version >= v
+                            && expires_at.is_some_and(|e| now_ms() >= e)) =>
+                {
                     let committed: Vec<String> = s
                         .partitions()
                         .filter(|p| cmd.target().matches(&p.topic, p.partition))
@@ -298,6 +309,12 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
                     bar.finish_with_message(msg.clone());
                     println!("{i}: {msg}");
                     false
+                }
+                // silence is no acknowledgement (an agent reports while it
+                // applies): a silent instance stays awaited
+                Some(s) if s.is_gone(now_ms()) => {
+                    bar.set_message("stopped reporting (no status for three heartbeats)");
+                    true
                 }
                 Some(s) => {
                     let why = reasons(s, &cmd);
@@ -316,6 +333,12 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
     tail.stop();
     if !pending.is_empty() {
         for i in &pending {
+            if latest.get(i).is_some_and(|s| s.is_gone(now_ms())) {
+                bars[i].abandon_with_message(
+                    "no acknowledgement: stopped reporting (killed or wedged; if killed, the next owner of its partitions applies the version)",
+                );
+                continue;
+            }
             let why = latest.get(i).map(|s| reasons(s, &cmd)).unwrap_or_default();
             if why.is_empty() {
                 bars[i].abandon_with_message("no acknowledgement");

@@ -20,6 +20,7 @@ use super::common::*;
 mod compaction;
 mod inputs;
 mod protocol;
+mod wedged;
 
 const WAIT: Duration = Duration::from_secs(40);
 

@@ -128,16 +128,35 @@ fn a_java_consumer_and_switchyard_listeners_share_a_cooperative_group() {
             ProcessedLog::read(&log).count(&topic) >= before + n
         });
     };
+    // a member that joins has processed records of its own before the next
+    // change (it may be assigned nothing until a later rebalance)
+    let works = |name: &str| {
+        wait_until(
+            &format!("{name} processes records"),
+            Duration::from_secs(60),
+            || {
+                ProcessedLog::read(&log)
+                    .entries
+                    .iter()
+                    .filter(|e| e.instance == name)
+                    .count()
+                    >= 50
+            },
+        );
+    };
     let mut s1 = probe("s1", &group, &topic, &log, &args);
     grows(200);
     let mut j1 = java_peer("j1", &group, &topic, &log);
+    works("j1");
     grows(300);
     let s2 = probe("s2", &group, &topic, &log, &args);
+    works("s2");
     grows(300);
     j1.terminate(); // leaves the group after committing
     assert!(j1.wait_exit(Duration::from_secs(90)).is_some(), "j1 exits");
     grows(300);
     let j2 = java_peer("j2", &group, &topic, &log);
+    works("j2");
     grows(300);
     s1.kill(); // SIGKILL with records processed but not yet committed
     let committed_at_kill = committed_offsets(&b, &group, &topic);

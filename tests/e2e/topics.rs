@@ -5,9 +5,7 @@
 //! fails at start naming it and the command that creates it;
 //! `--no-create-topics` makes the operator commands refuse a missing topic.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -97,43 +95,6 @@ fn exists(topic: &str) -> bool {
         }
         _ => true,
     }
-}
-
-/// Run `program args` to its exit within `timeout`: exit code, stdout, stderr.
-fn run_bounded(program: &str, args: &[String], timeout: Duration) -> (i32, String, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{program} did not exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (mut out, mut err) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    eprintln!("[{program}] {out}{err}");
-    (status.code().unwrap_or(-1), out, err)
 }
 
 #[test]

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use switchyard_runtime::command::PartitionState;
 use switchyard_runtime::{ListenerHandle, PauseTarget};
@@ -79,6 +79,9 @@ struct Shared {
     /// The HTTP servers serving this agent ([`crate::http::serve`]): a stop
     /// waits for them, so no request still holds a listener.
     servers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// One status publication at a time (the heartbeat task and the apply
+    /// loop both publish): a snapshot never lands after a newer one.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 /// How long a stop waits for an HTTP server to finish its requests.
@@ -122,6 +125,7 @@ impl Agent {
             applied: watch::channel((0, 0)).0,
             stopped: watch::channel(false).0,
             servers: Mutex::default(),
+            publishing: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
             retry: AtomicBool::new(false),
             cfg,
@@ -330,10 +334,11 @@ impl Agent {
 
 async fn run(shared: Arc<Shared>, mut rx: watch::Receiver<Option<DesiredState>>) {
     let beat = shared.cfg.heartbeat;
-    let mut last_beat = Instant::now();
+    let heartbeat = tokio::spawn(heartbeat(shared.clone()));
+    let mut stop = shared.stopped.subscribe();
     while !shared.stopping.load(Ordering::SeqCst) {
         let expiry = targets::next_expiry(shared.state.lock().unwrap().desired.as_ref(), now_ms());
-        let mut wait = beat.saturating_sub(last_beat.elapsed());
+        let mut wait = beat;
         if let Some(e) = expiry {
             wait = wait.min(Duration::from_millis((e - now_ms()).max(0) as u64));
         }
@@ -353,12 +358,33 @@ async fn run(shared: Arc<Shared>, mut rx: watch::Receiver<Option<DesiredState>>)
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
-        shared.apply(&mut rx).await;
-        let due = last_beat.elapsed() >= beat;
-        if due {
-            last_beat = Instant::now();
+        // a stop does not wait for an apply in progress (a pause waiting
+        // for a wedged handler's drain): the shutdown has its own deadline
+        tokio::select! {
+            _ = shared.apply(&mut rx) => {}
+            _ = stopped(&mut stop) => break,
         }
-        shared.publish(due).await;
+        shared.publish(false).await;
+    }
+    heartbeat.abort();
+    let _ = heartbeat.await;
+}
+
+/// Resolves once the agent is told to stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// The status every heartbeat, whatever the apply loop is doing: an
+/// instance applying a change (a pause draining its partitions) keeps
+/// reporting, with the partitions `draining`, and is never taken for gone.
+async fn heartbeat(shared: Arc<Shared>) {
+    let mut stop = shared.stopped.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(shared.cfg.heartbeat) => shared.publish(true).await,
+            _ = stopped(&mut stop) => return,
+        }
     }
 }
 
@@ -608,6 +634,7 @@ impl Shared {
         let Some(p) = self.publisher.clone() else {
             return;
         };
+        let _one = self.publishing.lock().await;
         let status = self.status().await;
         let changed = self
             .state
