@@ -69,7 +69,10 @@ fn twenty_switches_with_kills(protocol: GroupProtocol) {
             child.name()
         );
         child.kill();
-        killed.push(child.name().to_string());
+        killed.push(Killed {
+            instance: child.name().to_string(),
+            committed: committed_offsets(&bootstrap(), &d.group_of(&slot), &d.topic),
+        });
         let status = switch
             .wait_exit(Duration::from_secs(120))
             .expect("the switch ends");
