@@ -1,10 +1,13 @@
 //! Every client over SASL_SSL (SCRAM-SHA-512, TLS with a CA of the test's
 //! own) on a broker of its own whose clients reach it on that listener only:
-//! a listener and its dead letters, control writes, lag and offsets reset;
+//! a listener and its dead letters, control writes, lag and offsets reset,
+//! a blue/green switch and rollback (`secured/deploy.rs`);
 //! a wrong password and an untrusted certificate fail in bounded time with
 //! no secret shown; with the StandardAuthorizer a principal without write
 //! access to the control topic is refused and changes nothing while an
 //! operator's write lands. Nothing the test logged holds a secret.
+
+mod deploy;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -425,12 +428,13 @@ fn cli(args: &[String]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-#[test]
-fn the_cli_pauses_resumes_reads_lag_and_resets_offsets_over_sasl_ssl() {
+/// The admin principal's client settings in a Java properties file in
+/// `dir` (the password only there, as Kafka's tools take it), and the
+/// connection flags of every command: `--bootstrap`, `--command-config`
+/// and `-X ssl.ca.location=..`.
+fn connection_flags(dir: &std::path::Path) -> Vec<String> {
     let s = sec().broker.secured().unwrap();
-    let dir = std::env::temp_dir().join(unique_name("sy-cli-sec"));
-    std::fs::create_dir_all(&dir).unwrap();
-    // the password only in a Java properties file, as Kafka's tools take it
+    std::fs::create_dir_all(dir).unwrap();
     let props = dir.join("client.properties");
     std::fs::write(
         &props,
@@ -442,17 +446,24 @@ fn the_cli_pauses_resumes_reads_lag_and_resets_offsets_over_sasl_ssl() {
         ),
     )
     .unwrap();
+    vec![
+        "--bootstrap".to_string(),
+        s.bootstrap(),
+        "--command-config".to_string(),
+        props.display().to_string(),
+        "-X".to_string(),
+        format!("ssl.ca.location={}", s.ca_location().display()),
+    ]
+}
+
+#[test]
+fn the_cli_pauses_resumes_reads_lag_and_resets_offsets_over_sasl_ssl() {
+    let dir = std::env::temp_dir().join(unique_name("sy-cli-sec"));
+    let flags = connection_flags(&dir);
     let kafka = |command: &str, verb: Option<&str>| -> Vec<String> {
         let mut args = vec![command.to_string()];
         args.extend(verb.map(str::to_string));
-        args.extend([
-            "--bootstrap".to_string(),
-            s.bootstrap(),
-            "--command-config".to_string(),
-            props.display().to_string(),
-            "-X".to_string(),
-            format!("ssl.ca.location={}", s.ca_location().display()),
-        ]);
+        args.extend(flags.iter().cloned());
         args
     };
     let app = unique_name("sec-cli-app");
