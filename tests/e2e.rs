@@ -20,6 +20,7 @@ mod e2e {
     mod exit_codes;
     mod group_protocol;
     mod instance;
+    mod ipv6;
     mod java_peers;
     mod lag;
     mod logs;

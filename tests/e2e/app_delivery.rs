@@ -377,7 +377,6 @@ fn run_file(app: &str, orders: &str, url: &str, audit: &str, exec: &[String]) ->
         r#"
 [kafka]
 "bootstrap.servers" = "{b}"
-"broker.address.family" = "v4"
 
 [instance]
 application = "{app}"

@@ -19,7 +19,6 @@ fn run_file(app: &str, topic: &str, desired: &Path) -> PathBuf {
         r#"
 [kafka]
 "bootstrap.servers" = "{b}"
-"broker.address.family" = "v4"
 
 [instance]
 application = "{app}"

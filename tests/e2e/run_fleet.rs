@@ -31,7 +31,6 @@ fn fleet_file(plane: &Plane, slot: &str, group: &str, topic: &str, url: &str) ->
         r#"
 [kafka]
 "bootstrap.servers" = "{b}"
-"broker.address.family" = "v4"
 
 [instance]
 application = "{app}"

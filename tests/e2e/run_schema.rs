@@ -64,7 +64,6 @@ fn run_file(app: &str, orders: &str, refunds: &str, url: &str) -> PathBuf {
         r#"
 [kafka]
 "bootstrap.servers" = "{b}"
-"broker.address.family" = "v4"
 
 [instance]
 application = "{app}"

@@ -66,6 +66,14 @@ pub struct Broker {
     secured: Option<Secured>,
 }
 
+/// A free port on `[::1]`, or `None` when the machine has no IPv6 loopback.
+pub fn free_port_v6() -> Option<u16> {
+    TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .ok()
+}
+
 /// A free TCP port on 127.0.0.1 (bind to :0, read the port, drop the listener).
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -101,6 +109,12 @@ impl Broker {
             let ports = kafka::Ports {
                 port: free_port(),
                 controller_port: free_port(),
+                // the secured broker's listeners are its own; the shared one is dual-stack where IPv6 is
+                v6_port: if secured.is_none() {
+                    free_port_v6()
+                } else {
+                    None
+                },
             };
             let name = format!("switchyard-broker-{}-{}", std::process::id(), ports.port);
             let dir = std::env::temp_dir().join(&name);
@@ -143,6 +157,15 @@ impl Broker {
     /// `"127.0.0.1:PORT"`, for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.ports.port)
+    }
+
+    /// The bootstrap address of the broker's IPv6 listener (`[::1]:port`), when the machine has IPv6 loopback and
+    /// this is an Apache Kafka broker started by [`Broker::start`].
+    pub fn bootstrap_v6(&self) -> Option<String> {
+        match self.kind {
+            BrokerKind::Kafka => self.ports.v6_port.map(|p| format!("[::1]:{p}")),
+            _ => None,
+        }
     }
 
     /// The port the broker listens on.

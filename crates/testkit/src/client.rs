@@ -21,14 +21,13 @@ pub const MESSAGE_TIMEOUT_MS: &str = "10000";
 /// How long testkit helpers wait for a single broker request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The base configuration of testkit clients: `bootstrap.servers`, `socket.timeout.ms` 10 s, IPv4 only, and quick
+/// The base configuration of testkit clients: `bootstrap.servers`, `socket.timeout.ms` 10 s and quick
 /// reconnects. Producer- and consumer-only properties are added by the helpers that create those clients.
 pub fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
         .set("socket.timeout.ms", SOCKET_TIMEOUT_MS)
-        .set("broker.address.family", "v4")
         .set("reconnect.backoff.ms", "20")
         .set("reconnect.backoff.max.ms", "500");
     config

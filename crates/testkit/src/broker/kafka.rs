@@ -67,11 +67,13 @@ fn jvm() -> Command {
     command
 }
 
-/// Where a broker listens: clients on `port`, the KRaft controller on `controller_port`, both on 127.0.0.1.
+/// Where a broker listens: clients on `port`, the KRaft controller on `controller_port`, both on 127.0.0.1, and
+/// clients also on `[::1]:v6_port` when the machine has IPv6 loopback (a dual-stack broker).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ports {
     pub(crate) port: u16,
     pub(crate) controller_port: u16,
+    pub(crate) v6_port: Option<u16>,
 }
 
 /// The broker's `server.properties`.
@@ -79,15 +81,20 @@ pub(crate) fn server_properties(ports: Ports, data: &Path) -> String {
     let Ports {
         port,
         controller_port,
+        v6_port,
     } = ports;
+    let (v6_listener, v6_protocol) = match v6_port {
+        Some(v6) => (format!(",IPV6://[::1]:{v6}"), ",IPV6:PLAINTEXT"),
+        None => (String::new(), ""),
+    };
     format!(
         "process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}{v6_listener}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}{v6_listener}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{v6_protocol}
 inter.broker.listener.name=PLAINTEXT
 log.dirs={data}
 num.partitions=1
@@ -191,6 +198,7 @@ mod tests {
             Ports {
                 port: 1234,
                 controller_port: 5678,
+                v6_port: Some(4321),
             },
             Path::new("/tmp/x/data"),
         );
