@@ -8,6 +8,7 @@
 //! operator's write lands. Nothing the test logged holds a secret.
 
 mod deploy;
+mod problems;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};

@@ -331,7 +331,9 @@ async fn readyz(State(probes): State<Probes>) -> (StatusCode, String) {
 }
 
 /// The answer of `GET /readyz` for `listeners`: ready when there is at
-/// least one and every poll loop went round within `stuck_after`.
+/// least one, every poll loop went round within `stuck_after`, and no
+/// listener's client has a problem no retry fixes
+/// ([`ListenerHandle::problem`]: authentication or authorization).
 pub fn readiness(listeners: &[Arc<ListenerHandle>], stuck_after: Duration) -> (StatusCode, String) {
     let mut body = String::new();
     let mut ready = !listeners.is_empty();
@@ -346,6 +348,12 @@ pub fn readiness(listeners: &[Arc<ListenerHandle>], stuck_after: Duration) -> (S
             age.as_millis(),
             if ok { "ok" } else { "stuck" }
         );
+        // a client that cannot authenticate or is not authorized polls on
+        // and processes nothing: not ready
+        if let Some(problem) = l.problem() {
+            ready = false;
+            let _ = writeln!(body, "{}: {problem}", l.name());
+        }
     }
     (
         if ready {

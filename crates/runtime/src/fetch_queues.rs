@@ -88,7 +88,12 @@ impl FetchQueues {
 
     /// Take up to `budget` records from the queues of the slots `wants`
     /// accepts, round robin over partitions.
-    pub fn take(&mut self, budget: usize, wants: impl Fn(u64) -> bool) -> Vec<OwnedMessage> {
+    pub fn take(
+        &mut self,
+        budget: usize,
+        wants: impl Fn(u64) -> bool,
+        problems: &crate::client_problem::ClientProblems,
+    ) -> Vec<OwnedMessage> {
         let mut batch = Vec::new();
         let n = self.queues.len();
         if n == 0 {
@@ -102,8 +107,9 @@ impl FetchQueues {
                 continue;
             }
             while batch.len() < budget
-                && take_one(queue.poll(std::time::Duration::ZERO), &mut batch)
-            {}
+                && take_one(queue.poll(std::time::Duration::ZERO), &mut batch, problems)
+            {
+            }
             if batch.len() >= budget {
                 break;
             }
@@ -117,15 +123,20 @@ impl FetchQueues {
     }
 }
 
-/// One poll's outcome into `batch` (an error is logged); false when the
-/// queue was empty.
+/// One poll's outcome into `batch` (an error is logged, or recorded in
+/// `problems` when no retry fixes it); false when the queue was empty.
 pub(crate) fn take_one(
     polled: Option<rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>>,
     batch: &mut Vec<OwnedMessage>,
+    problems: &crate::client_problem::ClientProblems,
 ) -> bool {
     match polled {
         Some(Ok(m)) => batch.push(m.detach()),
-        Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+        Some(Err(e)) => {
+            if !problems.report(e.rdkafka_error_code(), &e.to_string()) {
+                tracing::warn!(error = %e, "consumer error")
+            }
+        }
         None => return false,
     }
     true

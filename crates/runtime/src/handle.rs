@@ -39,6 +39,8 @@ pub struct ListenerHandle {
     pub(crate) log_ends: Arc<LogEnds>,
     /// What it consumes.
     pub(crate) subscription: crate::listener::Subscription,
+    /// The latest authentication or authorization problem of its clients.
+    pub(crate) problems: Arc<crate::client_problem::ClientProblems>,
 }
 
 impl ListenerHandle {
@@ -50,6 +52,23 @@ impl ListenerHandle {
     /// The consumer group id it commits under.
     pub fn group_id(&self) -> Option<&str> {
         self.group.as_deref()
+    }
+
+    /// The latest problem of its Kafka clients that no retry fixes, if
+    /// any: authentication failed (a wrong password, an untrusted
+    /// certificate) or not authorized (no READ on a topic or the group),
+    /// with what to check; no secret is in it. The listener keeps
+    /// retrying; its readiness fails while the problem stands.
+    ///
+    /// ```no_run
+    /// # fn demo(l: &switchyard_runtime::ListenerHandle) {
+    /// if let Some(p) = l.problem() {
+    ///     eprintln!("{}: {p}", l.name());
+    /// }
+    /// # }
+    /// ```
+    pub fn problem(&self) -> Option<String> {
+        self.problems.current()
     }
 
     /// What it consumes: its topics, pattern or standalone assignment.

@@ -26,6 +26,7 @@
 //!
 //! See docs/architecture.md in the repository for the long form.
 
+mod client_problem;
 pub mod command;
 pub mod commit_sequence;
 mod committer;

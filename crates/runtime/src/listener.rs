@@ -494,8 +494,10 @@ impl ListenerBuilder {
             self.hooks.clone(),
             rx.clone(),
         );
+        let problems = Arc::new(crate::client_problem::ClientProblems::new(&self.name));
         let ctx = RuntimeContext {
             coord: Mutex::new(coord),
+            problems: problems.clone(),
         };
         let mut kafka: Kafka = client.create_with_context(ctx)?;
         let wake = Arc::new(AtomicBool::new(false));
@@ -534,6 +536,7 @@ impl ListenerBuilder {
             thread: Some(thread),
             log_ends,
             subscription,
+            problems,
         })
     }
 

@@ -125,7 +125,8 @@ impl Poller {
         let mut batch = Vec::new();
         let mut misses = 0;
         while batch.len() < max && misses < 2 {
-            if !take_one(self.kafka.poll(Duration::ZERO), &mut batch) {
+            let problems = &self.kafka.context().problems;
+            if !take_one(self.kafka.poll(Duration::ZERO), &mut batch, problems) {
                 misses += 1;
             }
         }
@@ -149,7 +150,11 @@ impl Poller {
         }
         let wants = self.kafka.context().lock().taking_slots();
         if !wants.is_empty() {
-            batch.extend(self.queues.take(max - batch.len(), |s| wants.contains(&s)));
+            let problems = self.kafka.context().problems.clone();
+            batch.extend(
+                self.queues
+                    .take(max - batch.len(), |s| wants.contains(&s), &problems),
+            );
         }
         batch
     }

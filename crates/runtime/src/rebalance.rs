@@ -43,6 +43,9 @@ use crate::offset_metadata::decode;
 /// librdkafka context of a listener's consumer.
 pub struct RuntimeContext {
     pub(crate) coord: Mutex<Coordinator>,
+    /// Shared with the handle; not behind `coord` (librdkafka calls
+    /// [`ClientContext::error`] on the poll thread, which may hold it).
+    pub(crate) problems: std::sync::Arc<crate::client_problem::ClientProblems>,
 }
 
 impl RuntimeContext {
@@ -60,6 +63,9 @@ impl ClientContext for RuntimeContext {
         // librdkafka's error event carries the underlying code of a fatal
         // error (e.g. UNRELEASED_INSTANCE_ID) and says "fatal" in its text
         let code = error.rdkafka_error_code();
+        if self.problems.report(code, reason) {
+            return;
+        }
         let fatal =
             code == Some(RDKafkaErrorCode::Fatal) || reason.to_ascii_lowercase().contains("fatal");
         if !fatal {

@@ -1,0 +1,121 @@
+//! Problems of the Kafka client that no retry of librdkafka fixes:
+//! authentication (a wrong password, an untrusted certificate) and
+//! authorization (no READ on a topic or on the group). librdkafka keeps
+//! retrying them and reports each attempt; the runtime names the problem
+//! once, at error level, with what to check, and keeps the latest one for
+//! the listener's snapshot ([`crate::ListenerHandle::problem`]) and its
+//! readiness, so that an operator sees "authentication failed" instead of
+//! a consumer that silently processes nothing. No secret is ever in the
+//! message: librdkafka's texts name the mechanism, never the password.
+
+use std::sync::Mutex;
+
+use rdkafka::types::RDKafkaErrorCode;
+
+/// The problem `code` (with librdkafka's `text`) is, with what to check;
+/// `None` for the errors librdkafka recovers from by itself.
+///
+/// ```ignore
+/// let p = classify(Some(RDKafkaErrorCode::Authentication), "SASL authentication error").unwrap();
+/// assert!(p.starts_with("authentication failed"));
+/// ```
+pub(crate) fn classify(code: Option<RDKafkaErrorCode>, text: &str) -> Option<String> {
+    let hint = match code? {
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
+            "authentication failed: the cluster refused this client's credentials (check security.protocol, sasl.mechanism, sasl.username and sasl.password)"
+        }
+        RDKafkaErrorCode::SSL => {
+            "TLS failed: check ssl.ca.location (does this client trust the CA that signed the broker's certificate?) and the broker's address"
+        }
+        RDKafkaErrorCode::TopicAuthorizationFailed => {
+            "not authorized for a topic: the principal needs READ and DESCRIBE on the listener's topics"
+        }
+        RDKafkaErrorCode::GroupAuthorizationFailed => {
+            "not authorized for the consumer group: the principal needs READ on the listener's group"
+        }
+        RDKafkaErrorCode::ClusterAuthorizationFailed => {
+            "not authorized for the cluster operation the client attempted"
+        }
+        _ => return None,
+    };
+    Some(format!("{hint}: {text}"))
+}
+
+/// The latest problem of one listener's clients.
+#[derive(Debug, Default)]
+pub(crate) struct ClientProblems {
+    listener: String,
+    latest: Mutex<Option<String>>,
+}
+
+impl ClientProblems {
+    pub(crate) fn new(listener: &str) -> ClientProblems {
+        ClientProblems {
+            listener: listener.to_string(),
+            latest: Mutex::default(),
+        }
+    }
+
+    /// Record an error; a problem not seen last time is logged at error
+    /// level. True when the error was a problem (the caller need not log
+    /// it again).
+    pub(crate) fn report(&self, code: Option<RDKafkaErrorCode>, text: &str) -> bool {
+        let Some(problem) = classify(code, text) else {
+            return false;
+        };
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if latest.as_deref() != Some(problem.as_str()) {
+            tracing::error!(listener = %self.listener, problem = %problem, "the Kafka client cannot go on until this is fixed; it keeps retrying");
+            *latest = Some(problem);
+        }
+        true
+    }
+
+    /// The latest problem, if any.
+    pub(crate) fn current(&self) -> Option<String> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authentication_tls_and_authorization_are_problems_with_what_to_check() {
+        let auth = classify(
+            Some(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512",
+        )
+        .unwrap();
+        assert!(
+            auth.starts_with("authentication failed") && auth.contains("sasl.password"),
+            "{auth}"
+        );
+        let tls = classify(Some(RDKafkaErrorCode::SSL), "SSL handshake failed").unwrap();
+        assert!(tls.contains("ssl.ca.location"), "{tls}");
+        let topic = classify(
+            Some(RDKafkaErrorCode::TopicAuthorizationFailed),
+            "Broker: Topic authorization failed",
+        )
+        .unwrap();
+        assert!(topic.contains("READ"), "{topic}");
+        assert!(classify(Some(RDKafkaErrorCode::AllBrokersDown), "down").is_none());
+        assert!(classify(None, "x").is_none());
+    }
+
+    #[test]
+    fn a_problem_is_kept_and_replaced_by_the_next() {
+        let p = ClientProblems::new("l");
+        assert!(!p.report(Some(RDKafkaErrorCode::BrokerTransportFailure), "transport"));
+        assert_eq!(p.current(), None);
+        assert!(p.report(Some(RDKafkaErrorCode::SSL), "handshake"));
+        assert!(p.report(Some(RDKafkaErrorCode::SSL), "handshake"));
+        assert!(p.current().unwrap().starts_with("TLS failed"));
+        assert!(p.report(Some(RDKafkaErrorCode::GroupAuthorizationFailed), "group"));
+        assert!(p.current().unwrap().contains("group"));
+    }
+}
