@@ -24,6 +24,7 @@ use switchyard_control::redis_store::RedisStore;
 use switchyard_control::status::{fleet_view, InstanceStatus};
 use switchyard_control::status_topic::StatusTail;
 use switchyard_control::{ControlError, SharedStore};
+use switchyard_lag::report::render_table;
 
 use crate::connection_args::ConnectionArgs;
 use crate::outcome::{Failure, Outcome, UsageError};
@@ -377,8 +378,7 @@ fn status(c: Common, json: bool) -> anyhow::Result<()> {
         view.desired_version,
         if view.converged { "yes" } else { "no" }
     );
-    println!(
-        "{:<24} {:<8} {:<16} {:>7} {:>6} {:>8} {:>9} {:>7} {:<9}",
+    let header = [
         "INSTANCE",
         "SLOT",
         "LISTENERS",
@@ -387,8 +387,10 @@ fn status(c: Common, json: bool) -> anyhow::Result<()> {
         "DRAINING",
         "IN-FLIGHT",
         "APPLIED",
-        "CONVERGED"
-    );
+        "CONVERGED",
+    ];
+    let right = [false, false, false, true, true, true, true, true, false];
+    let mut rows = Vec::new();
     for i in &view.instances {
         let conv = if i.gone {
             "gone"
@@ -401,18 +403,18 @@ fn status(c: Common, json: bool) -> anyhow::Result<()> {
         if !i.overrides.is_empty() {
             listeners.push_str(&format!(" (override: {})", i.overrides.join(",")));
         }
-        println!(
-            "{:<24} {:<8} {:<16} {:>7} {:>6} {:>8} {:>9} {:>7} {:<9}",
-            i.instance,
-            i.slot,
+        rows.push(vec![
+            i.instance.clone(),
+            i.slot.clone(),
             listeners,
-            i.running,
-            i.paused,
-            i.draining,
-            i.in_flight,
-            i.applied_version,
-            conv
-        );
+            i.running.to_string(),
+            i.paused.to_string(),
+            i.draining.to_string(),
+            i.in_flight.to_string(),
+            i.applied_version.to_string(),
+            conv.to_string(),
+        ]);
     }
+    print!("{}", render_table(&header, &rows, &right));
     Ok(())
 }

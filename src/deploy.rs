@@ -17,6 +17,7 @@ use switchyard_control::kafka_store::{ensure_topic_with, KafkaStore};
 use switchyard_control::SharedStore;
 use switchyard_deploy::view::{SeparateStatus, SharedStatus, Status};
 use switchyard_deploy::{CanaryWatch, DeployError, Driver, Strategy};
+use switchyard_lag::report::render_table;
 
 use crate::outcome::{Failure, Outcome};
 
@@ -329,20 +330,21 @@ fn print_separate(s: &SeparateStatus) {
     if !s.frozen.is_empty() {
         say(format!("owned by nobody (frozen): {}", s.frozen.join(",")));
     }
-    say(format!(
-        "{:<10} {:<24} {:>8}  {:<30} instances",
-        "SLOT", "GROUP", "LAG", "OWNS"
-    ));
-    for v in &s.slots {
-        say(format!(
-            "{:<10} {:<24} {:>8}  {:<30} {}",
-            v.slot,
-            v.group,
-            v.lag,
-            v.owns.join(","),
-            v.instances.join(" ")
-        ));
-    }
+    let rows: Vec<Vec<String>> = s
+        .slots
+        .iter()
+        .map(|v| {
+            vec![
+                v.slot.clone(),
+                v.group.clone(),
+                v.lag.to_string(),
+                v.owns.join(","),
+                v.instances.join(" "),
+            ]
+        })
+        .collect();
+    let header = ["SLOT", "GROUP", "LAG", "OWNS", "INSTANCES"];
+    print!("{}", render_table(&header, &rows, &[false, false, true]));
 }
 
 fn print_shared(s: &SharedStatus) {
@@ -350,17 +352,18 @@ fn print_shared(s: &SharedStatus) {
         "app {} desired v{} shared group {} lag {} {:?}",
         s.app, s.version, s.group, s.lag, s.deploy
     ));
-    say(format!(
-        "{:<10} {:<7} {:<30} instances",
-        "SLOT", "JOINED", "HOLDS"
-    ));
-    for v in &s.slots {
-        say(format!(
-            "{:<10} {:<7} {:<30} {}",
-            v.slot,
-            if v.joined { "yes" } else { "no" },
-            v.holds.join(","),
-            v.instances.join(" ")
-        ));
-    }
+    let rows: Vec<Vec<String>> = s
+        .slots
+        .iter()
+        .map(|v| {
+            vec![
+                v.slot.clone(),
+                if v.joined { "yes" } else { "no" }.to_string(),
+                v.holds.join(","),
+                v.instances.join(" "),
+            ]
+        })
+        .collect();
+    let header = ["SLOT", "JOINED", "HOLDS", "INSTANCES"];
+    print!("{}", render_table(&header, &rows, &[]));
 }

@@ -147,6 +147,19 @@ async fn metrics_parse_and_readyz_fails_while_the_poll_loop_is_stuck() {
             "{name} missing"
         );
     }
+    // the instance's lag gauges carry kafka-lag-exporter's labels (group,
+    // topic, partition) with the same meaning, and the listener's
+    let lag_samples: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "kafka_consumergroup_group_lag")
+        .collect();
+    assert!(!lag_samples.is_empty(), "{text}");
+    for s in lag_samples {
+        assert_eq!(s.labels.get("group"), Some(group.as_str()), "{s:?}");
+        assert_eq!(s.labels.get("topic"), Some(topic.as_str()), "{s:?}");
+        assert_eq!(s.labels.get("listener"), Some("metrics"), "{s:?}");
+    }
     let hist = scrape
         .samples
         .iter()

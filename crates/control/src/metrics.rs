@@ -18,8 +18,8 @@
 //! | `switchyard_rebalances_total`, `switchyard_rebalance_stall_seconds_total` | counter | rebalances and how long they stood processing still |
 //! | `switchyard_handler_duration_seconds` | histogram | handler call durations |
 //! | `switchyard_poll_age_seconds` | gauge | time since the poll loop last went round |
-//! | `kafka_consumergroup_group_lag` | gauge | log end minus committed, per partition |
-//! | `kafka_consumergroup_group_lag_seconds` | gauge | age of the oldest record held and not finished (0 when caught up) |
+//! | `kafka_consumergroup_group_lag` | gauge | log end minus committed, per partition; labels `group`, `topic`, `partition` as kafka-lag-exporter's (and `listener`) |
+//! | `kafka_consumergroup_group_lag_seconds` | gauge | age of the oldest record held and not finished (0 when caught up); the same labels |
 //! | `switchyard_partition_paused` | gauge | 1 when paused/draining/stopped, with `state` and `reason` |
 //! | `switchyard_partition_in_flight`, `switchyard_partition_buffered_records`, `switchyard_partition_buffered_bytes` | gauge | work in the runtime |
 //!
@@ -85,8 +85,11 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+/// One listener's metrics: its snapshot, its live counters and its group.
+pub(crate) type ListenerMetrics<'a> = (ListenerSnapshot, &'a ListenerStats, Option<&'a str>);
+
 /// Render the listeners' counters, histograms and partitions.
-pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
+pub(crate) fn render(listeners: &[ListenerMetrics<'_>]) -> String {
     let mut out = String::new();
     type Counter = fn(&switchyard_runtime::stats::StatsSnapshot) -> f64;
     let counters: [(&str, &str, Counter); 14] = [
@@ -161,7 +164,7 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
     ];
     for (name, help, get) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (snap, _) in listeners {
+        for (snap, _, _) in listeners {
             let _ = writeln!(
                 out,
                 "{name}{} {}",
@@ -175,7 +178,7 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
         out,
         "# HELP {name} Handler call durations.\n# TYPE {name} histogram"
     );
-    for (snap, stats) in listeners {
+    for (snap, stats, _) in listeners {
         let (buckets, count, sum) = stats.handler_latency.snapshot();
         for (le, c) in buckets {
             let _ = writeln!(
@@ -205,7 +208,7 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
         out,
         "# HELP {name} Time since the poll loop last went round.\n# TYPE {name} gauge"
     );
-    for (snap, stats) in listeners {
+    for (snap, stats, _) in listeners {
         let _ = writeln!(
             out,
             "{name}{} {}",
@@ -243,11 +246,14 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
     ];
     for (name, help, get) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (snap, _) in listeners {
+        for (snap, _, group) in listeners {
             for p in &snap.partitions {
                 if let Some(v) = get(p) {
                     let part = p.partition.to_string();
+                    // kafka-lag-exporter's labels (group, topic, partition)
+                    // and the listener's
                     let l = labels(&[
+                        ("group", group.unwrap_or_default()),
                         ("listener", &snap.name),
                         ("topic", &p.topic),
                         ("partition", &part),
@@ -259,7 +265,7 @@ pub fn render(listeners: &[(ListenerSnapshot, &ListenerStats)]) -> String {
     }
     let name = "switchyard_partition_paused";
     let _ = writeln!(out, "# HELP {name} 1 when the partition is not running (paused, draining or stopped).\n# TYPE {name} gauge");
-    for (snap, _) in listeners {
+    for (snap, _, _) in listeners {
         for p in &snap.partitions {
             let state = serde_json::to_value(p.state)
                 .ok()
@@ -309,9 +315,9 @@ pub async fn metrics_of(
     listeners: &[Arc<ListenerHandle>],
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let snaps = snapshots(listeners).await;
-    let pairs: Vec<(ListenerSnapshot, &ListenerStats)> = snaps
+    let pairs: Vec<ListenerMetrics<'_>> = snaps
         .iter()
-        .map(|(s, l)| (s.clone(), l.live_stats()))
+        .map(|(s, l)| (s.clone(), l.live_stats(), l.group_id()))
         .collect();
     (
         StatusCode::OK,

@@ -263,7 +263,9 @@ pub fn fmt_ms(ms: Option<i64>) -> String {
     }
 }
 
-/// Rows under a header, each column as wide as its widest cell, two spaces apart.
+/// Rows under a header, each column as wide as its widest cell, two spaces
+/// apart (comfy-table, without borders), so long pod names stay aligned.
+/// Every table of the CLI is printed by it.
 ///
 /// ```
 /// use switchyard_lag::report::render_table;
@@ -271,35 +273,53 @@ pub fn fmt_ms(ms: Option<i64>) -> String {
 /// assert_eq!(t, "A    NUM\nxyz    1\n");
 /// ```
 pub fn render_table(header: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    use comfy_table::{presets::NOTHING, CellAlignment, ContentArrangement, Table};
+    let mut t = Table::new();
+    t.load_preset(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
     for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+        t.add_row(r.clone());
+    }
+    for (i, column) in t.column_iter_mut().enumerate() {
+        column.set_padding((0, 2));
+        if right.get(i).copied().unwrap_or(false) {
+            column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let line = |cells: Vec<&str>| -> String {
-        let s: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if right.get(i).copied().unwrap_or(false) {
-                    format!("{c:>w$}", w = widths[i])
-                } else {
-                    format!("{c:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        format!("{}\n", s.join("  ").trim_end())
-    };
-    let mut out = line(header.to_vec());
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }
 
 #[cfg(test)]
 mod tests {
+    /// Long pod names widen their column: every column starts at the same
+    /// place on every line.
+    #[test]
+    fn tables_stay_aligned_with_long_pod_names() {
+        let rows = vec![
+            vec![
+                "orders-blue-7d9f8c6b5-abcde-0123456789".to_string(),
+                "12".to_string(),
+                "blue".to_string(),
+            ],
+            vec!["p".to_string(), "3456789".to_string(), "green".to_string()],
+        ];
+        let t = render_table(&["INSTANCE", "LAG", "SLOT"], &rows, &[false, true, false]);
+        let lines: Vec<&str> = t.lines().collect();
+        let slot_at: Vec<usize> = lines.iter().map(|l| l.rfind(' ').unwrap() + 1).collect();
+        assert!(slot_at.windows(2).all(|w| w[0] == w[1]), "{t}");
+        let lag_end: Vec<usize> = lines
+            .iter()
+            .map(|l| slot_at[0] - 2 - l[..slot_at[0] - 2].trim_end().len())
+            .collect();
+        assert!(lag_end.iter().all(|n| *n == 0), "right-aligned LAG:\n{t}");
+    }
+
     use super::*;
 
     fn part(topic: &str, partition: i32, lag: Option<i64>, health: Status) -> PartitionReport {
