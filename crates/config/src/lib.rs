@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 mod assignment;
+mod clock;
 mod connection;
 mod consumer;
 mod delivery;
@@ -60,6 +61,7 @@ mod validate;
 mod tests;
 
 pub use assignment::AssignmentStrategy;
+pub use clock::{now_ms, Tp};
 pub use connection::{is_secret, Connection, ENV_PREFIX};
 pub use consumer::{ConsumerConfig, DEFAULT_BOOTSTRAP_SERVERS};
 pub use delivery::{

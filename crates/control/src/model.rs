@@ -323,10 +323,7 @@ pub fn covers(outer: &PauseTarget, inner: &PauseTarget) -> bool {
     }
 }
 
-/// Now, in ms since the epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
+pub use switchyard_config::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -12,8 +12,7 @@ use switchyard_admin::group::{describe_group, GroupError};
 use switchyard_config::Connection;
 use switchyard_runtime::offset_metadata::decode;
 
-/// A partition: (topic, partition).
-pub type Tp = (String, i32);
+pub use switchyard_config::Tp;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

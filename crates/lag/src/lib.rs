@@ -29,8 +29,6 @@
 //! # Ok::<(), switchyard_lag::LagError>(())
 //! ```
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use rdkafka::error::KafkaError;
 
 pub mod assignment;
@@ -89,14 +87,4 @@ pub enum LagError {
     },
 }
 
-/// Milliseconds since the Unix epoch, now.
-///
-/// ```
-/// assert!(switchyard_lag::now_ms() > 1_700_000_000_000);
-/// ```
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
+pub use switchyard_config::now_ms;

@@ -58,7 +58,7 @@ use crate::LagError;
 const DESCRIBE_ONE_BY_ONE_MAX: usize = 4;
 
 /// (topic, partition).
-type Tp = (String, i32);
+use switchyard_config::Tp;
 /// Committed offsets of one group, by partition.
 type Committed = Vec<(Tp, Option<i64>)>;
 

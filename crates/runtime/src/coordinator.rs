@@ -48,8 +48,9 @@ pub(crate) struct PauseWaiter {
 
 /// The consumer type the runtime drives.
 pub(crate) type Kafka = BaseConsumer<RuntimeContext>;
+use switchyard_config::now_ms;
 /// (topic, partition)
-pub(crate) type Tp = (String, i32);
+pub(crate) use switchyard_config::Tp;
 
 /// Tunables of the coordinator, fixed at start.
 #[derive(Debug, Clone)]
@@ -560,12 +561,6 @@ impl Coordinator {
     pub fn in_flight(&self) -> usize {
         self.parts.values().map(Partition::in_flight_records).sum()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The partition's high watermark from librdkafka's cache (fetch responses

@@ -46,7 +46,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// next snapshot (a metrics scrape must not wait for a slow broker).
 const SNAPSHOT_WAIT: Duration = Duration::from_millis(300);
 
-type Tp = (String, i32);
+use switchyard_config::Tp;
 
 /// The side client and the last answers, per listener.
 pub(crate) struct LogEnds {

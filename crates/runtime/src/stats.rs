@@ -193,9 +193,7 @@ impl Default for PollClock {
 
 impl PollClock {
     fn now_ms() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        switchyard_config::now_ms().max(0) as u64
     }
     /// The loop went round now.
     pub fn tick(&self) {
