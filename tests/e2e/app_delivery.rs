@@ -375,8 +375,6 @@ fn run_file(app: &str, orders: &str, url: &str, audit: &str, exec: &[String]) ->
     let command: Vec<String> = exec.iter().map(|s| format!("{s:?}")).collect();
     let text = format!(
         r#"
-[kafka]
-"bootstrap.servers" = "{b}"
 
 [instance]
 application = "{app}"
@@ -408,12 +406,9 @@ command = [{command}]
 attempts = 10
 backoff = "50ms"
 "#,
-        b = bootstrap(),
         command = command.join(", "),
     );
-    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run")));
-    std::fs::write(&path, text).unwrap();
-    path
+    run_file_with("run", &text)
 }
 
 pub fn switchyard_run(name: &str, args: &[String]) -> Child {
@@ -428,6 +423,22 @@ pub fn switchyard_run(name: &str, args: &[String]) -> Child {
             "info,rdkafka::consumer::base_consumer=off".into(),
         )],
     )
+}
+
+/// The admin API's address `switchyard run` instance `id` announces once
+/// it has started.
+pub fn admin_address(run: &Child, id: &str) -> String {
+    let line = run
+        .wait_for_line(
+            |l| l.starts_with(&format!("switchyard run: instance `{id}`")),
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("{id} did not start: {e}"));
+    line.split("http://")
+        .nth(1)
+        .expect("the admin API's address")
+        .trim()
+        .to_string()
 }
 
 /// [`switchyard_run`] with more environment variables, and its log

@@ -276,3 +276,16 @@ pub fn run_bounded(program: &str, args: &[String], timeout: Duration) -> (i32, S
     eprintln!("[{program}] {out}{err}");
     (status.code().unwrap_or(-1), out, err)
 }
+
+/// A `switchyard run` file in the temp folder, named after `name`: a
+/// `[kafka]` table with the test broker's bootstrap, then `tables` (the
+/// test's `[instance]`, `[consumer]` and `[[listener]]` tables).
+pub fn run_file_with(name: &str, tables: &str) -> std::path::PathBuf {
+    let text = format!(
+        "[kafka]\n\"bootstrap.servers\" = \"{}\"\n{tables}",
+        bootstrap()
+    );
+    let path = std::env::temp_dir().join(format!("{}.toml", unique_name(name)));
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::app_delivery::switchyard_run_with;
+use super::app_delivery::{admin_address, switchyard_run_with};
 use super::common::*;
 use super::instance::http;
 
@@ -17,8 +17,6 @@ const TOKEN: &str = "rAdm1n-t0ken-9f2c";
 fn run_file(app: &str, topic: &str, desired: &Path) -> PathBuf {
     let text = format!(
         r#"
-[kafka]
-"bootstrap.servers" = "{b}"
 
 [instance]
 application = "{app}"
@@ -33,12 +31,9 @@ topics = ["{topic}"]
 mode = "exec"
 command = ["cat"]
 "#,
-        b = bootstrap(),
         desired = desired.display(),
     );
-    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run-admin")));
-    std::fs::write(&path, text).unwrap();
-    path
+    run_file_with("run-admin", &text)
 }
 
 #[test]
@@ -58,18 +53,7 @@ fn run_admin_api_changes_state_only_with_the_token_of_its_file() {
         &args,
         &[("RUN_ADMIN_TOKEN".to_string(), TOKEN.to_string())],
     );
-    let line = run
-        .wait_for_line(
-            |l| l.starts_with("switchyard run: instance `run-admin-1`"),
-            Duration::from_secs(30),
-        )
-        .unwrap();
-    let admin = line
-        .split("http://")
-        .nth(1)
-        .expect("the admin API")
-        .trim()
-        .to_string();
+    let admin = admin_address(&run, "run-admin-1");
     let stop = r#"{"state":"STOPPED"}"#;
     let path = "/actuator/bindings/orders";
     let (code, v) = http(&admin, "POST", path, None, stop);

@@ -29,8 +29,6 @@ const LISTENER: &str = "orders";
 fn fleet_file(plane: &Plane, slot: &str, group: &str, topic: &str, url: &str) -> PathBuf {
     let text = format!(
         r#"
-[kafka]
-"bootstrap.servers" = "{b}"
 
 [instance]
 application = "{app}"
@@ -56,14 +54,11 @@ workers = 4
 ordering = "key"
 timeout = "5s"
 "#,
-        b = bootstrap(),
         app = plane.app,
         control = plane.control,
         status = plane.status,
     );
-    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run-fleet")));
-    std::fs::write(&path, text).unwrap();
-    path
+    run_file_with("run-fleet", &text)
 }
 
 /// `switchyard run --config <file> --instance-id <id>`, once it has started.

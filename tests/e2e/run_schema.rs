@@ -62,8 +62,6 @@ fn read_raw(topic: &str, offset: i64, n: usize) -> Vec<(Vec<u8>, BTreeMap<String
 fn run_file(app: &str, orders: &str, refunds: &str, url: &str) -> PathBuf {
     let text = format!(
         r#"
-[kafka]
-"bootstrap.servers" = "{b}"
 
 [instance]
 application = "{app}"
@@ -97,12 +95,9 @@ mode = "http"
 url = "{url}"
 value = "protobuf"
 "#,
-        b = bootstrap(),
         registry = registry().url(),
     );
-    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run-sr")));
-    std::fs::write(&path, text).unwrap();
-    path
+    run_file_with("run-sr", &text)
 }
 
 /// The values the application logged for `topic`, by offset, each with its

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::app_delivery::{http_app, switchyard_run};
+use super::app_delivery::{admin_address, http_app, switchyard_run};
 use super::common::*;
 
 const BOUND: usize = 100;
@@ -17,8 +17,6 @@ const BATCH: usize = 50;
 fn run_file(app: &str, topic: &str, url: &str) -> PathBuf {
     let text = format!(
         r#"
-[kafka]
-"bootstrap.servers" = "{b}"
 
 [instance]
 application = "{app}"
@@ -38,11 +36,8 @@ url = "{url}"
 workers = 8
 ordering = "key"
 "#,
-        b = bootstrap(),
     );
-    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run-slow")));
-    std::fs::write(&path, text).unwrap();
-    path
+    run_file_with("run-slow", &text)
 }
 
 /// The records waiting or in flight now, from the admin API's metrics
@@ -82,18 +77,7 @@ fn run_with_a_slow_application_keeps_the_buffer_bound_of_its_file() {
             "run-slow-1".into(),
         ],
     );
-    let line = run
-        .wait_for_line(
-            |l| l.starts_with("switchyard run: instance `run-slow-1`"),
-            Duration::from_secs(30),
-        )
-        .unwrap();
-    let admin = line
-        .split("http://")
-        .nth(1)
-        .expect("the admin API's address")
-        .trim()
-        .to_string();
+    let admin = admin_address(&run, "run-slow-1");
     let end = end_offsets(&b, &topic);
     let mut most = 0;
     wait_until("every record delivered", Duration::from_secs(120), || {
