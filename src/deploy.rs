@@ -209,31 +209,11 @@ fn with_driver<T>(
     f: impl FnOnce(&Driver, &str) -> Result<T, DeployError>,
 ) -> Result<T, DeployError> {
     let d = driver(common)?;
-    let r = listener(&d, common).and_then(|l| f(&d, &l));
+    let r = d
+        .listener(common.listener.as_deref())
+        .and_then(|l| f(&d, &l));
     d.tail.stop();
     r
-}
-
-/// `--listener`, or the only listener the deployment names.
-fn listener(d: &Driver, common: &Common) -> Result<String, DeployError> {
-    if let Some(l) = &common.listener {
-        return Ok(l.clone());
-    }
-    let s = d.read().map_err(DeployError::Failed)?;
-    let named: std::collections::BTreeSet<&String> =
-        s.owners.keys().chain(s.joined.keys()).collect();
-    match named.into_iter().collect::<Vec<_>>()[..] {
-        [only] => Ok(only.clone()),
-        [] => Err(DeployError::Refused(format!(
-            "application `{}` has no deployment yet: `deploy init --listener ID` first, or name the listener with --listener",
-            s.app
-        ))),
-        ref several => Err(DeployError::Refused(format!(
-            "application `{}` deploys several listeners ({}): name one with --listener",
-            s.app,
-            several.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
-        ))),
-    }
 }
 
 fn run_inner(cmd: Cmd) -> Result<(), DeployError> {

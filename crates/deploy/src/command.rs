@@ -94,6 +94,29 @@ impl Driver {
         })
     }
 
+    /// The listener a command acts on: `given`, or else the only listener
+    /// the application's deployment names (`owners` or `joined`); refused
+    /// when it names none or several.
+    pub fn listener(&self, given: Option<&str>) -> Result<String> {
+        if let Some(l) = given {
+            return Ok(l.to_string());
+        }
+        let s = self.read().map_err(DeployError::Failed)?;
+        let named: BTreeSet<&String> = s.owners.keys().chain(s.joined.keys()).collect();
+        match named.into_iter().collect::<Vec<_>>()[..] {
+            [only] => Ok(only.clone()),
+            [] => Err(DeployError::Refused(format!(
+                "application `{}` has no deployment yet: `deploy init --listener ID` first, or name the listener with --listener",
+                s.app
+            ))),
+            ref several => Err(DeployError::Refused(format!(
+                "application `{}` deploys several listeners ({}): name one with --listener",
+                s.app,
+                several.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
     /// The strategy the desired state says the application deploys with.
     pub fn strategy(s: &DesiredState) -> Strategy {
         if shared::is_shared(s) {
