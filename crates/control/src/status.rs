@@ -85,9 +85,11 @@ impl InstanceStatus {
     pub fn partitions(&self) -> impl Iterator<Item = &PartitionReport> {
         self.listeners.iter().flat_map(|l| l.partitions.iter())
     }
-    /// Records in flight, over all listeners.
+    /// Records in flight, over all listeners. The record comes from
+    /// outside: the sum saturates.
     pub fn in_flight(&self) -> usize {
-        self.partitions().map(|p| p.in_flight).sum()
+        self.partitions()
+            .fold(0, |sum: usize, p| sum.saturating_add(p.in_flight))
     }
     /// Is it older than three heartbeat intervals at `now_ms`? The record
     /// comes from outside: the arithmetic saturates, and a heartbeat above
@@ -213,6 +215,19 @@ mod tests {
         let m = BTreeMap::from([("x".to_string(), status("x", 1, i64::MIN, &[]))]);
         let v = fleet_view(&m, "a", 1, i64::MAX);
         assert!(v.instances[0].gone && v.instances[0].age_ms == i64::MAX);
+    }
+
+    /// Records in flight come from the record too: absurd counts saturate
+    /// instead of overflowing the sum.
+    #[test]
+    fn absurd_in_flight_counts_saturate() {
+        let mut s = status("x", 1, 0, &["running", "running"]);
+        for p in &mut s.listeners[0].partitions {
+            p.in_flight = usize::MAX;
+        }
+        assert_eq!(s.in_flight(), usize::MAX);
+        let m = BTreeMap::from([("x".to_string(), s)]);
+        assert_eq!(fleet_view(&m, "a", 1, 0).instances[0].in_flight, usize::MAX);
     }
 
     pub(crate) fn status(id: &str, version: u64, ts: i64, states: &[&str]) -> InstanceStatus {
