@@ -192,6 +192,24 @@ pub struct Plane {
 }
 
 impl Plane {
+    /// Partition -> owning slot of `listener`, from the control topic.
+    pub fn owners(&self, listener: &str) -> std::collections::BTreeMap<i32, String> {
+        use switchyard_control::Store;
+        let store = switchyard_control::kafka_store::KafkaStore::new(bootstrap(), &self.control)
+            .expect("store");
+        let s = store.read(&self.app).expect("read");
+        s.owners
+            .get(listener)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                let p = k.rsplit_once('-').expect("partition key").1;
+                (p.parse().expect("a partition"), v)
+            })
+            .collect()
+    }
+
     /// A plane with its control topic created (as `switchyard deploy init`
     /// or `ctl` would): instances never create it.
     pub fn new(prefix: &str) -> Plane {

@@ -21,10 +21,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::model::now_ms;
 use switchyard_control::status_topic::StatusTail;
-use switchyard_control::Store;
 
 use super::common::*;
 
@@ -100,23 +98,7 @@ impl Deployment {
 
     /// Partition -> owning slot, from the control topic.
     fn owners(&self) -> BTreeMap<i32, String> {
-        let store = KafkaStore::new(bootstrap(), &self.plane.control).expect("store");
-        let s = store.read(&self.plane.app).expect("read");
-        s.owners
-            .get("probe")
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| {
-                let p = k
-                    .rsplit_once('-')
-                    .expect("partition key")
-                    .1
-                    .parse()
-                    .unwrap();
-                (p, v)
-            })
-            .collect()
+        self.plane.owners("probe")
     }
 
     fn processed(&self) -> usize {

@@ -12,9 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::model::now_ms;
-use switchyard_control::Store;
 
 use super::app_delivery::http_app;
 use super::common::*;
@@ -63,49 +61,22 @@ timeout = "5s"
 
 /// `switchyard run --config <file> --instance-id <id>`, once it has started.
 fn switchyard_run(id: &str, file: &Path) -> Child {
-    let args = [
-        "run".to_string(),
-        "--config".into(),
-        file.display().to_string(),
-        "--instance-id".into(),
-        id.into(),
-    ];
-    let run = Child::spawn(
+    let run = super::app_delivery::switchyard_run(
         id,
-        Path::new(env!("CARGO_BIN_EXE_switchyard")),
-        &args,
-        &[(
-            "SWITCHYARD_LOG".into(),
-            "info,rdkafka::consumer::base_consumer=off".into(),
-        )],
+        &[
+            "--config".into(),
+            file.display().to_string(),
+            "--instance-id".into(),
+            id.into(),
+        ],
     );
-    run.wait_for_line(
-        |l| l.starts_with(&format!("switchyard run: instance `{id}`")),
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("{id} did not start: {e}: {:?}", run.lines()));
+    super::app_delivery::admin_address(&run, id);
     run
 }
 
 /// Partition -> owning slot of listener `orders`, from the control topic.
 fn owners(plane: &Plane) -> BTreeMap<i32, String> {
-    let store = KafkaStore::new(bootstrap(), &plane.control).expect("store");
-    let s = store.read(&plane.app).expect("read");
-    s.owners
-        .get(LISTENER)
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| {
-            let p = k
-                .rsplit_once('-')
-                .expect("partition key")
-                .1
-                .parse()
-                .unwrap();
-            (p, v)
-        })
-        .collect()
+    plane.owners(LISTENER)
 }
 
 fn all_owned_by(plane: &Plane, slot: &str) -> bool {
