@@ -3,7 +3,7 @@
 //! authorization (no READ on a topic or on the group). librdkafka keeps
 //! retrying them and reports each attempt; the runtime names the problem
 //! once, at error level, with what to check, and keeps the latest one for
-//! the listener's snapshot ([`crate::ListenerHandle::problem`]) and its
+//! the listener's snapshot (`ListenerHandle::problem`) and its
 //! readiness, so that an operator sees "authentication failed" instead of
 //! a consumer that silently processes nothing. No secret is ever in the
 //! message: librdkafka's texts name the mechanism, never the password.

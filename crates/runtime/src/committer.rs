@@ -14,18 +14,20 @@
 //! retried (with the then-current offsets) only when the sequence guard
 //! ([`crate::commit_sequence`]) says no newer commit was sent since.
 
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::CommitPolicy;
 
 use crate::commit_sequence::{CommitOffsets, Verdict};
-use crate::coordinator::{Coordinator, Kafka, Tp};
+use switchyard_config::Tp;
+
+use crate::coordinator::Coordinator;
 use crate::offset_metadata::{encode, MAX_METADATA_BYTES};
 
 impl Coordinator {
     /// Commit now if the policy says so.
-    pub fn maybe_commit(&mut self, kafka: &Kafka) {
+    pub fn maybe_commit(&mut self, kafka: &BaseConsumer<impl ConsumerContext>) {
         if !self.dirty {
             return;
         }
@@ -54,7 +56,7 @@ impl Coordinator {
     /// Returns what was committed (sync) or sent (async).
     pub fn commit(
         &mut self,
-        kafka: &Kafka,
+        kafka: &BaseConsumer<impl ConsumerContext>,
         mode: CommitMode,
         only: Option<&[Tp]>,
     ) -> KafkaResult<Vec<(String, i32, i64)>> {
@@ -182,7 +184,7 @@ impl Coordinator {
                 part.committed = Some(part.committed.map_or(*o, |c| c.max(*o)));
             }
         }
-        self.floors_committed(offsets);
+        self.start_floors.committed(offsets);
     }
 
     /// librdkafka reports the outcome of a commit (the consumer's commit callback).
@@ -224,7 +226,10 @@ impl Coordinator {
 /// An async commit whose result comes back through the consumer queue (and
 /// so to [`Coordinator::on_commit_result`]); `rd_kafka_commit` in async mode
 /// reports nothing unless a global callback is set.
-fn commit_async(kafka: &Kafka, tpl: &TopicPartitionList) -> KafkaResult<()> {
+fn commit_async(
+    kafka: &BaseConsumer<impl ConsumerContext>,
+    tpl: &TopicPartitionList,
+) -> KafkaResult<()> {
     use rdkafka::bindings as rdsys;
     // SAFETY: the queue handle is a new reference released right after the
     // call; the offsets are copied by librdkafka.

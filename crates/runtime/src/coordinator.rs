@@ -2,22 +2,23 @@
 //! decisions taken on it: what to dispatch, when to stop fetching
 //! (backpressure), and how to react to worker reports and commands.
 //!
-//! It lives inside the consumer's context (see [`crate::rebalance`]) so that
-//! both the poll loop ([`crate::poller`]) and librdkafka's rebalance callbacks
+//! It lives inside the consumer's context (see rebalance.rs) so that
+//! both the poll loop (poller.rs) and librdkafka's rebalance callbacks
 //! reach it; both run on the poll thread, so the mutex around it is never
 //! contended. Its other duties are split by concept: commits in
-//! [`crate::committer`], pause and resume in [`crate::pause`], assignment and
-//! revocation in [`crate::rebalance`], seeks in [`crate::seek`].
+//! committer.rs, pause and resume in pause.rs, assignment and revocation in
+//! rebalance.rs, seeks in seek.rs; one partition's state and decisions in
+//! [`Partition`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
-use switchyard_config::{CommitPolicy, GroupProtocol};
+use switchyard_config::{now_ms, CommitPolicy, GroupProtocol, Tp};
 use tokio::sync::oneshot;
 
 use crate::command::{ListenerSnapshot, PartitionState, PauseAck, PauseTarget};
@@ -28,7 +29,7 @@ use crate::hooks::RebalanceHooks;
 use crate::jobs_queue::Ordering;
 use crate::membership::Membership;
 use crate::partition::Partition;
-use crate::rebalance::RuntimeContext;
+use crate::start_floor::Floors;
 use crate::stats::ListenerStats;
 
 /// Fewest lanes handed to workers at once. The `workers` limit is on handler
@@ -45,12 +46,6 @@ pub(crate) struct PauseWaiter {
     pub deadline: Instant,
     pub ack: oneshot::Sender<PauseAck>,
 }
-
-/// The consumer type the runtime drives.
-pub(crate) type Kafka = BaseConsumer<RuntimeContext>;
-use switchyard_config::now_ms;
-/// (topic, partition)
-pub(crate) use switchyard_config::Tp;
 
 /// Tunables of the coordinator, fixed at start.
 #[derive(Debug, Clone)]
@@ -100,12 +95,10 @@ pub(crate) struct Coordinator {
     pub last_commit: Instant,
     pub shutting_down: bool,
     pub revoked_at: Option<Instant>,
-    /// In the group or not, and what to subscribe to ([`crate::membership`]).
+    /// In the group or not, and what to subscribe to (membership.rs).
     pub membership: Membership,
     /// Start floors of partitions assigned later ([`crate::start_floor`]).
-    pub start_floors: crate::start_floor::Floors,
-    /// Partitions whose assignment was raised to their floor, until `on_assign`.
-    pub floored: HashMap<Tp, crate::start_floor::StartFloor>,
+    pub start_floors: Floors,
 }
 
 impl Coordinator {
@@ -118,6 +111,7 @@ impl Coordinator {
         events: Receiver<Event>,
     ) -> Self {
         Coordinator {
+            start_floors: Floors::new(&name),
             name,
             settings,
             parts: BTreeMap::new(),
@@ -141,8 +135,6 @@ impl Coordinator {
             shutting_down: false,
             revoked_at: None,
             membership: Membership::default(),
-            start_floors: Default::default(),
-            floored: HashMap::new(),
         }
     }
 
@@ -174,7 +166,7 @@ impl Coordinator {
     }
 
     /// The partitions of `slots` now have their own fetch queue
-    /// ([`crate::fetch_queues`]): backpressure stops taking their records
+    /// (fetch_queues.rs): backpressure stops taking their records
     /// instead of pausing their fetch.
     pub fn set_own_queues(&mut self, slots: &[u64]) {
         for slot in slots {
@@ -203,7 +195,7 @@ impl Coordinator {
     }
 
     /// Records fetched by the poller.
-    pub fn ingest(&mut self, kafka: &Kafka, msgs: Vec<OwnedMessage>) {
+    pub fn ingest(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, msgs: Vec<OwnedMessage>) {
         let shutting_down = self.shutting_down;
         self.stats.fetched.add(msgs.len() as u64);
         // consecutive records mostly share a partition: no name copy per record
@@ -230,7 +222,7 @@ impl Coordinator {
 
     /// Hand waiting records to free workers, round robin over partitions,
     /// then resume fetching if the buffer drained below its low mark.
-    pub fn dispatch(&mut self, kafka: &Kafka) {
+    pub fn dispatch(&mut self, kafka: &BaseConsumer<impl ConsumerContext>) {
         self.dispatch_jobs();
         self.apply_backpressure(kafka);
     }
@@ -317,7 +309,7 @@ impl Coordinator {
     /// Stop taking records of every partition while the buffer is full
     /// (pausing their fetch if they have no fetch queue of their own), so it
     /// exceeds its bound by one poll batch at most; go on below half.
-    pub fn apply_backpressure(&mut self, kafka: &Kafka) {
+    pub fn apply_backpressure(&mut self, kafka: &BaseConsumer<impl ConsumerContext>) {
         // records: waiting and in flight (handed to workers, not finished);
         // bytes: waiting (a worker holds at most one job's worth per lane)
         let (records, bytes) = self.parts.values().fold((0, 0), |(r, b), p| {
@@ -352,13 +344,13 @@ impl Coordinator {
 
     /// Make librdkafka's fetch state of `tp` match what the partition needs:
     /// fetching only while running, not backpressured and not shutting down.
-    pub fn apply_fetch(&mut self, kafka: &Kafka, tp: &Tp) {
+    pub fn apply_fetch(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, tp: &Tp) {
         let shutting_down = self.shutting_down;
         let Some(part) = self.parts.get_mut(tp) else {
             return;
         };
         // A partition with its own fetch queue is backpressured by not taking
-        // its records ([`crate::fetch_queues`]), not by a pause.
+        // its records (fetch_queues.rs), not by a pause.
         let backpressured = part.backpressured && !part.own_queue;
         let want = part.state == PartitionState::Running && !backpressured && !shutting_down;
         if want != part.fetch_paused {
@@ -395,7 +387,7 @@ impl Coordinator {
     }
 
     /// React to one event; commands go to [`Coordinator::handle_command`].
-    pub fn on_event(&mut self, kafka: &Kafka, event: Event) {
+    pub fn on_event(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, event: Event) {
         match event {
             Event::Progress { slot, offsets } => {
                 let Some(part) = self.part_of_slot(slot) else {
@@ -464,7 +456,13 @@ impl Coordinator {
     }
 
     /// The failure policy stopped a partition at `offset`.
-    fn stop_partition(&mut self, kafka: &Kafka, tp: &Tp, offset: i64, reason: String) {
+    fn stop_partition(
+        &mut self,
+        kafka: &BaseConsumer<impl ConsumerContext>,
+        tp: &Tp,
+        offset: i64,
+        reason: String,
+    ) {
         let part = self.parts.get_mut(tp).expect("known partition");
         tracing::error!(listener = %self.name, topic = %tp.0, partition = tp.1, offset, %reason, "partition stopped");
         self.stats.partitions_stopped.inc();
@@ -478,7 +476,7 @@ impl Coordinator {
         self.apply_fetch(kafka, tp);
     }
 
-    pub fn handle_command(&mut self, kafka: &Kafka, cmd: Command) {
+    pub fn handle_command(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, cmd: Command) {
         match cmd {
             Command::Pause(target, ack) => self.pause(kafka, target, ack),
             Command::Resume(target, skip, keep, done) => {
@@ -491,9 +489,13 @@ impl Coordinator {
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot(kafka));
             }
-            Command::Membership(join, reply) => self.set_membership(kafka, join, reply),
+            Command::Membership(join, reply) => {
+                let assigned = !self.parts.is_empty();
+                self.membership
+                    .set(kafka, &self.name, assigned, join, reply)
+            }
             Command::StartFloors(floors, done) => {
-                self.set_start_floors(floors);
+                self.start_floors.set(floors);
                 let _ = done.send(());
             }
             // Shutdown is driven by the poller; a second request is deferred to it.
@@ -503,7 +505,7 @@ impl Coordinator {
 
     /// The partitions' states, with the log ends librdkafka knows (no
     /// request: [`crate::log_ends`] asks for those of paused partitions).
-    pub fn snapshot(&mut self, kafka: &Kafka) -> ListenerSnapshot {
+    pub fn snapshot(&mut self, kafka: &BaseConsumer<impl ConsumerContext>) -> ListenerSnapshot {
         ListenerSnapshot {
             name: self.name.clone(),
             partitions: self
@@ -565,7 +567,11 @@ impl Coordinator {
 
 /// The partition's high watermark from librdkafka's cache (fetch responses
 /// carry it): no request to the broker.
-fn cached_log_end(kafka: &Kafka, topic: &str, partition: i32) -> Option<i64> {
+fn cached_log_end(
+    kafka: &BaseConsumer<impl ConsumerContext>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: plain out-parameters; the topic string outlives the call.
@@ -581,7 +587,7 @@ fn cached_log_end(kafka: &Kafka, topic: &str, partition: i32) -> Option<i64> {
     (err == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
-fn member_id(kafka: &Kafka) -> Option<String> {
+fn member_id(kafka: &BaseConsumer<impl ConsumerContext>) -> Option<String> {
     // SAFETY: rd_kafka_memberid returns a malloc'ed string or NULL.
     unsafe {
         let p = rdkafka::bindings::rd_kafka_memberid(kafka.client().native_ptr());

@@ -1,5 +1,5 @@
 //! Events that reach the poller thread: progress from workers, commands from
-//! [`ListenerHandle`](crate::listener::ListenerHandle)s, and wake-ups when
+//! `ListenerHandle`s, and wake-ups when
 //! librdkafka's queue has something. One channel carries them all so the poller
 //! waits in one place.
 
@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 use crate::command::{ListenerSnapshot, PauseAck, PauseTarget, SeekTo, ShutdownReport};
 use crate::error::RuntimeError;
-use crate::executor::LaneEnds;
+use crate::jobs_queue::Lane;
 
 /// Something the poller must react to.
 pub(crate) enum Event {
@@ -28,6 +28,15 @@ pub(crate) enum Event {
     Wake,
 }
 
+/// How lanes of a job ended: the lanes, their finished offsets not reported
+/// yet, and the offsets they did not start because the job was halted.
+#[derive(Debug, Default)]
+pub(crate) struct LaneEnds {
+    pub lanes: Vec<Lane>,
+    pub done: Vec<i64>,
+    pub unstarted: Vec<i64>,
+}
+
 /// Where a seek answers: the absolute offsets moved to, or why not.
 pub(crate) type SeekReply = oneshot::Sender<Result<Vec<(String, i32, i64)>, RuntimeError>>;
 
@@ -45,6 +54,6 @@ pub(crate) enum Command {
     /// Join (true) or leave (false) the consumer group.
     Membership(bool, oneshot::Sender<Result<(), RuntimeError>>),
     /// Start floors of partitions assigned later: (topic, partition, offset).
-    StartFloors(Vec<crate::StartFloor>, oneshot::Sender<()>),
+    StartFloors(Vec<crate::start_floor::StartFloor>, oneshot::Sender<()>),
     Shutdown(std::time::Duration, oneshot::Sender<ShutdownReport>),
 }

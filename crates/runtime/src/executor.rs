@@ -25,7 +25,7 @@ use tokio::task::AbortHandle;
 
 use crate::dead_letter::DeadLetters;
 use crate::deserializer::DecodeError;
-use crate::event::Event;
+use crate::event::{Event, LaneEnds};
 use crate::failure::{DeadLetterFallback, FailurePolicy, RetryPolicy};
 use crate::handler::{HandlerKind, SharedProcessor};
 use crate::jobs_queue::Lane;
@@ -45,15 +45,6 @@ pub(crate) struct Job {
     /// Set when the partition pauses, is revoked or shuts down: stop before
     /// the next record.
     pub halt: Arc<AtomicBool>,
-}
-
-/// How lanes of a job ended: the lanes, their finished offsets not reported
-/// yet, and the offsets they did not start because the job was halted.
-#[derive(Debug, Default)]
-pub(crate) struct LaneEnds {
-    pub lanes: Vec<Lane>,
-    pub done: Vec<i64>,
-    pub unstarted: Vec<i64>,
 }
 
 /// Most lanes in one job.

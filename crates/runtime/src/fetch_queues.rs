@@ -13,7 +13,7 @@
 //! librdkafka stops fetching it by itself once its queue holds
 //! `queued.min.messages` records or `queued.max.messages.kbytes`, and nothing
 //! is fetched twice. Pauses by the application or the control plane still
-//! pause the fetch (see [`crate::pause`]).
+//! pause the fetch (see pause.rs).
 //!
 //! Ordering: records fetched before a partition's queue was split sit in the
 //! consumer queue. The poller takes from the fetch queues only in a turn in
@@ -29,8 +29,9 @@ use std::sync::Arc;
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::message::OwnedMessage;
 
-use crate::coordinator::{Kafka, Tp};
+use crate::rebalance::Kafka;
 use crate::rebalance::RuntimeContext;
+use switchyard_config::Tp;
 
 /// A callback that wakes the poll thread.
 pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;

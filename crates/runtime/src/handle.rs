@@ -38,7 +38,7 @@ pub struct ListenerHandle {
     /// Log ends of paused partitions, asked off the poll thread.
     pub(crate) log_ends: Arc<LogEnds>,
     /// What it consumes.
-    pub(crate) subscription: crate::listener::Subscription,
+    pub(crate) subscription: crate::subscription::Subscription,
     /// The latest authentication or authorization problem of its clients.
     pub(crate) problems: Arc<crate::client_problem::ClientProblems>,
 }
@@ -72,12 +72,12 @@ impl ListenerHandle {
     }
 
     /// What it consumes: its topics, pattern or standalone assignment.
-    pub fn subscription(&self) -> &crate::listener::Subscription {
+    pub fn subscription(&self) -> &crate::subscription::Subscription {
         &self.subscription
     }
 
     /// The shutdown deadline it was built with
-    /// ([`ListenerBuilder::shutdown_timeout`](crate::ListenerBuilder::shutdown_timeout)).
+    /// (`ListenerBuilder::shutdown_timeout`).
     pub fn shutdown_timeout(&self) -> Duration {
         self.shutdown_timeout
     }

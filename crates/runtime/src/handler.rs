@@ -4,7 +4,7 @@
 //! A handler is any `Fn(Record<K, V>) -> impl Future<Output = HandlerResult>`
 //! (or `Fn(Vec<Record<K, V>>) -> ...` for batches). The listener builder pairs
 //! it with a key and a value [`Deserializer`] and erases the types into a
-//! [`Processor`], which the [executor](crate::executor) calls on worker tasks.
+//! [`Processor`], which the executor (executor.rs) calls on worker tasks.
 //! Returning `Err` makes the runtime retry the record (or batch) by the
 //! listener's retry policy; see [`crate::failure`].
 //!

@@ -58,12 +58,15 @@ mod seek;
 mod shutdown;
 mod start_floor;
 pub mod stats;
+mod subscription;
 
 pub use command::{PauseAck, PauseTarget, SeekTo, ShutdownReport};
 pub use concurrent::ConcurrentListener;
 pub use error::RuntimeError;
 pub use failure::{DeadLetterFallback, FailurePolicy, RetryPolicy};
+pub use handle::ListenerHandle;
 pub use jobs_queue::Ordering;
-pub use listener::{Listener, ListenerBuilder, ListenerHandle, Subscription};
+pub use listener::{Listener, ListenerBuilder};
 pub use start_floor::{FloorScope, StartFloor};
+pub use subscription::Subscription;
 pub use switchyard_config as config;

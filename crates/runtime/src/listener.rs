@@ -37,7 +37,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::{CommitPolicy, ConsumerConfig, DecodeErrorPolicy, ListenerConfig};
 
-use crate::coordinator::{Coordinator, Kafka, Settings};
+use crate::coordinator::{Coordinator, Settings};
 use crate::dead_letter::DeadLetters;
 use crate::deserializer::Deserializer;
 use crate::error::RuntimeError;
@@ -51,23 +51,11 @@ use crate::jobs_queue::Ordering;
 use crate::log_ends::LogEnds;
 use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
 use crate::poller::{BrokerMetadata, Poller};
+use crate::rebalance::Kafka;
 use crate::rebalance::RuntimeContext;
 use crate::record::Record;
 use crate::stats::ListenerStats;
-
-/// What a listener consumes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subscription {
-    /// Named topics, in a consumer group.
-    Topics(Vec<String>),
-    /// Every topic matching a regex, in a consumer group; topics created later
-    /// are picked up at the next metadata refresh.
-    Pattern(String),
-    /// Standalone: explicit partitions, no group membership, no rebalance. An
-    /// empty partition list means every partition of the topic, including
-    /// partitions added later.
-    Assign(Vec<(String, Vec<i32>)>),
-}
+pub use crate::subscription::Subscription;
 
 /// Entry point: `Listener::builder(name)`.
 pub struct Listener;

@@ -4,7 +4,7 @@
 //! librdkafka learns a partition's log end from fetch responses, so the
 //! figure stands still while the partition's fetching is paused (a pause by
 //! the application or the control plane, a stopped partition). A
-//! [`ListenerHandle::snapshot`](crate::ListenerHandle::snapshot), which feeds
+//! `ListenerHandle::snapshot`, which feeds
 //! the lag metrics, asks the broker for those partitions' log ends here:
 //! on a client of its own (the listener's connection settings without its
 //! group, created at the first need), on a blocking thread, each partition

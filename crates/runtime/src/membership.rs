@@ -4,7 +4,7 @@
 //! leaves after draining and committing on revoke).
 //!
 //! Leaving is `unsubscribe`: librdkafka revokes the assignment through the
-//! rebalance callback, so [`crate::rebalance`]'s revoke runs as in any
+//! rebalance callback, so the revoke of rebalance.rs runs as in any
 //! rebalance (dispatch stops, in-flight records finish up to the revoke
 //! timeout, offsets are committed synchronously), and then the member sends
 //! LeaveGroup (a static member does not: it stays in the group until its
@@ -13,13 +13,12 @@
 //! its assignment for the session timeout the same way. The leave request
 //! is answered once that revoke has happened. Joining is `subscribe` with
 //! the listener's topics or pattern.
-//! A listener built with [`ListenerBuilder::detached`](crate::ListenerBuilder::detached)
+//! A listener built with `ListenerBuilder::detached`
 //! starts outside its group.
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use tokio::sync::oneshot;
 
-use crate::coordinator::{Coordinator, Kafka};
 use crate::error::RuntimeError;
 
 /// What `subscribe` takes, and whether the listener is in its group now.
@@ -33,22 +32,26 @@ pub(crate) struct Membership {
     pub leave_waiters: Vec<oneshot::Sender<Result<(), RuntimeError>>>,
 }
 
-impl Coordinator {
-    /// Join (`true`) or leave the group; see the module docs.
-    pub fn set_membership(
+impl Membership {
+    /// Join (`true`) or leave the group; see the module docs. `assigned`:
+    /// the listener holds partitions now (a leave is answered once they are
+    /// revoked, by [`Membership::answer_leave_waiters`]).
+    pub fn set(
         &mut self,
-        kafka: &Kafka,
+        kafka: &BaseConsumer<impl ConsumerContext>,
+        listener: &str,
+        assigned: bool,
         join: bool,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
     ) {
-        let Some(subscription) = self.membership.subscription.clone() else {
+        let Some(subscription) = self.subscription.clone() else {
             let _ = reply.send(Err(RuntimeError::Listener {
-                listener: self.name.clone(),
+                listener: listener.to_string(),
                 reason: "a standalone (assigned) listener has no group to join or leave".into(),
             }));
             return;
         };
-        if join == self.membership.joined {
+        if join == self.joined {
             let _ = reply.send(Ok(()));
             return;
         }
@@ -56,26 +59,26 @@ impl Coordinator {
             let topics: Vec<&str> = subscription.iter().map(String::as_str).collect();
             let result = kafka.subscribe(&topics).map_err(RuntimeError::from);
             if result.is_ok() {
-                self.membership.joined = true;
-                tracing::info!(listener = %self.name, "joined the group");
+                self.joined = true;
+                tracing::info!(listener, "joined the group");
             }
             let _ = reply.send(result);
             return;
         }
         kafka.unsubscribe();
-        self.membership.joined = false;
-        tracing::info!(listener = %self.name, "leaving the group");
-        if self.parts.is_empty() {
-            let _ = reply.send(Ok(()));
+        self.joined = false;
+        tracing::info!(listener, "leaving the group");
+        if assigned {
+            self.leave_waiters.push(reply);
         } else {
-            self.membership.leave_waiters.push(reply);
+            let _ = reply.send(Ok(()));
         }
     }
 
     /// After a revoke: answer the leave requests once nothing is assigned.
-    pub fn answer_leave_waiters(&mut self) {
-        if !self.membership.joined && self.parts.is_empty() {
-            for w in self.membership.leave_waiters.drain(..) {
+    pub fn answer_leave_waiters(&mut self, assigned: bool) {
+        if !self.joined && !assigned {
+            for w in self.leave_waiters.drain(..) {
                 let _ = w.send(Ok(()));
             }
         }

@@ -33,7 +33,7 @@ pub(crate) struct Partition {
     pub fetch_paused: bool,
     /// No more records are taken because the buffer is full.
     pub backpressured: bool,
-    /// Its records come through its own fetch queue ([`crate::fetch_queues`]).
+    /// Its records come through its own fetch queue (fetch_queues.rs).
     pub own_queue: bool,
     /// The record the failure policy stopped at, with the reason.
     pub stopped_at: Option<(i64, String)>,

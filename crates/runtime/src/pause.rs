@@ -23,16 +23,17 @@
 //! Resume is the reverse: seek to where the partition stopped, resume fetching.
 //! The wanted pauses are kept as a set of [`PauseTarget`]s, not as partition
 //! flags, so they follow partitions across rebalances: a newly assigned
-//! partition that a target covers starts paused (see [`crate::rebalance`]).
+//! partition that a target covers starts paused (see rebalance.rs).
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use rdkafka::consumer::CommitMode;
+use rdkafka::consumer::{BaseConsumer, CommitMode, ConsumerContext};
+use switchyard_config::Tp;
 use tokio::sync::oneshot;
 
 use crate::command::{PartitionAck, PartitionState, PauseAck, PauseTarget};
-use crate::coordinator::{Coordinator, Kafka, PauseWaiter, Tp};
+use crate::coordinator::{Coordinator, PauseWaiter};
 
 impl Coordinator {
     /// Is `tp` covered by a wanted pause?
@@ -42,7 +43,12 @@ impl Coordinator {
 
     /// Pause `target`; `ack` is answered once every matching assigned
     /// partition is drained and committed.
-    pub fn pause(&mut self, kafka: &Kafka, target: PauseTarget, ack: oneshot::Sender<PauseAck>) {
+    pub fn pause(
+        &mut self,
+        kafka: &BaseConsumer<impl ConsumerContext>,
+        target: PauseTarget,
+        ack: oneshot::Sender<PauseAck>,
+    ) {
         let matching: BTreeSet<Tp> = self
             .parts
             .keys()
@@ -81,7 +87,7 @@ impl Coordinator {
     /// Pauses past their deadline: abandon the handler calls still running
     /// in their draining partitions (see the module docs) and complete them.
     /// Called every turn of the poll loop; costs nothing without waiters.
-    pub fn enforce_pause_deadlines(&mut self, kafka: &Kafka) {
+    pub fn enforce_pause_deadlines(&mut self, kafka: &BaseConsumer<impl ConsumerContext>) {
         if self.pause_waiters.is_empty() {
             return;
         }
@@ -111,7 +117,7 @@ impl Coordinator {
     /// Steps 1-3 for one partition. True when nothing of it is in flight:
     /// it is drained, and completing the pause is up to the caller;
     /// otherwise the end of its last in-flight job completes it.
-    pub fn start_pause(&mut self, kafka: &Kafka, tp: &Tp) -> bool {
+    pub fn start_pause(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, tp: &Tp) -> bool {
         let Some(part) = self.parts.get_mut(tp) else {
             return false;
         };
@@ -127,7 +133,7 @@ impl Coordinator {
     }
 
     /// Steps 4 and 5: the partition is drained; commit and acknowledge.
-    pub fn complete_pause(&mut self, kafka: &Kafka, tp: &Tp) {
+    pub fn complete_pause(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, tp: &Tp) {
         self.complete_pauses(kafka, std::slice::from_ref(tp));
     }
 
@@ -135,7 +141,7 @@ impl Coordinator {
     /// nothing running): commit them synchronously (one request); then the
     /// draining ones are paused, or, if the commit failed, stay draining with
     /// the failure; then answer the waiters.
-    pub fn complete_pauses(&mut self, kafka: &Kafka, tps: &[Tp]) {
+    pub fn complete_pauses(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, tps: &[Tp]) {
         if tps.is_empty() {
             return;
         }
@@ -192,7 +198,7 @@ impl Coordinator {
     /// failed record, or after it with `skip`.
     pub fn resume(
         &mut self,
-        kafka: &Kafka,
+        kafka: &BaseConsumer<impl ConsumerContext>,
         target: &PauseTarget,
         skip: bool,
         keep: &[PauseTarget],

@@ -19,10 +19,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::coordinator::Kafka;
 use crate::event::{Command, Event};
 use crate::fetch_queues::{take_one, FetchQueues};
 use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
+use crate::rebalance::Kafka;
 
 /// Longest wait between two polls.
 pub const TICK: Duration = Duration::from_millis(1);

@@ -33,12 +33,17 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
-use switchyard_config::GroupProtocol;
+use switchyard_config::{GroupProtocol, Tp};
 
 use crate::command::PartitionState;
-use crate::coordinator::{Coordinator, Kafka, Tp};
+use crate::coordinator::Coordinator;
 use crate::event::Event;
 use crate::offset_metadata::decode;
+
+/// The consumer a listener drives. The coordinator's decisions take any
+/// `BaseConsumer`, so that the coordinator does not depend on this context,
+/// which holds it.
+pub(crate) type Kafka = BaseConsumer<RuntimeContext>;
 
 /// librdkafka context of a listener's consumer.
 pub struct RuntimeContext {
@@ -109,7 +114,9 @@ impl ConsumerContext for RuntimeContext {
     ) {
         let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
         if assign {
-            self.lock().apply_start_floors(kafka, tpl);
+            let mut coord = self.lock();
+            let timeout = coord.settings.api_timeout;
+            coord.start_floors.apply(kafka, tpl, timeout);
         }
         let rebalance = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
@@ -162,7 +169,12 @@ fn tps(tpl: &TopicPartitionList) -> Vec<Tp> {
 
 impl Coordinator {
     /// Partitions are going away (see the module docs).
-    pub fn on_revoke(&mut self, kafka: &Kafka, revoked: &[Tp], lost: bool) {
+    pub fn on_revoke(
+        &mut self,
+        kafka: &BaseConsumer<impl ConsumerContext>,
+        revoked: &[Tp],
+        lost: bool,
+    ) {
         let started = Instant::now();
         self.revoked_at = Some(started);
         self.stats.rebalances.inc();
@@ -231,13 +243,14 @@ impl Coordinator {
             self.remove_partition(tp);
         }
         self.answer_pause_waiters();
-        self.answer_leave_waiters();
+        let assigned = !self.parts.is_empty();
+        self.membership.answer_leave_waiters(assigned);
         tracing::info!(listener = %self.name, revoked = ?revoked, lost, committed = ?committed,
             drain_ms = started.elapsed().as_millis() as u64, "partitions revoked");
     }
 
     /// Partitions arrived (see the module docs).
-    pub fn on_assign(&mut self, kafka: &Kafka, assigned: &[Tp]) {
+    pub fn on_assign(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, assigned: &[Tp]) {
         self.stats.rebalances.inc();
         let mut tpl = TopicPartitionList::new();
         for tp in assigned {
@@ -247,7 +260,7 @@ impl Coordinator {
         let mut paused = Vec::new();
         for tp in assigned {
             let want_pause = self.is_desired_paused(tp);
-            let floor = self.floored.remove(tp);
+            let floor = self.start_floors.take_applied(tp);
             self.dirty |= floor.is_some();
             let part = self.add_partition(tp.clone());
             let elem = committed

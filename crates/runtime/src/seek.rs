@@ -8,11 +8,12 @@
 //! resolved to absolute offsets first (watermarks), so the commit point is
 //! always known.
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
+use switchyard_config::Tp;
 
 use crate::command::SeekTo;
-use crate::coordinator::{Coordinator, Kafka, Tp};
+use crate::coordinator::Coordinator;
 use crate::error::RuntimeError;
 
 impl Coordinator {
@@ -20,7 +21,7 @@ impl Coordinator {
     /// `done_above` it as finished (a handoff's); returns the absolute offsets.
     pub fn seek(
         &mut self,
-        kafka: &Kafka,
+        kafka: &BaseConsumer<impl ConsumerContext>,
         tp: Option<Tp>,
         to: SeekTo,
         done_above: Vec<i64>,
@@ -52,7 +53,7 @@ impl Coordinator {
 
 /// The absolute offset `to` means for `tp`.
 fn resolve(
-    kafka: &Kafka,
+    kafka: &BaseConsumer<impl ConsumerContext>,
     tp: &Tp,
     to: SeekTo,
     timeout: std::time::Duration,

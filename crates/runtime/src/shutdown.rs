@@ -10,7 +10,7 @@
 //!    consumer can block forever (rust-rdkafka #509, #453, #611).
 //!
 //! The caller waits at most the deadline too
-//! ([`ListenerHandle::shutdown`](crate::listener::ListenerHandle::shutdown)),
+//! ([`ListenerHandle::shutdown`](crate::ListenerHandle::shutdown)),
 //! so a librdkafka call that never returns cannot hang the application.
 
 use std::time::{Duration, Instant};
@@ -19,8 +19,9 @@ use crossbeam_channel::Receiver;
 use rdkafka::consumer::{CommitMode, Consumer};
 
 use crate::command::ShutdownReport;
-use crate::coordinator::{Kafka, Tp};
 use crate::event::{Command, Event};
+use crate::rebalance::Kafka;
+use switchyard_config::Tp;
 
 /// Part of the deadline kept for the final commit and close.
 fn close_reserve(deadline: Duration) -> Duration {

@@ -23,12 +23,12 @@
 //! assignment after a reset or a re-created topic skipped every record below
 //! it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
-
-use crate::coordinator::{Coordinator, Kafka, Tp};
+use switchyard_config::Tp;
 
 /// Where a partition starts at the earliest when it is assigned later (a
 /// handoff offset), and the scope of that floor.
@@ -98,46 +98,58 @@ pub(crate) fn verdict(
 /// Start floors given to the runtime and those it found spent.
 #[derive(Debug, Default)]
 pub(crate) struct Floors {
+    /// The listener's name, for the log.
+    listener: String,
     /// By partition.
-    pub wanted: std::collections::HashMap<Tp, StartFloor>,
+    wanted: HashMap<Tp, StartFloor>,
     /// Spent floors: given again, they are ignored.
-    pub spent: HashSet<StartFloor>,
+    spent: HashSet<StartFloor>,
+    /// Partitions whose assignment was raised to their floor, until the
+    /// assignment is tracked ([`Floors::take_applied`]).
+    applied: HashMap<Tp, StartFloor>,
 }
 
-impl Coordinator {
+impl Floors {
+    pub fn new(listener: &str) -> Self {
+        Floors {
+            listener: listener.to_string(),
+            ..Floors::default()
+        }
+    }
+
+    /// The floor `tp` was raised to in the assignment being tracked now.
+    pub fn take_applied(&mut self, tp: &Tp) -> Option<StartFloor> {
+        self.applied.remove(tp)
+    }
+
     /// Replace the start floors (those found spent before stay spent).
-    pub fn set_start_floors(&mut self, floors: Vec<StartFloor>) {
-        let spent = &self.start_floors.spent;
+    pub fn set(&mut self, floors: Vec<StartFloor>) {
+        let spent = &self.spent;
         let wanted = floors
             .into_iter()
             .filter(|f| !spent.contains(f))
             .map(|f| ((f.topic.clone(), f.partition), f))
             .collect();
-        self.start_floors.wanted = wanted;
+        self.wanted = wanted;
     }
 
     /// The floor of `tp` is spent: cleared, and ignored if given again.
-    pub fn spend_floor(&mut self, tp: &Tp, why: Verdict) {
-        if let Some(f) = self.start_floors.wanted.remove(tp) {
-            tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, floor = f.offset, scope = ?f.scope, ?why, "start floor spent");
-            self.start_floors.spent.insert(f);
+    pub fn spend(&mut self, tp: &Tp, why: Verdict) {
+        if let Some(f) = self.wanted.remove(tp) {
+            tracing::info!(listener = %self.listener, topic = %tp.0, partition = tp.1, floor = f.offset, scope = ?f.scope, ?why, "start floor spent");
+            self.spent.insert(f);
         }
     }
 
     /// Committed `offsets`: the floors they reach are passed.
-    pub fn floors_committed(&mut self, offsets: &[(String, i32, i64)]) {
-        if self.start_floors.wanted.is_empty() {
+    pub fn committed(&mut self, offsets: &[(String, i32, i64)]) {
+        if self.wanted.is_empty() {
             return;
         }
         for (t, p, o) in offsets {
             let tp = (t.clone(), *p);
-            if self
-                .start_floors
-                .wanted
-                .get(&tp)
-                .is_some_and(|f| *o >= f.offset)
-            {
-                self.spend_floor(&tp, Verdict::Passed);
+            if self.wanted.get(&tp).is_some_and(|f| *o >= f.offset) {
+                self.spend(&tp, Verdict::Passed);
             }
         }
     }
@@ -145,12 +157,16 @@ impl Coordinator {
     /// Before an assignment: raise the start offset of every partition of
     /// `tpl` whose floor applies ([`verdict`]: in scope, above its committed
     /// offset and within the log), and spend the others; remembers the
-    /// raised ones for [`Coordinator::on_assign`].
-    pub fn apply_start_floors(&mut self, kafka: &Kafka, tpl: &mut TopicPartitionList) {
+    /// raised ones for [`Floors::take_applied`].
+    pub fn apply(
+        &mut self,
+        kafka: &BaseConsumer<impl ConsumerContext>,
+        tpl: &mut TopicPartitionList,
+        timeout: Duration,
+    ) {
         let mut floored = TopicPartitionList::new();
         for e in tpl.elements() {
             if self
-                .start_floors
                 .wanted
                 .contains_key(&(e.topic().to_string(), e.partition()))
             {
@@ -160,17 +176,16 @@ impl Coordinator {
         if floored.count() == 0 {
             return;
         }
-        let committed = match kafka.committed_offsets(floored, self.settings.api_timeout) {
+        let committed = match kafka.committed_offsets(floored, timeout) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(listener = %self.name, error = %e, "cannot read committed offsets for the start floors");
+                tracing::warn!(listener = %self.listener, error = %e, "cannot read committed offsets for the start floors");
                 return;
             }
         };
-        let timeout = self.settings.api_timeout;
         for e in committed.elements() {
             let tp: Tp = (e.topic().to_string(), e.partition());
-            let Some(floor) = self.start_floors.wanted.get(&tp).cloned() else {
+            let Some(floor) = self.wanted.get(&tp).cloned() else {
                 continue;
             };
             let c = match e.offset() {
@@ -180,7 +195,7 @@ impl Coordinator {
             let log_end = || match kafka.fetch_watermarks(&tp.0, tp.1, timeout) {
                 Ok((_, high)) => Some(high),
                 Err(err) => {
-                    tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, error = %err, "cannot read the log end for a start floor");
+                    tracing::warn!(listener = %self.listener, topic = %tp.0, partition = tp.1, error = %err, "cannot read the log end for a start floor");
                     None
                 }
             };
@@ -190,11 +205,11 @@ impl Coordinator {
                         .set_partition_offset(&tp.0, tp.1, Offset::Offset(floor.offset))
                         .is_ok()
                     {
-                        tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, floor = floor.offset, committed = ?e.offset(), "start floor: starting above the committed offset");
-                        self.floored.insert(tp, floor);
+                        tracing::info!(listener = %self.listener, topic = %tp.0, partition = tp.1, floor = floor.offset, committed = ?e.offset(), "start floor: starting above the committed offset");
+                        self.applied.insert(tp, floor);
                     }
                 }
-                spent => self.spend_floor(&tp, spent),
+                spent => self.spend(&tp, spent),
             }
         }
     }
