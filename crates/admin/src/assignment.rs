@@ -1,6 +1,7 @@
 //! The ConsumerProtocol assignment encoding: what a classic group's member
 //! holds, as DescribeGroups returns it (raw bytes per member). Decoded here
-//! for [`crate::group`], which describes groups of both protocols.
+//! for the description of groups, which covers groups of both protocols and
+//! re-exports [`decode_assignment`].
 
 use crate::error::GroupError;
 

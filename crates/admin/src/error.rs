@@ -1,5 +1,6 @@
-//! Why a consumer group could not be described ([`GroupError`]), for
-//! [`crate::group`] and the assignment decoder it uses.
+//! Why a consumer group could not be described ([`GroupError`]): the
+//! vocabulary of failure shared by the group description and the
+//! assignment decoder it uses, which both return it.
 
 use std::time::Duration;
 
