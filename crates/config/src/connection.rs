@@ -52,10 +52,14 @@ use std::path::Path;
 use rdkafka::ClientConfig;
 
 use crate::error::ConfigError;
-use crate::properties::{check_librdkafka_property, is_sensitive};
+use crate::keys::check_librdkafka_property;
+use crate::secret::{is_secret, resolve};
 
 /// The prefix of environment variables that set connection properties.
 pub const ENV_PREFIX: &str = "SWITCHYARD_KAFKA_";
+
+/// Default `bootstrap.servers`.
+pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "127.0.0.1:9092";
 
 /// The librdkafka client properties shared by every client of one cluster.
 #[derive(Clone, PartialEq, Eq)]
@@ -65,7 +69,7 @@ pub struct Connection {
 
 impl Default for Connection {
     fn default() -> Self {
-        Connection::new(crate::DEFAULT_BOOTSTRAP_SERVERS)
+        Connection::new(DEFAULT_BOOTSTRAP_SERVERS)
     }
 }
 
@@ -310,72 +314,6 @@ impl From<&Connection> for Connection {
     fn from(c: &Connection) -> Connection {
         c.clone()
     }
-}
-
-/// Whether the value of `key` must never be shown.
-pub fn is_secret(key: &str) -> bool {
-    is_sensitive(key) || key.contains("oauthbearer.config") || key.ends_with(".pem")
-}
-
-/// [`resolve`] with the value never shown in an error: a credential given
-/// inline may be in it.
-pub(crate) fn resolve_secret(key: &str, value: &str) -> Result<String, ConfigError> {
-    resolve(key, value).map_err(|e| match e {
-        ConfigError::InvalidValue { key, value, reason }
-            if !value.starts_with("${env:") && !value.starts_with("${file:") =>
-        {
-            ConfigError::InvalidValue {
-                key,
-                value: "<redacted>".into(),
-                reason,
-            }
-        }
-        e => e,
-    })
-}
-
-/// `${env:NAME}` and `${file:PATH}` in `value`, resolved.
-pub(crate) fn resolve(key: &str, value: &str) -> Result<String, ConfigError> {
-    let shown = |v: &str| {
-        if is_secret(key) {
-            "<redacted>".to_string()
-        } else {
-            v.to_string()
-        }
-    };
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let Some(len) = rest[start..].find('}') else {
-            return Err(ConfigError::invalid(key, shown(value), "an unclosed `${`"));
-        };
-        let reference = &rest[start + 2..start + len];
-        let resolved = if let Some(name) = reference.strip_prefix("env:") {
-            std::env::var(name).map_err(|_| {
-                ConfigError::invalid(
-                    key,
-                    format!("${{env:{name}}}"),
-                    format!("the environment variable `{name}` is not set"),
-                )
-            })?
-        } else if let Some(path) = reference.strip_prefix("file:") {
-            std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::invalid(key, format!("${{file:{path}}}"), e.to_string()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string()
-        } else {
-            return Err(ConfigError::invalid(
-                key,
-                shown(value),
-                format!("`${{{reference}}}`: expected `${{env:NAME}}` or `${{file:PATH}}`"),
-            ));
-        };
-        out.push_str(&resolved);
-        rest = &rest[start + len + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// The `key=value` pairs of a Java properties text.

@@ -15,13 +15,10 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::assignment::AssignmentStrategy;
-use crate::connection::Connection;
+use crate::connection::{Connection, DEFAULT_BOOTSTRAP_SERVERS};
 use crate::error::ConfigError;
 use crate::group_protocol::GroupProtocol;
 use crate::offset_reset::OffsetReset;
-
-/// Default `bootstrap.servers`.
-pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "127.0.0.1:9092";
 
 /// Consumer settings, named after the Java client, mapped onto librdkafka.
 ///
@@ -89,8 +86,9 @@ pub struct ConsumerConfig {
     /// `auto.offset.reset`, default `latest`.
     pub auto_offset_reset: OffsetReset,
     /// `enable.auto.commit`, default `false`: a listener's
-    /// [`CommitPolicy`](crate::CommitPolicy) decides (see
-    /// [`ListenerConfig::effective_consumer`](crate::ListenerConfig::effective_consumer)).
+    /// [`CommitPolicy`](crate::CommitPolicy) decides (the listener's
+    /// configuration turns it on for the policies that need it, in its
+    /// `effective_consumer`).
     pub enable_auto_commit: bool,
     /// `auto.commit.interval.ms`, default 5000.
     pub auto_commit_interval_ms: u32,

@@ -28,6 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
+use crate::secret::redact_url;
 
 /// Where records go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,7 +200,7 @@ impl std::fmt::Debug for DeliveryConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeliveryConfig")
             .field("mode", &self.mode)
-            .field("url", &self.url.as_deref().map(crate::redact_url))
+            .field("url", &self.url.as_deref().map(redact_url))
             .field("command", &self.command)
             .field("batch", &self.batch)
             .field("timeout", &self.timeout)

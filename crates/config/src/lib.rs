@@ -49,12 +49,14 @@ pub mod duration;
 mod error;
 mod file;
 mod group_protocol;
+mod keys;
 mod listener;
 mod offset_reset;
 mod policy;
 mod properties;
 mod run;
 mod schema_registry;
+mod secret;
 mod validate;
 
 #[cfg(test)]
@@ -62,8 +64,8 @@ mod tests;
 
 pub use assignment::AssignmentStrategy;
 pub use clock::{now_ms, Tp};
-pub use connection::{is_secret, Connection, ENV_PREFIX};
-pub use consumer::{ConsumerConfig, DEFAULT_BOOTSTRAP_SERVERS};
+pub use connection::{Connection, DEFAULT_BOOTSTRAP_SERVERS, ENV_PREFIX};
+pub use consumer::ConsumerConfig;
 pub use delivery::{
     DeliveryConfig, DeliveryFailure, DeliveryMode, DeliveryOrdering, PayloadFormat,
     DEFAULT_EXEC_TIMEOUT, DEFAULT_HTTP_TIMEOUT,
@@ -75,9 +77,10 @@ pub use listener::{ListenerConfig, ListenerSource, TopicPartitions, DEFAULT_SHUT
 pub use offset_reset::OffsetReset;
 pub use policy::{CommitPolicy, DecodeErrorPolicy};
 pub use run::{
-    redact_url, ControlStoreConfig, InstanceConfig, RunConfig, DEFAULT_INSTANCE_ID_ENV,
+    ControlStoreConfig, InstanceConfig, RunConfig, DEFAULT_INSTANCE_ID_ENV,
     DEFAULT_RUN_SHUTDOWN_TIMEOUT,
 };
 pub use schema_registry::{
     SchemaRegistryConfig, DEFAULT_REGISTRY_CACHE_CAPACITY, DEFAULT_REGISTRY_REQUEST_TIMEOUT,
 };
+pub use secret::{is_secret, redact_url};

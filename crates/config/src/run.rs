@@ -44,12 +44,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::connection::{resolve_secret, Connection};
+use crate::connection::Connection;
 use crate::consumer::ConsumerConfig;
 use crate::error::ConfigError;
 use crate::file::{from_toml, read_file};
 use crate::listener::ListenerConfig;
 use crate::schema_registry::SchemaRegistryConfig;
+use crate::secret::{redact_url, resolve_secret};
 
 /// The environment variable the instance id is read from by default.
 pub const DEFAULT_INSTANCE_ID_ENV: &str = "POD_NAME";
@@ -75,36 +76,6 @@ impl std::fmt::Debug for ControlStoreConfig {
             ControlStoreConfig::Redis(u) => f.debug_tuple("Redis").field(&redact_url(u)).finish(),
             ControlStoreConfig::File(p) => f.debug_tuple("File").field(p).finish(),
         }
-    }
-}
-
-/// `url` with the password of its user part replaced by `<redacted>`.
-///
-/// ```
-/// use switchyard_config::redact_url;
-/// assert_eq!(redact_url("redis://u:pw@h:6379/0"), "redis://u:<redacted>@h:6379/0");
-/// assert_eq!(redact_url("redis://:pw@h"), "redis://:<redacted>@h");
-/// assert_eq!(redact_url("http://h/a@b"), "http://h/a@b");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| scheme_end + i);
-    let authority = &url[scheme_end..authority_end];
-    match authority.rfind('@') {
-        Some(at) => match authority[..at].find(':') {
-            Some(colon) => format!(
-                "{}{}:<redacted>{}",
-                &url[..scheme_end],
-                &authority[..colon],
-                &url[scheme_end + at..]
-            ),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
     }
 }
 

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::connection::resolve_secret;
 use crate::error::ConfigError;
+use crate::secret::{redact_url, resolve_secret};
 
 /// Default [`SchemaRegistryConfig::request_timeout`].
 pub const DEFAULT_REGISTRY_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,11 +80,7 @@ impl std::fmt::Debug for SchemaRegistryConfig {
         f.debug_struct("SchemaRegistryConfig")
             .field(
                 "urls",
-                &self
-                    .urls
-                    .iter()
-                    .map(|u| crate::redact_url(u))
-                    .collect::<Vec<_>>(),
+                &self.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
             )
             .field(
                 "basic_auth_user_info",
@@ -164,7 +160,7 @@ impl SchemaRegistryConfig {
             };
             return Err(ConfigError::invalid(
                 "schema_registry.urls",
-                crate::redact_url(url),
+                redact_url(url),
                 reason,
             ));
         }

@@ -13,7 +13,8 @@ use rdkafka::types::RDKafkaConfRes;
 use crate::consumer::ConsumerConfig;
 use crate::error::{ConfigError, ConfigWarning};
 use crate::group_protocol::GroupProtocol;
-use crate::properties::{check_librdkafka_property, reserved_reason, shown, typed_key};
+use crate::keys::{check_librdkafka_property, reserved_reason, typed_key};
+use crate::secret::shown;
 
 /// librdkafka's default `message.max.bytes`.
 const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_000_000;

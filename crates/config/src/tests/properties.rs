@@ -1,7 +1,7 @@
 //! Tests for `properties.rs`: building a config from Kafka dotted names.
 
 use super::assert_mentions;
-use crate::properties::TYPED_KEYS;
+use crate::keys::TYPED_KEYS;
 use crate::{AssignmentStrategy, ConfigError, ConsumerConfig, OffsetReset};
 
 #[test]
@@ -155,7 +155,7 @@ fn sensitive_values_are_redacted() {
     let err = c.validate().unwrap_err();
     assert!(!err.to_string().contains("hunter2"));
     assert_eq!(
-        crate::properties::shown("sasl.password", "hunter2"),
+        crate::secret::shown("sasl.password", "hunter2"),
         "<redacted>"
     );
 }
