@@ -11,10 +11,13 @@ use switchyard_control::model::now_ms;
 
 use switchyard_control::DesiredState;
 
+use crate::driver::Driver;
 use crate::error::{DeployError, Result};
 use crate::kafka::{self, Tp};
+use crate::outcome::Outcome;
 use crate::plan::{self, Move};
-use crate::{recover, shared, Driver, Outcome};
+use crate::recover;
+use crate::strategy::shared;
 
 /// How the slots of an application share the work, chosen at `init`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

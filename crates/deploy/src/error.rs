@@ -2,7 +2,7 @@
 //! caller (the `switchyard deploy` CLI, a test) can tell a refusal from a
 //! rolled-back handoff from a broken cluster.
 
-use crate::driver::Outcome;
+use crate::outcome::Outcome;
 
 /// Why a deployment command did not do what it was asked.
 #[derive(Debug, thiserror::Error)]

@@ -19,9 +19,9 @@
 //! A timeout writes the previous owner back (rollback, by the same
 //! procedure in the other direction after phase 4).
 //!
-//! Shared-group strategy ([`shared`]): both slots use one group; the standby
-//! slot stays out of it until the switch, which makes it join and then the
-//! active slot leave (draining and committing on revoke).
+//! Shared-group strategy ([`strategy::shared`]): both slots use one group;
+//! the standby slot stays out of it until the switch, which makes it join
+//! and then the active slot leave (draining and committing on revoke).
 //!
 //! [`recover`] rolls back what an interrupted driver left behind.
 //!
@@ -33,26 +33,35 @@
 //!   changes of each phase, the acknowledgement checks, and the phase
 //!   machine ([`plan::Handoff`]); [`checks`]: what ends a phase's wait
 //!   early (a stopped partition) or names who it waited for;
-//! - [`driver`]: runs a handoff over a control store, the status topic and
-//!   the groups' committed offsets; [`kafka`]: those offsets.
+//! - [`bookkeeping`]: the keys the deployment keeps in the desired state's
+//!   `deploy` map (previous slot, canary, strategy, handoff in progress);
+//! - [`driver`]: the [`Driver`] of one application, over a control store,
+//!   the status topic and the groups' committed offsets ([`kafka`]);
+//!   [`strategy`]: what it runs, a handoff between separate groups
+//!   ([`strategy::separate`]) or a switch of a shared group
+//!   ([`strategy::shared`]), each ending in an [`Outcome`] ([`outcome`]);
 //! - [`command`]: what each `deploy` command decides (the strategy chosen
 //!   at `init`, refusals, the canary's watch-then-abort), with the typed
 //!   [`DeployError`] ([`error`]); [`view`]: the per-slot status.
 
+pub mod bookkeeping;
 pub mod checks;
 pub mod command;
 pub mod driver;
 pub mod error;
 pub mod kafka;
 pub mod lease;
+pub mod outcome;
 pub mod plan;
 pub mod recover;
-pub mod shared;
+pub mod strategy;
 pub mod view;
 
 pub use command::{CanaryWatch, Initialised, Strategy};
-pub use driver::{Driver, Outcome};
+pub use driver::Driver;
 pub use error::DeployError;
+pub use outcome::Outcome;
 pub use plan::{Handoff, Move};
-pub use shared::SharedMove;
+pub use strategy::shared;
+pub use strategy::shared::SharedMove;
 pub use view::Status;

@@ -13,14 +13,8 @@ use switchyard_control::status::InstanceStatus;
 use switchyard_control::targets::{parse_owner_key, NOBODY};
 use switchyard_runtime::PauseTarget;
 
+use crate::bookkeeping::{mark_in_progress, CANARY, CANARY_FROM, PREVIOUS};
 use crate::kafka::Tp;
-
-/// `deploy` bookkeeping keys in the desired state.
-pub const PREVIOUS: &str = "previous";
-/// The slot a canary moved to.
-pub const CANARY: &str = "canary";
-/// The slot a canary came from.
-pub const CANARY_FROM: &str = "canary_from";
 
 /// One handoff: `partitions` of `listener` move from slot `from` to `to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,10 +228,7 @@ pub fn freeze(s: &mut DesiredState, m: &Move) {
     for tp in &m.partitions {
         o.insert(key(tp), NOBODY.into());
     }
-    s.deploy.insert(
-        crate::shared::IN_PROGRESS.into(),
-        format!("{}>{}", m.from, m.to),
-    );
+    mark_in_progress(s, &m.from, &m.to);
 }
 
 /// The handoff offsets of the moved partitions (none where `offsets` has

@@ -15,10 +15,11 @@
 use switchyard_control::model::DesiredState;
 use switchyard_control::targets::NOBODY;
 
-use crate::driver::Outcome;
-use crate::plan::{owners, Move};
-use crate::shared::{self, SharedMove, IN_PROGRESS};
-use crate::Driver;
+use crate::bookkeeping::{in_progress, IN_PROGRESS};
+use crate::driver::Driver;
+use crate::outcome::Outcome;
+use crate::plan::{describe, owners, Move};
+use crate::strategy::shared::{self, SharedMove};
 
 /// What `recover` will do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,17 +30,6 @@ pub enum Recovery {
     Separate(Move),
     /// Leave only the source slot joined (shared group).
     Shared(SharedMove),
-}
-
-fn in_progress(s: &DesiredState) -> Result<(String, String), String> {
-    let v = s
-        .deploy
-        .get(IN_PROGRESS)
-        .ok_or("an interrupted handoff is visible but its slots are not recorded; write the owners by hand")?;
-    let (from, to) = v
-        .split_once('>')
-        .ok_or_else(|| format!("malformed `{IN_PROGRESS}` record `{v}`"))?;
-    Ok((from.to_string(), to.to_string()))
 }
 
 /// What recovering `listener` means in `s`.
@@ -90,7 +80,7 @@ impl Driver {
             Recovery::Separate(m) => {
                 out(format!(
                     "recover: {} frozen by an interrupted handoff {} -> {}: back to {}",
-                    crate::plan::describe(&m.partitions),
+                    describe(&m.partitions),
                     m.from,
                     m.to,
                     m.from

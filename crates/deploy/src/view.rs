@@ -10,10 +10,13 @@ use switchyard_control::status::InstanceStatus;
 use switchyard_control::targets::NOBODY;
 use switchyard_control::DesiredState;
 
+use crate::bookkeeping::SHARED;
 use crate::command::Strategy;
+use crate::driver::Driver;
 use crate::error::Result;
 use crate::kafka::{self, Tp};
-use crate::{plan, shared, Driver};
+use crate::plan;
+use crate::strategy::shared;
 
 /// The deployment of one listener.
 #[derive(Debug, Clone, Serialize)]
@@ -191,7 +194,7 @@ impl Driver {
             group: self.group.clone(),
             lag: lag(&tps, &ends, &committed),
             slots: views,
-            strategy: shared::SHARED,
+            strategy: SHARED,
             version: s.version,
         })
     }

@@ -23,7 +23,9 @@
 //! refused.
 //!
 //! This file holds the pure part ([`SharedMove`], the desired-state changes
-//! and the checks over instance statuses) and [`Driver::run_shared`].
+//! and the checks over instance statuses) and [`Driver::run_shared`]; the
+//! keys it writes in the `deploy` map are those of
+//! [`bookkeeping`](crate::bookkeeping).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -31,19 +33,12 @@ use std::time::{Duration, Instant};
 use switchyard_control::model::{now_ms, DesiredState};
 use switchyard_control::status::InstanceStatus;
 
-use crate::driver::{fmt_offsets, Outcome};
+use crate::bookkeeping::{mark_in_progress, IN_PROGRESS, PREVIOUS, SHARED, STRATEGY, TOPICS};
+use crate::driver::Driver;
+use crate::error::DeployError;
 use crate::kafka::{self, Tp};
-use crate::plan::{key, live, PREVIOUS};
-use crate::Driver;
-
-/// `deploy` bookkeeping: the strategy (`shared`; absent: separate groups).
-pub const STRATEGY: &str = "strategy";
-/// The value of [`STRATEGY`] for one shared group.
-pub const SHARED: &str = "shared";
-/// `deploy` bookkeeping: the listener's topics (comma-separated).
-pub const TOPICS: &str = "topics";
-/// `deploy` bookkeeping: a handoff in progress, `from>to` (for `recover`).
-pub const IN_PROGRESS: &str = "in_progress";
+use crate::outcome::{fmt_offsets, Outcome};
+use crate::plan::{key, live};
 
 /// Does this application deploy with one shared group?
 pub fn is_shared(s: &DesiredState) -> bool {
@@ -125,8 +120,7 @@ pub fn rollback(s: &DesiredState, listener: &str) -> Result<SharedMove, String> 
 pub fn join_both(s: &mut DesiredState, m: &SharedMove) {
     s.joined
         .insert(m.listener.clone(), vec![m.from.clone(), m.to.clone()]);
-    s.deploy
-        .insert(IN_PROGRESS.into(), format!("{}>{}", m.from, m.to));
+    mark_in_progress(s, &m.from, &m.to);
 }
 
 /// Phase 2: only the target slot joined; the source becomes `previous`.
@@ -297,8 +291,7 @@ impl Driver {
     ) -> anyhow::Result<Outcome> {
         self.lease()
             .hold(false, out, |out| {
-                self.run_shared_held(m, out)
-                    .map_err(crate::DeployError::Failed)
+                self.run_shared_held(m, out).map_err(DeployError::Failed)
             })
             .map_err(anyhow::Error::from)
     }
