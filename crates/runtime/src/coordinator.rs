@@ -21,14 +21,14 @@ use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::{now_ms, CommitPolicy, GroupProtocol, Tp};
 use tokio::sync::oneshot;
 
-use crate::command::{ListenerSnapshot, PartitionState, PauseAck, PauseTarget};
+use crate::command::{ListenerSnapshot, PauseAck, PauseTarget};
 use crate::commit_sequence::CommitSequence;
 use crate::event::{Command, Event};
 use crate::executor::{Executor, Job, MAX_LANES_PER_JOB};
 use crate::hooks::RebalanceHooks;
 use crate::jobs_queue::Ordering;
 use crate::membership::Membership;
-use crate::partition::Partition;
+use crate::partition::{Fetch, Partition};
 use crate::start_floor::Floors;
 use crate::stats::ListenerStats;
 
@@ -184,7 +184,7 @@ impl Coordinator {
         }
         self.parts
             .values()
-            .filter(|p| p.own_queue && p.state == PartitionState::Running && !p.backpressured)
+            .filter(|p| p.own_queue && p.takes_records())
             .map(|p| p.slot)
             .collect()
     }
@@ -207,15 +207,7 @@ impl Coordinator {
             let Some(part) = self.parts.get_mut(&tp) else {
                 continue; // not (or no longer) assigned
             };
-            if part.state != PartitionState::Running || shutting_down {
-                // Fetched after a pause took effect: drop it, fetch it again on resume.
-                part.tracker.drop_waiting([msg.offset()]);
-                continue;
-            }
-            let ts = msg.timestamp().to_millis().unwrap_or(-1);
-            if part.tracker.ingest_at(msg.offset(), ts) {
-                part.queue.push(msg);
-            }
+            part.offer(msg, shutting_down);
         }
         self.apply_backpressure(kafka);
     }
@@ -246,9 +238,6 @@ impl Coordinator {
             if executor.running() >= lanes {
                 return None;
             }
-            if part.state != PartitionState::Running {
-                return Some(false);
-            }
             let free = lanes - executor.running();
             // room for the records of one job: one lane of up to
             // max.poll.records in partition mode, mostly one record per lane
@@ -257,29 +246,20 @@ impl Coordinator {
                 Ordering::Partition => settings.max_poll_records,
                 Ordering::Key | Ordering::Unordered => MAX_LANES_PER_JOB,
             };
-            let mut lanes = Vec::with_capacity(free.min(MAX_LANES_PER_JOB));
-            let mut records = Vec::with_capacity(part.queue.len().min(per_job));
-            while lanes.len() < free.min(MAX_LANES_PER_JOB) {
-                let before = records.len();
-                match part
-                    .queue
-                    .next_job_into(settings.max_poll_records, &mut records)
-                {
-                    Some(lane) => lanes.push((lane, records.len() - before)),
-                    None => break,
-                }
-            }
-            if lanes.is_empty() {
+            let Some(taken) = part.take_job(
+                free.min(MAX_LANES_PER_JOB),
+                settings.max_poll_records,
+                per_job,
+            ) else {
                 return Some(false);
-            }
-            part.in_flight_lanes += lanes.len();
+            };
             *next_job += 1;
             executor.spawn(Job {
                 id: *next_job,
                 slot: part.slot,
-                lanes,
-                records,
-                halt: part.halt.clone(),
+                lanes: taken.lanes,
+                records: taken.records,
+                halt: taken.halt,
             });
             Some(true)
         };
@@ -323,14 +303,10 @@ impl Coordinator {
         let under = records <= max_r / 2 && bytes <= max_b / 2;
         let mut changed = Vec::new();
         for (tp, part) in self.parts.iter_mut() {
-            // every partition stops at the bound, also one with nothing
-            // buffered: each would otherwise add a poll batch past it
-            if over && !part.backpressured {
-                part.backpressured = true;
-                self.stats.backpressure_pauses.inc();
-                changed.push(tp.clone());
-            } else if under && part.backpressured {
-                part.backpressured = false;
+            if part.backpressure(over, under) {
+                if part.backpressured() {
+                    self.stats.backpressure_pauses.inc();
+                }
                 changed.push(tp.clone());
             }
         }
@@ -342,48 +318,46 @@ impl Coordinator {
         }
     }
 
-    /// Make librdkafka's fetch state of `tp` match what the partition needs:
-    /// fetching only while running, not backpressured and not shutting down.
+    /// Make librdkafka's fetch state of `tp` match what the partition needs
+    /// ([`Partition::fetch_change`]).
     pub fn apply_fetch(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, tp: &Tp) {
         let shutting_down = self.shutting_down;
         let Some(part) = self.parts.get_mut(tp) else {
             return;
         };
-        // A partition with its own fetch queue is backpressured by not taking
-        // its records (fetch_queues.rs), not by a pause.
-        let backpressured = part.backpressured && !part.own_queue;
-        let want = part.state == PartitionState::Running && !backpressured && !shutting_down;
-        if want != part.fetch_paused {
+        let Some(change) = part.fetch_change(shutting_down) else {
             return;
-        }
+        };
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&part.topic, part.partition);
-        if want {
-            if let Err(e) = kafka.resume(&tpl) {
-                tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "resume failed");
-            }
-            // Where consumption goes on: the first record dropped while the
-            // partition stood still, or the one after the last taken (where
-            // librdkafka would resume anyway). The seek is asynchronous (a
-            // zero timeout): an operation on the partition's broker thread,
-            // it also wakes that thread, which a resume alone does not (it
-            // would sleep up to 1 s before its next fetch); and it costs no
-            // request and no wait. A partition that never took a record
-            // resumes at its logical start, which librdkafka seeks itself.
-            if let Some(next) = part.tracker.next() {
-                if let Err(e) = kafka.seek(
-                    &part.topic,
-                    part.partition,
-                    Offset::Offset(next),
-                    Duration::ZERO,
-                ) {
-                    tracing::warn!(topic = %part.topic, partition = part.partition, next, error = %e, "seek on resume failed");
+        match change {
+            Fetch::Pause => {
+                if let Err(e) = kafka.pause(&tpl) {
+                    tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "pause failed");
                 }
             }
-        } else if let Err(e) = kafka.pause(&tpl) {
-            tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "pause failed");
+            Fetch::Resume { from } => {
+                if let Err(e) = kafka.resume(&tpl) {
+                    tracing::warn!(topic = %part.topic, partition = part.partition, error = %e, "resume failed");
+                }
+                // The seek is asynchronous (a zero timeout): an operation on
+                // the partition's broker thread, it also wakes that thread,
+                // which a resume alone does not (it would sleep up to 1 s
+                // before its next fetch); and it costs no request and no
+                // wait. A partition that never took a record resumes at its
+                // logical start, which librdkafka seeks itself.
+                if let Some(next) = from {
+                    if let Err(e) = kafka.seek(
+                        &part.topic,
+                        part.partition,
+                        Offset::Offset(next),
+                        Duration::ZERO,
+                    ) {
+                        tracing::warn!(topic = %part.topic, partition = part.partition, next, error = %e, "seek on resume failed");
+                    }
+                }
+            }
         }
-        part.fetch_paused = !want;
     }
 
     /// React to one event; commands go to [`Coordinator::handle_command`].
@@ -393,10 +367,7 @@ impl Coordinator {
                 let Some(part) = self.part_of_slot(slot) else {
                     return;
                 };
-                let mut n = 0;
-                for o in offsets {
-                    n += part.tracker.complete(o) as u64;
-                }
+                let n = part.finished(offsets);
                 self.records_since_commit += n;
                 self.dirty |= n > 0;
             }
@@ -414,28 +385,12 @@ impl Coordinator {
                 else {
                     return;
                 };
-                let n: u64 = ends
-                    .done
-                    .iter()
-                    .map(|o| part.tracker.complete(*o) as u64)
-                    .sum();
-                self.records_since_commit += n;
-                self.dirty |= n > 0;
-                part.in_flight_lanes -= ends.lanes.len();
-                for lane in ends.lanes {
-                    part.queue.finish(lane);
-                }
-                if !ends.unstarted.is_empty() {
-                    // halted: fetched again from the first of them on resume
-                    part.tracker.drop_waiting(ends.unstarted);
-                }
+                let ended = part.lanes_ended(ends);
+                self.records_since_commit += ended.finished;
+                self.dirty |= ended.finished > 0;
                 // drained (a pause), or stopped with nothing running any
                 // more: committed now, and any pause waiting is answered
-                if matches!(
-                    part.state,
-                    PartitionState::Draining | PartitionState::Stopped
-                ) && part.in_flight_lanes == 0
-                {
+                if ended.drained {
                     let tp = tp.clone();
                     self.complete_pause(kafka, &tp);
                 }
@@ -466,13 +421,7 @@ impl Coordinator {
         let part = self.parts.get_mut(tp).expect("known partition");
         tracing::error!(listener = %self.name, topic = %tp.0, partition = tp.1, offset, %reason, "partition stopped");
         self.stats.partitions_stopped.inc();
-        part.state = PartitionState::Stopped;
-        part.drop_waiting();
-        // The failed record was not processed: fetching starts at it again
-        // on resume. The rest of its lane comes back as not started with the
-        // lane's end; other lanes (key or unordered mode) finish their record.
-        part.tracker.drop_waiting([offset]);
-        part.stopped_at = Some((offset, reason));
+        part.stop_at(offset, reason);
         self.apply_fetch(kafka, tp);
     }
 
@@ -549,10 +498,7 @@ impl Coordinator {
         if lanes == 0 {
             return 0;
         }
-        part.in_flight_lanes = part.in_flight_lanes.saturating_sub(lanes);
-        part.drop_waiting();
-        part.queue.forget_busy();
-        let records = part.tracker.drop_unfinished();
+        let records = part.abandoned(lanes);
         self.stats.abandoned.add(records as u64);
         tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, lanes, records,
             next = ?part.tracker.next(), "{why}: handler calls still running were abandoned; their records will be delivered again");

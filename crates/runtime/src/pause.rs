@@ -34,6 +34,7 @@ use tokio::sync::oneshot;
 
 use crate::command::{PartitionAck, PartitionState, PauseAck, PauseTarget};
 use crate::coordinator::{Coordinator, PauseWaiter};
+use crate::partition::PauseStart;
 
 impl Coordinator {
     /// Is `tp` covered by a wanted pause?
@@ -77,11 +78,7 @@ impl Coordinator {
     /// Nothing of `tp` runs, but it is not committed as a pause requires:
     /// drained with a failed commit, or stopped.
     fn uncommitted_idle(&self, tp: &Tp) -> bool {
-        self.parts.get(tp).is_some_and(|p| {
-            p.in_flight_lanes == 0
-                && (p.state == PartitionState::Stopped
-                    || (p.state == PartitionState::Draining && p.pause_failure.is_some()))
-        })
+        self.parts.get(tp).is_some_and(|p| p.drained_uncommitted())
     }
 
     /// Pauses past their deadline: abandon the handler calls still running
@@ -97,11 +94,7 @@ impl Coordinator {
             .iter()
             .filter(|w| w.deadline <= now)
             .flat_map(|w| w.partitions.iter())
-            .filter(|tp| {
-                self.parts
-                    .get(*tp)
-                    .is_some_and(|p| p.state != PartitionState::Running && p.in_flight_lanes > 0)
-            })
+            .filter(|tp| self.parts.get(*tp).is_some_and(|p| p.draining_with_lanes()))
             .cloned()
             .collect();
         if late.is_empty() {
@@ -121,15 +114,13 @@ impl Coordinator {
         let Some(part) = self.parts.get_mut(tp) else {
             return false;
         };
-        if part.state != PartitionState::Running {
+        let start = part.begin_pause();
+        if start == PauseStart::NotRunning {
             return false;
         }
-        part.state = PartitionState::Draining;
-        part.drop_waiting();
-        let idle = part.in_flight_lanes == 0;
         self.apply_fetch(kafka, tp);
         tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, "pausing partition");
-        idle
+        start == PauseStart::Drained
     }
 
     /// Steps 4 and 5: the partition is drained; commit and acknowledge.
@@ -156,9 +147,7 @@ impl Coordinator {
             let Some(part) = self.parts.get_mut(tp) else {
                 continue;
             };
-            part.pause_failure = failure.clone();
-            if failure.is_none() && part.state == PartitionState::Draining {
-                part.state = PartitionState::Paused;
+            if part.pause_committed(failure.clone()) {
                 tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, committed = ?part.committed, "partition paused");
             }
         }
@@ -182,7 +171,7 @@ impl Coordinator {
                         topic: p.topic.clone(),
                         partition: p.partition,
                         committed: p.committed,
-                        error: p.pause_failure.clone(),
+                        error: p.pause_failure().map(str::to_string),
                     })
                     .collect();
                 let _ = w.ack.send(PauseAck { partitions });
@@ -208,7 +197,7 @@ impl Coordinator {
         let tps: Vec<Tp> = self
             .parts
             .iter()
-            .filter(|(tp, p)| p.state != PartitionState::Running && target.matches(&tp.0, tp.1))
+            .filter(|(tp, p)| p.state() != PartitionState::Running && target.matches(&tp.0, tp.1))
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in tps {
@@ -216,18 +205,11 @@ impl Coordinator {
                 continue;
             }
             let part = self.parts.get_mut(&tp).expect("listed above");
-            if let Some((offset, _)) = part.stopped_at.take() {
-                if skip {
-                    tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, offset, "skipping stopped record");
-                    // finish the failed record without processing it
-                    part.tracker.ingest(offset);
-                    part.tracker.complete(offset);
-                    self.stats.skipped.inc();
-                    self.dirty = true;
-                }
+            if let Some(offset) = part.resume(skip) {
+                tracing::warn!(listener = %self.name, topic = %tp.0, partition = tp.1, offset, "skipped the stopped record");
+                self.stats.skipped.inc();
+                self.dirty = true;
             }
-            part.state = PartitionState::Running;
-            part.pause_failure = None;
             tracing::info!(listener = %self.name, topic = %tp.0, partition = tp.1, next = ?part.tracker.next(), "resuming partition");
             self.apply_fetch(kafka, &tp);
         }

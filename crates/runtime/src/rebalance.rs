@@ -35,7 +35,6 @@ use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::{GroupProtocol, Tp};
 
-use crate::command::PartitionState;
 use crate::coordinator::Coordinator;
 use crate::event::Event;
 use crate::offset_metadata::decode;
@@ -180,17 +179,14 @@ impl Coordinator {
         self.stats.rebalances.inc();
         for tp in revoked {
             if let Some(part) = self.parts.get_mut(tp) {
-                part.drop_waiting();
-                if part.state == PartitionState::Running {
-                    part.state = PartitionState::Draining;
-                }
+                part.begin_revoke();
             }
         }
         let in_flight = |c: &Coordinator| -> usize {
             revoked
                 .iter()
                 .filter_map(|tp| c.parts.get(tp))
-                .map(|p| p.in_flight_lanes)
+                .map(|p| p.in_flight_lanes())
                 .sum()
         };
         let mut committed = Vec::new();
@@ -233,7 +229,7 @@ impl Coordinator {
             // (to this member, later) fetching nothing whatever the runtime
             // wants. Whether it should be paused then is decided at that
             // assignment.
-            if self.parts.get(tp).is_some_and(|p| p.fetch_paused) {
+            if self.parts.get(tp).is_some_and(|p| p.fetch_paused()) {
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition(&tp.0, tp.1);
                 if let Err(e) = kafka.resume(&tpl) {
@@ -279,7 +275,7 @@ impl Coordinator {
                 part.tracker.seed_done(floor.done_above);
             }
             if want_pause {
-                part.state = PartitionState::Paused;
+                part.start_paused();
                 paused.push(tp.clone());
             }
         }

@@ -40,7 +40,7 @@ impl Coordinator {
             part.tracker.reset(offset);
             part.tracker
                 .seed_done(done_above.iter().copied().filter(|o| *o > offset));
-            if !part.fetch_paused {
+            if !part.fetch_paused() {
                 kafka.seek(&tp.0, tp.1, Offset::Offset(offset), timeout)?;
             }
             self.dirty = true;

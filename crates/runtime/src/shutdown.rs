@@ -79,7 +79,7 @@ pub(crate) fn run(
                 report.abandoned_in_flight
             ));
             for p in c.parts.values_mut() {
-                p.in_flight_lanes = 0;
+                p.all_abandoned();
             }
         }
         match c.commit(&kafka, CommitMode::Sync, None) {
