@@ -2,8 +2,8 @@
 //! to the listener, whose retry policy and failure policy (dead letter, skip
 //! or stop the partition) decide what happens next; none loses a record.
 //!
-//! Messages never show a URL's password or query string (see
-//! [`crate::http::shown_url`]).
+//! Messages never show a URL's password or query string: the HTTP
+//! delivery fills a variant's `url` with the URL already stripped of them.
 //!
 //! ```
 //! use std::time::Duration;
@@ -84,7 +84,6 @@ pub enum DeliveryError {
         /// The acknowledgement timeout.
         timeout: Duration,
     },
-    /// The delivery was shut down.
     /// The `[schema_registry]` client could not be built (a CA file that
     /// cannot be read, a bad PEM, conflicting credentials); never shows a
     /// credential.
@@ -93,6 +92,7 @@ pub enum DeliveryError {
         /// Why.
         reason: String,
     },
+    /// The delivery was shut down.
     #[error("delivery stopped")]
     Stopped,
 }

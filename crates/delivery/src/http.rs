@@ -124,7 +124,8 @@ impl std::fmt::Debug for HttpDelivery {
 }
 
 /// `url` as messages show it: scheme, host, port and path, without the
-/// user's password or the query string.
+/// user's password or the query string. Every URL a
+/// [`DeliveryError`] holds went through here.
 ///
 /// ```
 /// # use switchyard_delivery::http::shown_url;
