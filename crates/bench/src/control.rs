@@ -226,7 +226,7 @@ async fn measure(
         agents.push(Agent::start(cfg, vec![Arc::new(listener)], store, Some(publisher)).await?);
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let flow = crate::switch::flow(bootstrap, &topic, a.partitions, a.rate, stop.clone());
+    let flow = crate::handoff::flow(bootstrap, &topic, a.partitions, a.rate, stop.clone());
     let tail = {
         let (b, s) = (bootstrap.to_string(), status.clone());
         tokio::task::spawn_blocking(move || StatusTail::start(&b, &s)).await??
@@ -278,7 +278,7 @@ async fn measure(
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
     tail.stop();
-    crate::switch::stop_agents(agents).await;
+    crate::handoff::stop_agents(agents).await;
     Ok(stats)
 }
 

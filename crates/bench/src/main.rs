@@ -19,6 +19,7 @@ mod broker;
 mod consume;
 mod control;
 mod delivery;
+mod handoff;
 mod lag;
 mod parallel;
 mod switch;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_deploy::shared;
 
-use crate::switch::{
+use crate::handoff::{
     bench_driver, hole, listener, note, stop_agents, trace_line, wait_log, Args, Env, Instance,
     Log, Stats, LISTENER, SLOTS,
 };

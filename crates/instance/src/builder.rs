@@ -79,6 +79,13 @@ pub struct InstanceBuilder {
     pub(crate) signals: bool,
 }
 
+impl Instance {
+    /// A builder of the instance `id` (the pod name: the key of its status).
+    pub fn builder(id: impl Into<String>) -> InstanceBuilder {
+        InstanceBuilder::new(id.into())
+    }
+}
+
 impl InstanceBuilder {
     pub(crate) fn new(id: String) -> InstanceBuilder {
         InstanceBuilder {

@@ -1,7 +1,7 @@
-//! The errors of building and starting an [`Instance`](crate::Instance):
-//! each names what failed (a listener, the store, the admin address) and
-//! why. Stopping never fails: what a shutdown could not do is said in its
-//! report ([`crate::ShutdownSummary`]).
+//! The errors of building and starting an instance: each names what failed
+//! (a listener, the store, the admin address) and why. Stopping never
+//! fails: what a shutdown could not do is said in its report (a
+//! `ShutdownSummary`).
 
 use std::net::SocketAddr;
 

@@ -19,7 +19,6 @@ use switchyard_control::Agent;
 use switchyard_runtime::{ListenerHandle, ShutdownReport};
 
 use crate::admin::ProbeServer;
-use crate::builder::InstanceBuilder;
 use crate::error::{InstanceError, Result};
 use crate::signals::{Signal, Signals};
 
@@ -118,11 +117,6 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// A builder of the instance `id` (the pod name: the key of its status).
-    pub fn builder(id: impl Into<String>) -> InstanceBuilder {
-        InstanceBuilder::new(id.into())
-    }
-
     pub(crate) fn new(
         id: String,
         admin: Admin,

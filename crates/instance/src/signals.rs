@@ -2,11 +2,11 @@
 //! SIGINT (ctrl-c). They are caught from the moment [`Signals::install`]
 //! runs, so a signal that arrives while the instance is still starting is
 //! not lost, and it no longer kills the process: the instance shuts down
-//! in order instead ([`crate::Instance::run_until_signal`]).
+//! in order instead (`Instance::run_until_signal`).
 
 use serde::Serialize;
 
-/// A signal that stopped an instance ([`crate::ShutdownSummary::signal`]).
+/// A signal that stopped an instance (the `signal` of its `ShutdownSummary`).
 ///
 /// ```
 /// use switchyard_instance::Signal;

@@ -59,7 +59,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use crate::intents::{Intents, Target};
+pub use crate::intents::{Intent, Intents, Target};
 
 /// A partition's health, ordered by severity (`Ok` least severe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -169,17 +169,6 @@ impl Default for WindowConfig {
             min_samples: 5,
         }
     }
-}
-
-/// What the control plane says about a partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Intent {
-    /// Nothing: judge by the offsets.
-    None,
-    /// Paused on purpose.
-    Paused,
-    /// Being paused (draining in-flight records).
-    Draining,
 }
 
 /// A status with the reason for it.

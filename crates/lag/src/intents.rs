@@ -1,7 +1,7 @@
 //! What the control plane knows that the offsets cannot tell: which
-//! partitions are paused or draining on purpose. The evaluator
-//! ([`crate::health`]) shows them PAUSED or DRAINING instead of raising
-//! STALL or STOP.
+//! partitions are paused or draining on purpose, and the [`Intent`] that
+//! follows for one partition. The health evaluator shows such partitions
+//! PAUSED or DRAINING instead of raising STALL or STOP.
 //!
 //! Targets are written `GROUP:TOPIC:PARTITION` or `GROUP:TOPIC:*` (every
 //! partition of the topic), as the CLI's `--paused` and `--draining` take them.
@@ -9,8 +9,18 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 
-use crate::health::Intent;
 use crate::LagError;
+
+/// What the control plane says about a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// Nothing: judge by the offsets.
+    None,
+    /// Paused on purpose.
+    Paused,
+    /// Being paused (draining in-flight records).
+    Draining,
+}
 
 /// One partition (or every partition of a topic) of one group.
 ///
@@ -18,7 +28,7 @@ use crate::LagError;
 /// right, since topic names never contain `:`.
 ///
 /// ```
-/// use switchyard_lag::health::Target;
+/// use switchyard_lag::intents::Target;
 /// let t: Target = "billing:orders:3".parse().unwrap();
 /// assert_eq!((t.group.as_str(), t.topic.as_str(), t.partition), ("billing", "orders", Some(3)));
 /// assert_eq!("a:b:c:orders:*".parse::<Target>().unwrap().group, "a:b:c");
@@ -63,7 +73,7 @@ impl FromStr for Target {
 /// The partitions known, from outside, to be paused or draining.
 ///
 /// ```
-/// use switchyard_lag::health::{Intent, Intents};
+/// use switchyard_lag::intents::{Intent, Intents};
 /// let mut i = Intents::default();
 /// i.pause("g:orders:*".parse().unwrap());
 /// i.drain("g:orders:2".parse().unwrap());

@@ -1,8 +1,8 @@
 //! The test broker: Apache Kafka in KRaft mode (the reference), or nisshi.
 //!
 //! [`Broker::shared`] is the broker of the test process: started on first use on free 127.0.0.1 ports and shared by
-//! every test of the binary, which isolate themselves by using their own topics and groups
-//! ([`crate::topics::new_topic`]). [`Broker::start`] gives a test a broker of its own, for tests that stop or restart
+//! every test of the binary, which isolate themselves by using their own topics and groups (the topics module's
+//! `new_topic`). [`Broker::start`] gives a test a broker of its own, for tests that stop or restart
 //! it. [`BrokerKind::from_env`] picks the broker: Apache Kafka ([`kafka`]) unless `SWITCHYARD_TEST_BROKER=nisshi`
 //! ([`nisshi`]). A restarted Kafka keeps its data; a restarted nisshi starts empty.
 //!

@@ -82,7 +82,8 @@ pub struct Processed {
     pub offset: i64,
     /// Its key (UTF-8 lossy; tabs and newlines replaced by spaces).
     pub key: String,
-    /// Its value (same treatment as the key); for [`crate::SeqProducer`] records, the sequence number.
+    /// Its value (same treatment as the key); for the sequence-numbered records of the testkit's producers, the
+    /// sequence number.
     pub value: String,
 }
 

@@ -3,7 +3,7 @@
 //! `prctl(PR_SET_PDEATHSIG, SIGKILL)` kills a child when the *thread* that forked it exits, not the process. Test
 //! threads come and go, so children are forked from a dedicated thread that never exits: the children then die
 //! exactly when the test process does, however it ends (including a panic, `abort` or SIGKILL of the test binary).
-//! [`crate::broker`] and [`crate::process`] hand their `Command`s to [`spawn`].
+//! The brokers and the consumers under test hand their `Command`s to [`spawn`].
 
 use std::io;
 use std::os::unix::process::CommandExt;
