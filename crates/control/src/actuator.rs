@@ -1,5 +1,5 @@
 //! Spring Cloud Stream's bindings actuator, at instance scope: the routes
-//! `/actuator/bindings` of the admin API ([`crate::http`]) answer in the
+//! `/actuator/bindings` of the admin API answer in the
 //! shapes of Spring's `BindingsEndpoint`, so tools written for a Spring
 //! fleet can read and steer a Switchyard instance.
 //!
@@ -35,8 +35,9 @@ use serde_json::{json, Value};
 use switchyard_runtime::command::PartitionState;
 use switchyard_runtime::{ListenerHandle, PauseTarget, Subscription};
 
+use crate::api::{authorize, check_listener, set_override, ApiError, HttpState};
 use crate::command::Action;
-use crate::http::{authorize, check_listener, set_override, ApiError, HttpState};
+use crate::error::ControlError;
 
 /// How long a binding's state may take to read (a stuck poll loop does not
 /// answer: the binding is then reported `stopped`).
@@ -138,7 +139,7 @@ fn find(s: &HttpState, name: &str) -> Result<std::sync::Arc<ListenerHandle>, Api
         .listeners()
         .into_iter()
         .find(|l| l.name() == name)
-        .ok_or_else(|| crate::ControlError::UnknownListener(name.into()).into())
+        .ok_or_else(|| ControlError::UnknownListener(name.into()).into())
 }
 
 /// `GET /actuator/bindings`.

@@ -1,9 +1,9 @@
 //! The per-instance agent: tails the desired state of its application in a
-//! [`Store`], applies every accepted version to its listeners (pause and
-//! resume through [`ListenerHandle`], waiting for each pause to be
-//! acknowledged: drained and committed), evaluates expiries, keeps the
-//! per-instance overrides, and publishes the instance's actual state on every
-//! change and every heartbeat.
+//! [`Store`](crate::store::Store), applies every accepted version to its
+//! listeners (pause and resume through [`ListenerHandle`], waiting for each
+//! pause to be acknowledged: drained and committed), evaluates expiries,
+//! keeps the per-instance overrides, and publishes the instance's actual
+//! state on every change and every heartbeat.
 //!
 //! For deployments it also applies slot ownership (pauses of partitions
 //! another slot owns), start floors from handoff offsets, and, with the
@@ -76,7 +76,7 @@ struct Shared {
     /// Set once [`Agent::stop`] begins: the HTTP servers serving this agent
     /// shut down, waits for an apply end.
     stopped: watch::Sender<bool>,
-    /// The HTTP servers serving this agent ([`crate::http::serve`]): a stop
+    /// The HTTP servers serving this agent (the admin API's): a stop
     /// waits for them, so no request still holds a listener.
     servers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// One status publication at a time (the heartbeat task and the apply

@@ -58,7 +58,7 @@ pub enum ControlError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
     /// A topic the control plane uses is missing and may not be created
-    /// ([`TopicOptions::no_create`](crate::kafka_store::TopicOptions::no_create)).
+    /// (its topic options turn automatic creation off).
     #[error(
         "topic `{0}` does not exist and automatic topic creation is off: \
          create it with one partition and cleanup.policy=compact"

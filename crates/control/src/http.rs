@@ -10,10 +10,12 @@
 //! - `GET /actuator/bindings`, `GET /actuator/bindings/{name}`,
 //!   `POST /actuator/bindings/{name}`: the same listeners in the shapes of
 //!   Spring Cloud Stream's bindings actuator, at instance scope
-//!   ([`crate::actuator`]).
+//!   ([`actuator`]).
 //!
 //! Mutations need `Authorization: Bearer <token>` when a token is set.
-//! Errors are `{"error": reason}` with a 4xx status.
+//! Errors are `{"error": reason}` with a 4xx status. What the handlers of
+//! both route families share (their state, their error answer, the checks
+//! of a request, the per-instance override) is in [`api`](crate::api).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,59 +23,20 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::agent::Agent;
+use crate::actuator;
+use crate::api::{authorize, check_listener, set_override, APPLY_TIMEOUT};
 use crate::command::{Action, BindingCommand};
-use crate::error::ControlError;
+use crate::metrics;
 use crate::model::now_ms;
 use crate::status::fleet_view;
-use crate::status_topic::StatusTail;
-use crate::targets::{self, Override};
+use crate::targets;
 
-/// How long a mutation waits for this instance to apply it.
-pub(crate) const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// What the handlers share.
-#[derive(Clone)]
-pub struct HttpState {
-    /// The instance's agent.
-    pub agent: Agent,
-    /// Bearer token required for mutations, if any.
-    pub token: Option<String>,
-    /// The status topic reader, for `GET /fleet`.
-    pub fleet: Option<StatusTail>,
-}
-
-/// An error answer: `{"error": reason}` with `status`.
-#[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> Self {
-        let code = match &e {
-            ControlError::Conflict { .. } => StatusCode::CONFLICT,
-            ControlError::Invalid(_) | ControlError::Decode { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ControlError::UnknownListener(_) => StatusCode::NOT_FOUND,
-            ControlError::ReadOnly(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ControlError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(code, e.to_string())
-    }
-}
+pub use crate::api::{ApiError, HttpState};
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
@@ -81,7 +44,7 @@ type ApiResult = Result<Json<Value>, ApiError>;
 const STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// The router. `/metrics`, `/healthz` and `/readyz` (see
-/// [`crate::metrics`]) ask the agent for its listeners at each request, so
+/// [`metrics`]) ask the agent for its listeners at each request, so
 /// the router holds none of them: once the agent is stopped they can be
 /// shut down.
 pub fn router(state: HttpState) -> Router {
@@ -90,23 +53,23 @@ pub fn router(state: HttpState) -> Router {
         .route("/bindings/", get(blank).post(blank))
         .route("/bindings/{listener}", get(one).post(mutate))
         .route("/fleet", get(fleet))
-        .route("/actuator/bindings", get(crate::actuator::list))
+        .route("/actuator/bindings", get(actuator::list))
         .route("/actuator/bindings/", get(blank).post(blank))
         .route(
             "/actuator/bindings/{name}",
-            get(crate::actuator::one).post(crate::actuator::change_state),
+            get(actuator::one).post(actuator::change_state),
         )
         .route(
             "/metrics",
             get(|State(s): State<HttpState>| async move {
-                crate::metrics::metrics_of(&s.agent.listeners()).await
+                metrics::metrics_of(&s.agent.listeners()).await
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
             get(|State(s): State<HttpState>| async move {
-                crate::metrics::readiness(&s.agent.listeners(), STUCK_AFTER)
+                metrics::readiness(&s.agent.listeners(), STUCK_AFTER)
             }),
         )
         .with_state(state)
@@ -114,7 +77,8 @@ pub fn router(state: HttpState) -> Router {
 }
 
 /// Bind `addr` and serve in the background until the agent stops
-/// ([`Agent::stop`] waits for the requests in progress); the bound address.
+/// ([`Agent::stop`](crate::agent::Agent::stop) waits for the requests in
+/// progress); the bound address.
 pub async fn serve(addr: SocketAddr, state: HttpState) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -134,19 +98,6 @@ pub async fn serve(addr: SocketAddr, state: HttpState) -> std::io::Result<Socket
 
 async fn blank() -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "the listener id is blank".into())
-}
-
-pub(crate) fn check_listener(s: &HttpState, listener: &str) -> Result<(), ApiError> {
-    if listener.trim().is_empty() {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "the listener id is blank".into(),
-        ));
-    }
-    if !s.agent.listener_names().iter().any(|n| n == listener) {
-        return Err(ControlError::UnknownListener(listener.into()).into());
-    }
-    Ok(())
 }
 
 async fn binding(s: &HttpState, listener: &str) -> Value {
@@ -198,23 +149,6 @@ struct Body {
 #[derive(Deserialize)]
 struct Scope {
     scope: Option<String>,
-}
-
-pub(crate) fn authorize(s: &HttpState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &s.token else {
-        return Ok(());
-    };
-    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        None => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing bearer token".into(),
-        )),
-        Some(v) if v.strip_prefix("Bearer ") == Some(token.as_str()) => Ok(()),
-        Some(_) => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "wrong bearer token".into(),
-        )),
-    }
 }
 
 async fn mutate(
@@ -290,23 +224,6 @@ async fn mutate(
             format!("unknown scope `{other}` (fleet or instance)"),
         )),
     }
-}
-
-/// Set (pause) or clear (resume) the override of `listener` on this
-/// instance and wait until it is applied: an override only pauses more, so
-/// a resume clears it, and what the desired state withholds here stays
-/// paused.
-pub(crate) async fn set_override(
-    s: &HttpState,
-    listener: &str,
-    action: Action,
-) -> Result<Option<Override>, ApiError> {
-    let o = match action {
-        Action::Pause => Some(Override::Paused),
-        Action::Resume => None,
-    };
-    s.agent.set_override(listener, o, APPLY_TIMEOUT).await?;
-    Ok(o)
 }
 
 async fn fleet(State(s): State<HttpState>) -> ApiResult {

@@ -13,12 +13,14 @@
 //! - [`agent`]: the per-instance loop; [`status`], [`status_topic`]: actual
 //!   state, the fleet view, the status topic;
 //! - [`http`]: the admin API, with [`actuator`], its Spring Cloud Stream
-//!   bindings-actuator shapes.
+//!   bindings-actuator shapes, and [`api`], what the handlers of both
+//!   share.
 //!
 //! See docs/control-plane.md in the repository.
 
 pub mod actuator;
 pub mod agent;
+pub mod api;
 pub mod command;
 pub mod error;
 pub mod file_source;

@@ -17,7 +17,7 @@
 //!
 //! Readers judge no versions. Compare-and-set is on the writer's side: a
 //! writer is fenced by every later writer of the same application
-//! (`crate::kafka_store`), reads to the end, checks its base and commits,
+//! (the Kafka store), reads to the end, checks its base and commits,
 //! so the last committed record of a key is always the newest accepted
 //! write, and [`next_write`] decides what that write is.
 //!
@@ -38,8 +38,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{ControlError, Result};
-use crate::model::DesiredState;
-use crate::store::Change;
+use crate::model::{Change, DesiredState};
 
 #[cfg(test)]
 #[path = "log_model.rs"]

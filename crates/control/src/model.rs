@@ -3,7 +3,8 @@
 //! partition; reason, issuer, since, optional expiry), and, for
 //! deployments, slot `owners` and `handoff` offsets (carried, unused
 //! here). `version` increases by one per accepted write and `prev_version`
-//! names the version a write replaces (see [`crate::log`]).
+//! names the version a write replaces; a write is a [`Change`] to the
+//! current document (the control log's reducer decides what it makes).
 //!
 //! Fields this build does not know are kept ([`DesiredState::extra`],
 //! [`Pause::extra`]) and written back unchanged, so an older writer carries
@@ -324,6 +325,9 @@ pub fn covers(outer: &PauseTarget, inner: &PauseTarget) -> bool {
 }
 
 pub use switchyard_config::now_ms;
+
+/// A change to the desired state (validated; an error rejects the write).
+pub type Change<'a> = &'a dyn Fn(&mut DesiredState) -> Result<()>;
 
 #[cfg(test)]
 mod tests {

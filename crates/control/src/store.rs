@@ -1,10 +1,10 @@
-//! Where desired state lives: the [`Store`] trait over the Kafka control
-//! topic ([`crate::kafka_store`]), Redis ([`crate::redis_store`]) and a
-//! watched file ([`crate::file_source`], read-only). Writes are
-//! compare-and-set: [`Store::write`] reads the current state, decides the
-//! next document with [`crate::log::next_write`] (version + 1 naming the
-//! current one as `prev_version`) and puts it only if the state is still the
-//! one it read ([`Store::put_if`]).
+//! Where desired state lives: the [`Store`] trait, which the Kafka control
+//! topic (`kafka_store`), Redis (`redis_store`) and a watched file
+//! (`file_source`, read-only) implement. Writes are compare-and-set:
+//! [`Store::write`] reads the current state, decides the next document with
+//! [`next_write`] (version + 1 naming the current one as `prev_version`)
+//! and puts it only if the state is still the one it read
+//! ([`Store::put_if`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +15,7 @@ use crate::error::{ControlError, Result};
 use crate::log::next_write;
 use crate::model::{now_ms, DesiredState};
 
-/// A change to the desired state (validated; an error rejects the write).
-pub type Change<'a> = &'a dyn Fn(&mut DesiredState) -> Result<()>;
+pub use crate::model::Change;
 
 /// How many times [`Store::write`] puts a change before it gives up.
 pub const WRITE_ATTEMPTS: u32 = 10;
