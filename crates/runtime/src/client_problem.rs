@@ -5,7 +5,9 @@
 //! once, at error level, with what to check, and keeps the latest one for
 //! the listener's snapshot (`ListenerHandle::problem`) and its
 //! readiness, so that an operator sees "authentication failed" instead of
-//! a consumer that silently processes nothing. No secret is ever in the
+//! a consumer that silently processes nothing. The problem is cleared when
+//! the client is given partitions again (the fix took effect, see
+//! [`ClientProblems::clear`]). No secret is ever in the
 //! message: librdkafka's texts name the mechanism, never the password.
 
 use std::sync::Mutex;
@@ -71,6 +73,16 @@ impl ClientProblems {
         true
     }
 
+    /// The client works again: it was given partitions, which takes a
+    /// successful authentication and the group's and topics' ACLs. The
+    /// problem is cleared, and its end logged.
+    pub(crate) fn clear(&self) {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(was) = latest.take() {
+            tracing::info!(listener = %self.listener, was = %was, "the Kafka client's problem is fixed: partitions were assigned");
+        }
+    }
+
     /// The latest problem, if any.
     pub(crate) fn current(&self) -> Option<String> {
         self.latest
@@ -117,5 +129,7 @@ mod tests {
         assert!(p.current().unwrap().starts_with("TLS failed"));
         assert!(p.report(Some(RDKafkaErrorCode::GroupAuthorizationFailed), "group"));
         assert!(p.current().unwrap().contains("group"));
+        p.clear();
+        assert_eq!(p.current(), None);
     }
 }

@@ -145,7 +145,12 @@ impl ConsumerContext for RuntimeContext {
 
     fn post_rebalance(&self, kafka: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Assign(tpl) => self.lock().on_assign(kafka, &tps(tpl)),
+            Rebalance::Assign(tpl) => {
+                if tpl.count() > 0 {
+                    self.problems.clear();
+                }
+                self.lock().on_assign(kafka, &tps(tpl))
+            }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
         }
