@@ -18,7 +18,7 @@
 //! - the commands the manifests run are commands of the binary.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_yaml::Value;
 use switchyard_config::RunConfig;
+use switchyard_testkit::http_request;
 
 /// The Kubernetes versions the manifests are validated against: the oldest
 /// with native sidecars and the preStop `sleep` action on by default, and
@@ -437,17 +438,11 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `method path` with a JSON `body` to the application on `port`: the status.
 fn request(port: u16, method: &str, path: &str, body: &str) -> u16 {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out[9..12].parse().unwrap()
+    http_request(&format!("127.0.0.1:{port}"), method, path, None, body)
+        .unwrap()
+        .0
 }
 
 #[test]

@@ -10,9 +10,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 use switchyard_delivery::exec::{ExecDelivery, ExecOptions};
 use switchyard_delivery::http::{HttpDelivery, HttpOptions};
 use switchyard_delivery::ValueFormat;
@@ -80,43 +77,6 @@ pub fn committed_only_what_was_processed(
         .cloned()
         .collect();
     ProcessedLog { entries: below }.check_no_gaps(topic, &zeros(&up_to), &up_to)
-}
-
-/// The first `n` records of partition 0 of a dead-letter topic: value and headers.
-pub fn read_dead_letters(
-    b: &str,
-    topic: &str,
-    n: usize,
-) -> Vec<(String, BTreeMap<String, String>)> {
-    let c: BaseConsumer = client_config(b)
-        .set("group.id", unique_name("dlt-reader"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while out.len() < n && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            let hs = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            let v = String::from_utf8_lossy(h.value.unwrap_or_default());
-                            (h.key.to_string(), v.into_owned())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-            out.push((value, hs));
-        }
-    }
-    assert_eq!(out.len(), n, "dead letters of {topic}");
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,18 +482,11 @@ fn delivery_run_delivers_over_http_and_to_a_child_process_and_stops_on_sigterm()
 
 #[test]
 fn delivery_run_refuses_an_invalid_file_naming_the_key() {
-    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run-bad")));
-    std::fs::write(
-        &path,
+    let (code, stderr) = run_refusal(
+        "run-bad",
         "[instance]\napplication = \"a\"\n[[listener]]\nname = \"orders\"\ntopics = [\"t\"]\n[listener.delivery]\nmode = \"http\"\nurl = \"ftp://u:s3cret@app/in\"\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["run", "--config", &path.display().to_string()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    );
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("listener `orders`") && stderr.contains("delivery.url"),
         "{stderr}"

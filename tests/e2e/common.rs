@@ -1,11 +1,16 @@
 //! Helpers shared by the end-to-end tests: the broker, short-timeout consumer
-//! configuration, an in-process collecting listener, probe processes, and an
+//! configuration, an in-process collecting listener, probe processes, a
+//! reader of records with their headers, a client of the HTTP APIs, and an
 //! async wait with a deadline.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
 pub use switchyard_config::GroupProtocol;
 use switchyard_config::{AssignmentStrategy, ConsumerConfig, OffsetReset};
 use switchyard_runtime::deserializer::Utf8;
@@ -178,9 +183,95 @@ pub fn switchyard(args: &[String]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), stdout)
 }
 
+/// `switchyard run` of a run file in the temp folder, named after `name`,
+/// that holds `text` as it is: the exit code and stderr (for files the run
+/// refuses before it starts anything).
+pub fn run_refusal(name: &str, text: &str) -> (i32, String) {
+    let path = std::env::temp_dir().join(format!("{}.toml", unique_name(name)));
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--config", &path.display().to_string()])
+        .output()
+        .expect("run switchyard");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
 /// Offsets 0..end of every partition, for [`ProcessedLog::check_no_gaps`].
 pub fn zeros(end: &std::collections::BTreeMap<i32, i64>) -> std::collections::BTreeMap<i32, i64> {
     end.keys().map(|p| (*p, 0)).collect()
+}
+
+/// One request to an HTTP API at `addr` (`host:port`), with a JSON `body`
+/// and, given a `token`, `Authorization: Bearer`: the status and the body
+/// as JSON (`Null` when it is not JSON).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let (code, body) = http_request(addr, method, path, token, body)
+        .unwrap_or_else(|e| panic!("{method} {path} at {addr}: {e}"));
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The first `n` records of partition 0 of `topic` from offset `from` on:
+/// each record's value bytes and headers (header values as UTF-8, lossy).
+/// Panics when fewer than `n` arrive within 30 s.
+pub fn read_with_headers(
+    b: &str,
+    topic: &str,
+    from: Offset,
+    n: usize,
+) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
+    let c: BaseConsumer = client_config(b)
+        .set("group.id", unique_name("header-reader"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, from).unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    wait_until(
+        &format!("{n} records of {topic}"),
+        Duration::from_secs(30),
+        || {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                let headers = m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| {
+                                let v = String::from_utf8_lossy(h.value.unwrap_or_default());
+                                (h.key.to_string(), v.into_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((m.payload().unwrap_or_default().to_vec(), headers));
+            }
+            out.len() >= n
+        },
+    );
+    out
+}
+
+/// The first `n` records of a dead-letter topic (partition 0): value (UTF-8,
+/// lossy) and headers. Panics when fewer than `n` arrive within 30 s.
+pub fn read_dead_letters(
+    b: &str,
+    topic: &str,
+    n: usize,
+) -> Vec<(String, BTreeMap<String, String>)> {
+    read_with_headers(b, topic, Offset::Beginning, n)
+        .into_iter()
+        .map(|(value, headers)| (String::from_utf8_lossy(&value).into_owned(), headers))
+        .collect()
 }
 
 /// Names of one test's control plane (application, control and status

@@ -7,9 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::DecodeErrorPolicy;
 use switchyard_runtime::command::PartitionState;
 use switchyard_runtime::dead_letter::headers;
@@ -22,46 +19,6 @@ use super::common::*;
 #[derive(serde::Deserialize)]
 struct Order {
     id: u32,
-}
-
-/// Records of a dead-letter topic: (value, header map).
-fn read_dlt(
-    b: &str,
-    topic: &str,
-    n: usize,
-) -> Vec<(String, std::collections::BTreeMap<String, String>)> {
-    let c: BaseConsumer = client_config(b)
-        .set("group.id", unique_name("dlt-reader"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while out.len() < n && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            let hs = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_string(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                hs,
-            ));
-        }
-    }
-    out
 }
 
 async fn decode_policy(policy: DecodeErrorPolicy) {
@@ -114,7 +71,7 @@ async fn decode_policy(policy: DecodeErrorPolicy) {
     match policy {
         DecodeErrorPolicy::DeadLetter => {
             assert_eq!(stats.dead_lettered, 2);
-            let dlt = read_dlt(&b, &format!("{topic}.DLT"), 2);
+            let dlt = read_dead_letters(&b, &format!("{topic}.DLT"), 2);
             assert_eq!(dlt.len(), 2);
             assert_eq!(dlt[0].0, "not json");
             assert_eq!(dlt[0].1[headers::TOPIC], topic);
@@ -189,7 +146,7 @@ async fn failing_record_is_retried_then_dead_lettered_while_neighbours_go_on() {
         count(&seen) == 4
     })
     .await;
-    let dlt = read_dlt(&b, &format!("{topic}.DLT"), 1);
+    let dlt = read_dead_letters(&b, &format!("{topic}.DLT"), 1);
     assert_eq!(dlt[0].0, "poison");
     assert_eq!(dlt[0].1[headers::ATTEMPTS], "3");
     assert_eq!(dlt[0].1[headers::OFFSET], "2");

@@ -3,7 +3,6 @@
 //! `/actuator/bindings` on its admin API, and its stop on SIGTERM.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -42,31 +41,6 @@ fn status_of(tail: &StatusTail, name: &str) -> Option<InstanceStatus> {
 
 fn count(log: &Path, topic: &str) -> usize {
     ProcessedLog::read(log).count(topic)
-}
-
-/// A minimal HTTP/1.1 client: status and JSON body.
-pub(super) fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-    (code, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// The admin API's address a probe announced, made reachable: a probe bound

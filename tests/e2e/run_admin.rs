@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use super::app_delivery::{admin_address, switchyard_run_with};
 use super::common::*;
-use super::instance::http;
 
 const TOKEN: &str = "rAdm1n-t0ken-9f2c";
 

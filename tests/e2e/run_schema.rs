@@ -11,51 +11,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::Offset;
 use serde_json::{json, Value};
 use switchyard_runtime::dead_letter::headers;
 
 use super::app_delivery::{http_app, switchyard_run};
 use super::common::*;
 use super::schema_registry::{avro_record, order_proto, produce, registry, ORDER_V1};
-
-/// The first `n` records of partition 0 of `topic` from `offset` on:
-/// value bytes and headers.
-fn read_raw(topic: &str, offset: i64, n: usize) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
-    let c: BaseConsumer = client_config(&bootstrap())
-        .set("group.id", unique_name("raw-reader"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    wait_until(
-        &format!("{n} records of {topic}"),
-        Duration::from_secs(30),
-        || {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                let hs = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                let v = String::from_utf8_lossy(h.value.unwrap_or_default());
-                                (h.key.to_string(), v.into_owned())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push((m.payload().unwrap_or_default().to_vec(), hs));
-            }
-            out.len() >= n
-        },
-    );
-    out
-}
 
 /// A run file: listener `orders` (Avro) and listener `refunds` (Protobuf),
 /// both over HTTP to `url`, with the shared registry.
@@ -188,8 +150,8 @@ fn run_schema_avro_and_protobuf_records_reach_the_application_as_json_and_an_unk
     );
 
     // the unknown id: on the dead-letter topic, byte for byte, with the reason
-    let dlt = read_raw(&format!("{orders}.DLT"), 0, 1);
-    let (original, _) = read_raw(&orders, 2, 1).remove(0);
+    let dlt = read_with_headers(&bootstrap(), &format!("{orders}.DLT"), Offset::Beginning, 1);
+    let (original, _) = read_with_headers(&bootstrap(), &orders, Offset::Offset(2), 1).remove(0);
     let (value, hs) = &dlt[0];
     assert_eq!(value, &original, "the dead letter keeps the original bytes");
     assert_eq!(
@@ -215,9 +177,8 @@ fn run_schema_avro_and_protobuf_records_reach_the_application_as_json_and_an_unk
 
 #[test]
 fn run_schema_refuses_avro_without_a_registry_table_naming_the_key() {
-    let path = std::env::temp_dir().join(format!("{}.toml", unique_name("run-sr-bad")));
-    std::fs::write(
-        &path,
+    let (code, stderr) = run_refusal(
+        "run-sr-bad",
         r#"
 [instance]
 application = "a"
@@ -226,14 +187,8 @@ name = "orders"
 topics = ["orders"]
 delivery = { mode = "http", url = "http://127.0.0.1:9/", value = "avro" }
 "#,
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["run", "--config", &path.display().to_string()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    );
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("listener `orders`") && stderr.contains("[schema_registry]"),
         "{stderr}"

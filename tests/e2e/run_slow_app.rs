@@ -43,7 +43,7 @@ ordering = "key"
 /// The records waiting or in flight now, from the admin API's metrics
 /// (`switchyard_partition_buffered_records` + `switchyard_partition_in_flight`).
 fn waiting_or_in_flight(admin: &str) -> usize {
-    let (code, metrics) = http_text(admin, "/metrics");
+    let (code, metrics) = http_get(admin.parse().unwrap(), "/metrics").unwrap();
     assert_eq!(code, 200, "{metrics}");
     sum(&metrics, "switchyard_partition_buffered_records") as usize
         + sum(&metrics, "switchyard_partition_in_flight") as usize
@@ -91,7 +91,7 @@ fn run_with_a_slow_application_keeps_the_buffer_bound_of_its_file() {
         "{most} records waiting or in flight, bound {BOUND} (+ two poll batches of {BATCH})"
     );
     assert!(most > 0, "the buffer was seen in use");
-    let (_, metrics) = http_text(&admin, "/metrics");
+    let (_, metrics) = http_get(admin.parse().unwrap(), "/metrics").unwrap();
     assert!(
         sum(&metrics, "switchyard_backpressure_pauses_total") > 0.0,
         "taking records stopped at the bound:\n{metrics}"
@@ -106,19 +106,4 @@ fn run_with_a_slow_application_keeps_the_buffer_bound_of_its_file() {
     run.terminate();
     let status = run.wait_exit(Duration::from_secs(40)).expect("run stopped");
     assert_eq!(status.code(), Some(0), "{:?}", run.lines());
-}
-
-/// `GET path` as text.
-fn http_text(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    (code, out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
 }

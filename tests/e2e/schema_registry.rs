@@ -11,15 +11,11 @@
 //! is skipped by policy, and is counted; a registry that is down makes the
 //! partition wait without leaving the group.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchyard_config::DecodeErrorPolicy;
@@ -195,36 +191,15 @@ fn len<T>(got: &Got<T>) -> usize {
 
 /// Records of a dead-letter topic: (original offset, the error header).
 fn read_dlt(topic: &str, n: usize) -> Vec<(i64, String)> {
-    let c: BaseConsumer = client_config(&bootstrap())
-        .set("group.id", unique_name("dlt-reader"))
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while out.len() < n && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            let hs: BTreeMap<String, String> = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            let v = String::from_utf8_lossy(h.value.unwrap_or_default());
-                            (h.key.to_string(), v.into_owned())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push((
+    read_dead_letters(&bootstrap(), topic, n)
+        .into_iter()
+        .map(|(_, hs)| {
+            (
                 hs[headers::OFFSET].parse().unwrap(),
                 hs[headers::ERROR].clone(),
-            ));
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
 
 async fn committed_to(group: &str, topic: &str, end: i64) {

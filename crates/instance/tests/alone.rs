@@ -3,27 +3,13 @@
 //! hands back a report per listener within the deadline (a consumer that
 //! never reached a broker still stops).
 
-use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use switchyard_config::ConsumerConfig;
 use switchyard_instance::Instance;
 use switchyard_runtime::{deserializer::Utf8, record::Record, Listener};
-
-/// A GET on loopback: status and body.
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    (code, out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
-}
+use switchyard_testkit::http_get;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_without_a_control_plane_serves_its_probes_on_every_interface_and_stops_in_time(
@@ -47,12 +33,15 @@ async fn an_instance_without_a_control_plane_serves_its_probes_on_every_interfac
     let bound = instance.http_addr().expect("the admin API runs");
     assert!(bound.ip().is_unspecified(), "{bound}");
     let port = bound.port();
-    let (code, body) = tokio::task::spawn_blocking(move || get(port, "/healthz"))
+    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let (code, body) = tokio::task::spawn_blocking(move || http_get(loopback, "/healthz"))
         .await
+        .unwrap()
         .unwrap();
     assert_eq!((code, body.as_str()), (200, "ok"));
-    let (code, body) = tokio::task::spawn_blocking(move || get(port, "/metrics"))
+    let (code, body) = tokio::task::spawn_blocking(move || http_get(loopback, "/metrics"))
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(code, 200);
     assert!(

@@ -15,6 +15,8 @@
 //! * [`wait`] is how everything waits: for a condition, with a deadline, never a bare sleep.
 //! * [`client`] holds the client configuration (short timeouts) that all of the above use.
 //! * [`registry`] starts a Schema Registry (Apicurio Registry, Confluent-compatible API) for the schema tests.
+//! * [`http`] is a plain HTTP client ([`http_get`], [`http_request`]) for the registry and for the admin APIs,
+//!   exporters and applications under test.
 //!
 //! Every child process (broker or consumer) is spawned from one dedicated thread with
 //! `prctl(PR_SET_PDEATHSIG, SIGKILL)`, so nothing outlives the test process.
@@ -22,6 +24,7 @@
 pub mod broker;
 pub mod client;
 pub mod group;
+pub mod http;
 pub mod memory;
 pub mod process;
 pub mod processed_log;
@@ -34,6 +37,7 @@ pub mod wait;
 pub use broker::{free_port, java_command, Broker, BrokerKind, Secured, SecuredOptions};
 pub use client::client_config;
 pub use group::{committed_offsets, committed_with_metadata, group_members};
+pub use http::{http_get, http_request};
 pub use process::Child;
 pub use processed_log::{LogWriter, Processed, ProcessedLog};
 pub use produce::{SeqProducer, SteadyProducer};

@@ -47,20 +47,6 @@ fn records(topic: &str) -> Vec<(String, Option<Vec<u8>>)> {
     out
 }
 
-/// `POST path` with a JSON body to the admin API at `addr`: the status code.
-fn post(addr: &str, path: &str, body: &str) -> u16 {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out[9..12].parse().unwrap()
-}
-
 #[test]
 fn control_and_status_records_written_by_running_instances_match_the_protocol_schemas() {
     let b = bootstrap();
@@ -112,11 +98,14 @@ fn control_and_status_records_written_by_running_instances_match_the_protocol_sc
     assert_eq!(code, 0, "{out}");
     // an instance override on blue, reported in its status
     assert_eq!(
-        post(
+        http(
             &addr,
+            "POST",
             "/bindings/probe?scope=instance",
+            None,
             r#"{"state":"PAUSED"}"#
-        ),
+        )
+        .0,
         200
     );
     // slot ownership, handoff offsets and bookkeeping, as the deployment
