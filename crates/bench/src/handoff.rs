@@ -255,26 +255,6 @@ pub(crate) fn trace_line(base: Instant) -> impl FnMut(String) {
     }
 }
 
-/// The deploy driver of a benchmark application, its status tail caught up.
-pub(crate) fn bench_driver(
-    bootstrap: &str,
-    app: &str,
-    group: &str,
-    control: &str,
-    status: &str,
-) -> anyhow::Result<Driver> {
-    let store: SharedStore = KafkaStore::new(bootstrap, control)?;
-    Driver::start(
-        bootstrap,
-        store,
-        status,
-        app,
-        group,
-        "bench".into(),
-        Duration::from_secs(30),
-    )
-}
-
 /// Stop the agents, then shut their listeners down (5 s each).
 pub(crate) async fn stop_agents(agents: Vec<switchyard_control::agent::Agent>) {
     for agent in agents {
@@ -286,32 +266,69 @@ pub(crate) async fn stop_agents(agents: Vec<switchyard_control::agent::Agent>) {
     }
 }
 
-/// Where a benchmark instance's agent reports, and for which slot.
-pub(crate) struct Instance<'a> {
-    pub bootstrap: &'a str,
-    pub status: &'a str,
-    pub app: &'a str,
-    pub slot: &'a str,
-    pub heartbeat: Duration,
+/// The control plane of one row: its control and status topics, the deploy
+/// driver over them (its status tail caught up), and what the agents of the
+/// row's instances report as.
+pub(crate) struct Plane {
+    /// The application, also the group (the separate-groups row adds the
+    /// slot: [`Driver::group_of`]).
+    pub app: String,
+    pub driver: Driver,
+    bootstrap: String,
+    status: String,
+    heartbeat: Duration,
 }
 
-impl Instance<'_> {
-    /// Start the control-plane agent of listener `l` as instance `name`.
-    pub async fn start(
+impl Env {
+    /// Create the control and status topics of row `tag` and start its deploy
+    /// driver, of application `bench-switch-<tag>`; its agents publish a
+    /// status every `heartbeat`. Blocking.
+    pub(crate) fn plane(&self, tag: &str, heartbeat: Duration) -> anyhow::Result<Plane> {
+        let (control, status) = (
+            format!("bench.switch.ctl.{tag}"),
+            format!("bench.switch.status.{tag}"),
+        );
+        self.broker.create_plane_topic(&control)?;
+        self.broker.create_plane_topic(&status)?;
+        let app = format!("bench-switch-{tag}");
+        let store: SharedStore = KafkaStore::new(&self.bootstrap, &control)?;
+        let driver = Driver::start(
+            &self.bootstrap,
+            store,
+            &status,
+            &app,
+            &app,
+            "bench".into(),
+            Duration::from_secs(30),
+        )?;
+        Ok(Plane {
+            app,
+            driver,
+            bootstrap: self.bootstrap.clone(),
+            status,
+            heartbeat,
+        })
+    }
+}
+
+impl Plane {
+    /// Start the control-plane agent of listener `l` as instance `name` of
+    /// `slot`.
+    pub(crate) async fn agent(
         &self,
+        slot: &str,
         name: String,
         l: switchyard_runtime::ListenerHandle,
-        driver: &Driver,
     ) -> anyhow::Result<Agent> {
-        let (b, s) = (self.bootstrap.to_string(), self.status.to_string());
+        let (b, s) = (self.bootstrap.clone(), self.status.clone());
         let publisher = tokio::task::spawn_blocking(move || StatusPublisher::new(&b, &s)).await??;
         let cfg = AgentConfig {
-            app: self.app.to_string(),
+            app: self.app.clone(),
             instance: name,
-            slot: self.slot.to_string(),
+            slot: slot.to_string(),
             heartbeat: self.heartbeat,
         };
-        let store = driver.store.clone();
+        let store = self.driver.store.clone();
         Ok(Agent::start(cfg, vec![Arc::new(l)], store, Some(publisher)).await?)
     }
 }

@@ -27,8 +27,7 @@ use switchyard_runtime::ListenerHandle;
 use crate::broker::{pct, BenchBroker};
 pub use crate::handoff::Args;
 use crate::handoff::{
-    bench_driver, flow, hole, listener, note, stop_agents, trace_line, wait_log, Env, Instance,
-    Log, Stats, LISTENER, SLOTS,
+    flow, hole, listener, note, stop_agents, trace_line, wait_log, Env, Log, Stats, LISTENER, SLOTS,
 };
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -152,19 +151,10 @@ async fn separate_groups(
     base: Instant,
     log: &Log,
 ) -> anyhow::Result<Stats> {
-    let (control, status) = (
-        format!("bench.switch.ctl.{}", env.tag),
-        format!("bench.switch.status.{}", env.tag),
-    );
-    tokio::task::block_in_place(|| {
-        env.broker.create_plane_topic(&control)?;
-        env.broker.create_plane_topic(&status)
-    })?;
-    let app = format!("bench-switch-{}", env.tag);
-    let group = format!("bench-switch-{}", env.tag);
+    let heartbeat = Duration::from_millis(a.status_interval_ms);
+    let plane = tokio::task::block_in_place(|| env.plane(&env.tag, heartbeat))?;
+    let (app, driver) = (&plane.app, &plane.driver);
     let bootstrap = env.bootstrap.clone();
-    let driver =
-        tokio::task::block_in_place(|| bench_driver(&bootstrap, &app, &group, &control, &status))?;
     // `deploy init`: blue owns every partition
     let parts: Vec<(String, i32)> = (0..a.partitions).map(|p| (topic.to_string(), p)).collect();
     tokio::task::block_in_place(|| driver.write(|s| plan::init(s, LISTENER, SLOTS[0], &parts)))?;
@@ -192,14 +182,7 @@ async fn separate_groups(
             ) {
                 l.pause(t).await?;
             }
-            let instance = Instance {
-                bootstrap: &bootstrap,
-                status: &status,
-                app: &app,
-                slot,
-                heartbeat: Duration::from_millis(a.status_interval_ms),
-            };
-            agents.push(instance.start(format!("{slot}-{i}"), l, &driver).await?);
+            agents.push(plane.agent(slot, format!("{slot}-{i}"), l).await?);
         }
     }
     // settled: each slot's instances hold every partition (blue running, green paused)
@@ -209,7 +192,7 @@ async fn separate_groups(
         let held = |slot: &str, state: &str| {
             latest
                 .values()
-                .filter(|s| s.app == app && s.slot == slot)
+                .filter(|s| s.app == *app && s.slot == slot)
                 .flat_map(|s| s.partitions())
                 .filter(|p| p.state == state)
                 .count()

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 use switchyard_deploy::shared;
 
 use crate::handoff::{
-    bench_driver, hole, listener, note, stop_agents, trace_line, wait_log, Args, Env, Instance,
-    Log, Stats, LISTENER, SLOTS,
+    hole, listener, note, stop_agents, trace_line, wait_log, Args, Env, Log, Stats, LISTENER, SLOTS,
 };
 
 /// Run `a.switches` shared-group handoffs; see the module docs.
@@ -29,19 +28,11 @@ pub(crate) async fn shared_group(
     base: Instant,
     log: &Log,
 ) -> anyhow::Result<Stats> {
+    let heartbeat = Duration::from_millis(a.status_interval_ms);
     let tag = format!("{}-shared", env.tag);
-    let (control, status) = (
-        format!("bench.switch.ctl.{tag}"),
-        format!("bench.switch.status.{tag}"),
-    );
-    tokio::task::block_in_place(|| {
-        env.broker.create_plane_topic(&control)?;
-        env.broker.create_plane_topic(&status)
-    })?;
-    let (app, group) = (format!("bench-switch-{tag}"), format!("bench-switch-{tag}"));
+    let plane = tokio::task::block_in_place(|| env.plane(&tag, heartbeat))?;
+    let (group, driver) = (&plane.app, &plane.driver);
     let bootstrap = env.bootstrap.clone();
-    let driver =
-        tokio::task::block_in_place(|| bench_driver(&bootstrap, &app, &group, &control, &status))?;
     tokio::task::block_in_place(|| {
         driver.write(|s| shared::init(s, LISTENER, SLOTS[0], &[topic.to_string()]))
     })?;
@@ -52,7 +43,7 @@ pub(crate) async fn shared_group(
             let l = listener(
                 &bootstrap,
                 a.group_protocol,
-                &group,
+                group,
                 topic,
                 10 + i as u32,
                 base,
@@ -60,18 +51,7 @@ pub(crate) async fn shared_group(
             )?
             .detached(true)
             .start()?;
-            let instance = Instance {
-                bootstrap: &bootstrap,
-                status: &status,
-                app: &app,
-                slot,
-                heartbeat: Duration::from_millis(a.status_interval_ms),
-            };
-            agents.push(
-                instance
-                    .start(format!("shared-{slot}-{n}"), l, &driver)
-                    .await?,
-            );
+            agents.push(plane.agent(slot, format!("shared-{slot}-{n}"), l).await?);
         }
     }
     let t = base.elapsed().as_nanos() as u64;
