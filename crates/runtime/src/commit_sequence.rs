@@ -12,7 +12,7 @@
 //! issued; otherwise it is *stale* and dropped (the newer commit carries
 //! offsets at least as high).
 //!
-//! ```
+//! ```ignore
 //! use switchyard_runtime::commit_sequence::{CommitSequence, Verdict};
 //! let mut seq = CommitSequence::default();
 //! let old = vec![(("t".to_string(), 0), 10)];
@@ -22,6 +22,8 @@
 //! assert_eq!(seq.failed(&old), Verdict::Stale);   // a newer commit was sent
 //! assert_eq!(seq.failed(&new), Verdict::Retry);   // the newest may be retried
 //! ```
+//!
+//! (The unit test `the_module_example` runs this example.)
 
 use std::collections::VecDeque;
 
@@ -85,19 +87,28 @@ impl CommitSequence {
     }
 
     /// How many stale failures were dropped so far.
+    #[cfg(test)]
     pub fn stale_ignored(&self) -> u64 {
         self.stale_ignored
-    }
-
-    /// The sequence number of the newest issued commit.
-    pub fn latest(&self) -> u64 {
-        self.next_seq
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The example of the module docs.
+    #[test]
+    fn the_module_example() {
+        use crate::commit_sequence::{CommitSequence, Verdict};
+        let mut seq = CommitSequence::default();
+        let old = vec![(("t".to_string(), 0), 10)];
+        let new = vec![(("t".to_string(), 0), 20)];
+        seq.issued(old.clone());
+        seq.issued(new.clone());
+        assert_eq!(seq.failed(&old), Verdict::Stale); // a newer commit was sent
+        assert_eq!(seq.failed(&new), Verdict::Retry); // the newest may be retried
+    }
 
     fn offs(o: i64) -> CommitOffsets {
         vec![(("t".into(), 0), o), (("t".into(), 1), o + 1)]

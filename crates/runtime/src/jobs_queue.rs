@@ -11,7 +11,7 @@
 //! lane busy until the executor reports the job finished. Dispatch is O(1) per
 //! job whatever the number of keys.
 //!
-//! ```
+//! ```ignore
 //! use switchyard_runtime::jobs_queue::{JobsQueue, Ordering};
 //! # use rdkafka::message::{OwnedMessage, Timestamp};
 //! # fn msg(o: i64, k: &str) -> OwnedMessage { OwnedMessage::new(Some(vec![]), Some(k.as_bytes().to_vec()), "t".into(), Timestamp::NotAvailable, 0, o, None) }
@@ -24,6 +24,8 @@
 //! assert!(q.next_job(10).is_none());               // every lane is busy or empty
 //! q.finish(lane_a);
 //! ```
+//!
+//! (The unit test `the_module_example` runs this example.)
 
 use std::collections::VecDeque;
 
@@ -150,6 +152,7 @@ impl JobsQueue {
     }
 
     /// Take the next job: up to `max` records of a ready lane, which becomes busy.
+    #[cfg(test)]
     pub fn next_job(&mut self, max: usize) -> Option<(Lane, Vec<OwnedMessage>)> {
         let mut job = Vec::new();
         self.next_job_into(max, &mut job).map(|lane| (lane, job))
@@ -230,6 +233,7 @@ impl JobsQueue {
     }
 
     /// True when no record waits.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -238,16 +242,39 @@ impl JobsQueue {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
-
-    /// Lanes with a job in flight.
-    pub fn busy_lanes(&self) -> usize {
-        self.busy
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The example of the module docs.
+    #[test]
+    fn the_module_example() {
+        use crate::jobs_queue::{JobsQueue, Ordering};
+        use rdkafka::message::{OwnedMessage, Timestamp};
+        fn msg(o: i64, k: &str) -> OwnedMessage {
+            OwnedMessage::new(
+                Some(vec![]),
+                Some(k.as_bytes().to_vec()),
+                "t".into(),
+                Timestamp::NotAvailable,
+                0,
+                o,
+                None,
+            )
+        }
+        let mut q = JobsQueue::new(Ordering::Key);
+        q.push(msg(0, "a"));
+        q.push(msg(1, "b"));
+        q.push(msg(2, "a"));
+        let (lane_a, job) = q.next_job(10).unwrap();
+        assert_eq!(job.len(), 2); // both records of "a"
+        let (_, job_b) = q.next_job(10).unwrap();
+        assert_eq!(job_b.len(), 1);
+        assert!(q.next_job(10).is_none()); // every lane is busy or empty
+        q.finish(lane_a);
+    }
     use rdkafka::message::Timestamp;
 
     fn msg(o: i64, k: &str) -> OwnedMessage {

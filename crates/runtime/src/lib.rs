@@ -28,7 +28,7 @@
 
 mod client_problem;
 pub mod command;
-pub mod commit_sequence;
+mod commit_sequence;
 mod committer;
 pub mod concurrent;
 mod coordinator;
@@ -42,13 +42,13 @@ mod fetch_queues;
 mod handle;
 pub mod handler;
 pub mod hooks;
-pub mod jobs_queue;
+mod jobs_queue;
 pub mod listener;
-pub mod log_ends;
+mod log_ends;
 mod membership;
 pub mod metadata_watcher;
 pub mod offset_metadata;
-pub mod offset_tracker;
+mod offset_tracker;
 mod partition;
 mod pause;
 mod poller;

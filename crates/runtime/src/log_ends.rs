@@ -15,7 +15,7 @@
 //!
 //! The figures are patched into the snapshot the poll thread built:
 //!
-//! ```
+//! ```ignore
 //! # use switchyard_runtime::command::{PartitionState, PartitionStatus};
 //! # use switchyard_runtime::log_ends::patch;
 //! let mut p = PartitionStatus {
@@ -26,6 +26,8 @@
 //! patch(&mut p, 17); // 7 records produced while paused
 //! assert_eq!((p.log_end, p.lag, p.time_lag_ms), (Some(17), Some(7), None));
 //! ```
+//!
+//! (The unit test `the_module_example` runs this example.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -167,5 +169,30 @@ pub fn patch(p: &mut PartitionStatus, end: i64) {
     p.log_end = new;
     if p.in_flight == 0 && p.buffered == 0 {
         p.time_lag_ms = (p.lag == Some(0)).then_some(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The example of the module docs.
+    #[test]
+    fn the_module_example() {
+        use crate::command::{PartitionState, PartitionStatus};
+        use crate::log_ends::patch;
+        let mut p = PartitionStatus {
+            topic: "t".into(),
+            partition: 0,
+            state: PartitionState::Paused,
+            in_flight: 0,
+            buffered: 0,
+            committed: Some(10),
+            buffered_bytes: 0,
+            log_end: Some(10),
+            lag: Some(0),
+            time_lag_ms: Some(0),
+            reason: None,
+        };
+        patch(&mut p, 17); // 7 records produced while paused
+        assert_eq!((p.log_end, p.lag, p.time_lag_ms), (Some(17), Some(7), None));
     }
 }

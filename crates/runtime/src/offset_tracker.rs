@@ -14,7 +14,7 @@
 //! of order, in key or unordered mode) are remembered and not processed again
 //! when they are fetched a second time.
 //!
-//! ```
+//! ```ignore
 //! use switchyard_runtime::offset_tracker::OffsetTracker;
 //! let mut t = OffsetTracker::new();
 //! for o in 10..15 { t.ingest(o); }
@@ -24,6 +24,8 @@
 //! t.complete(13);
 //! assert_eq!(t.low_watermark(), Some(12));
 //! ```
+//!
+//! (The unit test `the_module_example` runs this example.)
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 
@@ -143,19 +145,6 @@ impl OffsetTracker {
         self.next = Some(self.next.map_or(min, |n| n.min(min)));
     }
 
-    /// Every unfinished record at `offset` or above is given up (the failure
-    /// policy stopped the partition there): fetching resumes at `offset`.
-    pub fn drop_pending_from(&mut self, offset: i64) {
-        let dropped: Vec<i64> = self
-            .entries
-            .iter()
-            .filter(|e| !e.1 && e.0 >= offset)
-            .map(|e| e.0)
-            .collect();
-        self.drop_waiting(dropped);
-        self.next = Some(self.next.map_or(offset, |n| n.min(offset)));
-    }
-
     /// Every unfinished record is given up (its handler call was abandoned
     /// at a deadline): fetching resumes at the first of them. Returns how
     /// many.
@@ -225,6 +214,21 @@ impl OffsetTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The example of the module docs.
+    #[test]
+    fn the_module_example() {
+        use crate::offset_tracker::OffsetTracker;
+        let mut t = OffsetTracker::new();
+        for o in 10..15 {
+            t.ingest(o);
+        }
+        t.complete(11);
+        t.complete(10);
+        assert_eq!(t.low_watermark(), Some(12)); // 12 is still pending
+        t.complete(13);
+        assert_eq!(t.low_watermark(), Some(12));
+    }
 
     #[test]
     fn empty_tracker_has_no_commit_point() {
