@@ -244,6 +244,21 @@ impl JobsQueue {
     }
 }
 
+/// A record of topic `t`, partition 0, at `offset` with `key` (value `v`),
+/// for the tests of the runtime's pure parts.
+#[cfg(test)]
+pub(crate) fn test_record(offset: i64, key: &str) -> OwnedMessage {
+    OwnedMessage::new(
+        Some(b"v".to_vec()),
+        Some(key.as_bytes().to_vec()),
+        "t".into(),
+        rdkafka::message::Timestamp::NotAvailable,
+        0,
+        offset,
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,18 +267,6 @@ mod tests {
     #[test]
     fn the_module_example() {
         use crate::jobs_queue::{JobsQueue, Ordering};
-        use rdkafka::message::{OwnedMessage, Timestamp};
-        fn msg(o: i64, k: &str) -> OwnedMessage {
-            OwnedMessage::new(
-                Some(vec![]),
-                Some(k.as_bytes().to_vec()),
-                "t".into(),
-                Timestamp::NotAvailable,
-                0,
-                o,
-                None,
-            )
-        }
         let mut q = JobsQueue::new(Ordering::Key);
         q.push(msg(0, "a"));
         q.push(msg(1, "b"));
@@ -275,19 +278,7 @@ mod tests {
         assert!(q.next_job(10).is_none()); // every lane is busy or empty
         q.finish(lane_a);
     }
-    use rdkafka::message::Timestamp;
-
-    fn msg(o: i64, k: &str) -> OwnedMessage {
-        OwnedMessage::new(
-            Some(b"v".to_vec()),
-            Some(k.as_bytes().to_vec()),
-            "t".into(),
-            Timestamp::NotAvailable,
-            0,
-            o,
-            None,
-        )
-    }
+    use super::test_record as msg;
 
     #[test]
     fn partition_mode_is_one_job_at_a_time() {

@@ -2,21 +2,8 @@
 //! resume (with and without skipping), revoke, backpressure and the fetch
 //! state librdkafka must take, without a Kafka client.
 
-use rdkafka::message::{OwnedMessage, Timestamp};
-
 use super::*;
-
-fn msg(offset: i64, key: &str) -> OwnedMessage {
-    OwnedMessage::new(
-        Some(b"v".to_vec()),
-        Some(key.as_bytes().to_vec()),
-        "t".into(),
-        Timestamp::NotAvailable,
-        0,
-        offset,
-        None,
-    )
-}
+use crate::jobs_queue::test_record as msg;
 
 /// A running partition in key mode that took records `offsets` (keys `k<o>`,
 /// so a lane each).
