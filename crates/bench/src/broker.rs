@@ -91,6 +91,11 @@ impl BenchBroker {
         }
     }
 
+    /// Whether it is librdkafka's embedded mock cluster (in this process).
+    pub fn is_mock(&self) -> bool {
+        matches!(self.kind, Kind::Mock(_))
+    }
+
     /// A name suffix unique to this run: the process id, and on a real
     /// cluster (which outlives the run) the time too.
     pub fn run_tag(&self) -> String {

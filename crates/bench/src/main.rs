@@ -20,8 +20,10 @@ mod consume;
 mod control;
 mod delivery;
 mod handoff;
+mod java_consumer;
 mod lag;
 mod parallel;
+mod proc_stats;
 mod switch;
 mod switch_shared;
 
@@ -36,8 +38,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Listener with an empty handler vs a raw BaseConsumer loop.
+    /// Listener with an empty handler vs a raw BaseConsumer loop and a Java KafkaConsumer loop.
     Consume(consume::Args),
+    /// One Rust row of `consume`, in a process of its own (run by `consume`).
+    #[command(hide = true)]
+    ConsumeRow(consume::RowArgs),
     /// The worker pool: sequential vs key-ordered vs unordered, IO- and CPU-bound handlers.
     Parallel(parallel::Args),
     /// Memory with a large backlog and a slow handler: peak RSS against the buffer bound.
@@ -67,6 +72,7 @@ fn main() {
         .init();
     let result = match cli.command {
         Cmd::Consume(a) => consume::run(a),
+        Cmd::ConsumeRow(a) => consume::row(a),
         Cmd::Parallel(a) => parallel::run(a),
         Cmd::Backlog(a) => parallel::backlog(a),
         Cmd::Lag(a) => lag::run(a),
