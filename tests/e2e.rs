@@ -28,6 +28,7 @@ mod e2e {
     mod parallel;
     mod pause;
     mod peers;
+    mod record_fidelity;
     mod run_admin;
     mod run_fleet;
     mod run_schema;

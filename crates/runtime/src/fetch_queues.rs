@@ -29,6 +29,7 @@ use std::sync::Arc;
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::message::OwnedMessage;
 
+use crate::batch_queue::BatchQueue;
 use crate::rebalance::Kafka;
 use crate::rebalance::RuntimeContext;
 use switchyard_config::Tp;
@@ -36,9 +37,18 @@ use switchyard_config::Tp;
 /// A callback that wakes the poll thread.
 pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
 
+/// One split-off queue: rust-rdkafka's handle (which keeps the queue
+/// forwarded to none and wakes the poll thread when it fills) and a second
+/// handle that takes its records in batches.
+struct Split {
+    slot: u64,
+    _queue: PartitionQueue<RuntimeContext>,
+    batch: BatchQueue,
+}
+
 /// The split-off queues of the assigned partitions, by slot.
 pub(crate) struct FetchQueues {
-    queues: Vec<(u64, PartitionQueue<RuntimeContext>)>,
+    queues: Vec<Split>,
     /// The coordinator's assignment epoch the queues match.
     epoch: u64,
     /// Round-robin start of the next [`FetchQueues::take`].
@@ -68,12 +78,18 @@ impl FetchQueues {
     pub fn sync(&mut self, kafka: &Arc<Kafka>, epoch: u64, assigned: &[(u64, Tp)]) -> Vec<u64> {
         self.epoch = epoch;
         self.queues
-            .retain(|(slot, _)| assigned.iter().any(|(s, _)| s == slot));
+            .retain(|q| assigned.iter().any(|(s, _)| *s == q.slot));
         let mut split = Vec::new();
         for (slot, (topic, partition)) in assigned {
-            if self.queues.iter().any(|(s, _)| s == slot) {
+            if self.queues.iter().any(|q| q.slot == *slot) {
                 continue;
             }
+            // the batch handle first: a queue split off without one would
+            // never be read
+            let Some(batch) = BatchQueue::of(kafka, topic, *partition) else {
+                tracing::debug!(%topic, partition, "no fetch queue: records come through the consumer queue");
+                continue;
+            };
             let Some(mut queue) = kafka.split_partition_queue(topic, *partition) else {
                 tracing::debug!(%topic, partition, "no fetch queue: records come through the consumer queue");
                 continue;
@@ -81,7 +97,11 @@ impl FetchQueues {
             let wake = self.wake.clone();
             queue.set_nonempty_callback(move || wake());
             tracing::debug!(%topic, partition, slot, "fetch queue split off");
-            self.queues.push((*slot, queue));
+            self.queues.push(Split {
+                slot: *slot,
+                _queue: queue,
+                batch,
+            });
             split.push(*slot);
         }
         split
@@ -103,14 +123,13 @@ impl FetchQueues {
         let start = self.next % n;
         self.next = self.next.wrapping_add(1);
         for i in 0..n {
-            let (slot, queue) = &self.queues[(start + i) % n];
-            if !wants(*slot) {
+            let q = &self.queues[(start + i) % n];
+            if !wants(q.slot) {
                 continue;
             }
             while batch.len() < budget
-                && take_one(queue.poll(std::time::Duration::ZERO), &mut batch, problems)
-            {
-            }
+                && q.batch.take(budget - batch.len(), &mut batch, problems) > 0
+            {}
             if batch.len() >= budget {
                 break;
             }

@@ -26,6 +26,7 @@
 //!
 //! See docs/architecture.md in the repository for the long form.
 
+mod batch_queue;
 mod client_problem;
 pub mod command;
 mod commit_sequence;
