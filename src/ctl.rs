@@ -21,7 +21,7 @@ use switchyard_control::command::{Action, BindingCommand};
 use switchyard_control::kafka_store::{KafkaStore, TopicOptions};
 use switchyard_control::model::now_ms;
 use switchyard_control::redis_store::RedisStore;
-use switchyard_control::status::{fleet_view, InstanceStatus};
+use switchyard_control::status::fleet_view;
 use switchyard_control::status_topic::StatusTail;
 use switchyard_control::{ControlError, SharedStore};
 use switchyard_lag::report::render_table;
@@ -167,47 +167,6 @@ fn caught_up(tail: &StatusTail) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Has `s` acknowledged `version` for `cmd`?
-/// Why the covered partitions of `s` are not acknowledged yet, where the
-/// instance says (a pause whose commit failed, a stopped partition).
-fn reasons(s: &InstanceStatus, cmd: &BindingCommand) -> Vec<String> {
-    let target = cmd.target();
-    s.listeners
-        .iter()
-        .filter(|l| l.name == cmd.listener)
-        .flat_map(|l| l.partitions.iter())
-        .filter(|p| target.matches(&p.topic, p.partition) && p.state != "paused")
-        .filter_map(|p| {
-            let r = p.reason.as_ref()?;
-            Some(format!("{}-{} {}: {r}", p.topic, p.partition, p.state))
-        })
-        .collect()
-}
-
-/// Has `s` acknowledged `cmd` at `version`? A pause: applied, and every
-/// covered partition paused (drained and committed) or stopped with nothing
-/// running (a stopped partition whose other lanes still run, or a drained
-/// one whose commit failed, is reported draining).
-fn acknowledged(s: &InstanceStatus, version: u64, cmd: &BindingCommand) -> bool {
-    if s.applied_version < version {
-        return false;
-    }
-    let target = cmd.target();
-    let Some(l) = s.listeners.iter().find(|l| l.name == cmd.listener) else {
-        return true;
-    };
-    let matching = l
-        .partitions
-        .iter()
-        .filter(|p| target.matches(&p.topic, p.partition));
-    match cmd.action {
-        Action::Pause => matching
-            .clone()
-            .all(|p| p.state == "paused" || p.state == "stopped"),
-        Action::Resume => matching.clone().all(|p| p.state != "draining"),
-    }
-}
-
 fn change(c: Change, action: Action) -> anyhow::Result<()> {
     let cmd = BindingCommand {
         listener: c.listener.clone(),
@@ -291,7 +250,7 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
                     false
                 }
                 Some(s)
-                    if acknowledged(s, v, &cmd)
+                    if s.acknowledges(&cmd, v)
                         || (s.applied_version >= v
                             && expires_at.is_some_and(|e| now_ms() >= e)) =>
                 {
@@ -318,7 +277,7 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
                     true
                 }
                 Some(s) => {
-                    let why = reasons(s, &cmd);
+                    let why = s.pending_reasons(&cmd);
                     let mut msg = format!("applied {} of {v}", s.applied_version);
                     if !why.is_empty() {
                         msg.push_str(&format!("; not acknowledged: {}", why.join("; ")));
@@ -340,7 +299,10 @@ fn change(c: Change, action: Action) -> anyhow::Result<()> {
                 );
                 continue;
             }
-            let why = latest.get(i).map(|s| reasons(s, &cmd)).unwrap_or_default();
+            let why = latest
+                .get(i)
+                .map(|s| s.pending_reasons(&cmd))
+                .unwrap_or_default();
             if why.is_empty() {
                 bars[i].abandon_with_message("no acknowledgement");
             } else {

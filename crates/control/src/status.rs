@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::command::{Action, BindingCommand};
 use crate::targets::Override;
 
 /// The longest heartbeat interval a status is believed (1 hour): a status
@@ -77,6 +78,47 @@ pub struct InstanceStatus {
 }
 
 impl InstanceStatus {
+    /// Has this instance acknowledged `cmd` at `version`? Applied that
+    /// version, and for a pause every covered partition paused (drained and
+    /// committed) or stopped with nothing running (a stopped partition whose
+    /// other lanes still run, or a drained one whose commit failed, is
+    /// reported draining); for a resume none of them draining. An instance
+    /// without the listener has nothing to do.
+    pub fn acknowledges(&self, cmd: &BindingCommand, version: u64) -> bool {
+        if self.applied_version < version {
+            return false;
+        }
+        let target = cmd.target();
+        let Some(l) = self.listeners.iter().find(|l| l.name == cmd.listener) else {
+            return true;
+        };
+        let mut covered = l
+            .partitions
+            .iter()
+            .filter(|p| target.matches(&p.topic, p.partition));
+        match cmd.action {
+            Action::Pause => covered.all(|p| p.state == "paused" || p.state == "stopped"),
+            Action::Resume => covered.all(|p| p.state != "draining"),
+        }
+    }
+
+    /// Why the partitions `cmd` covers are not paused yet, where the
+    /// instance says (a pause whose commit failed, a stopped partition):
+    /// `topic-partition state: reason`.
+    pub fn pending_reasons(&self, cmd: &BindingCommand) -> Vec<String> {
+        let target = cmd.target();
+        self.listeners
+            .iter()
+            .filter(|l| l.name == cmd.listener)
+            .flat_map(|l| l.partitions.iter())
+            .filter(|p| target.matches(&p.topic, p.partition) && p.state != "paused")
+            .filter_map(|p| {
+                let r = p.reason.as_ref()?;
+                Some(format!("{}-{} {}: {r}", p.topic, p.partition, p.state))
+            })
+            .collect()
+    }
+
     /// Partitions in `state`, over all listeners.
     pub fn count(&self, state: &str) -> usize {
         self.partitions().filter(|p| p.state == state).count()
@@ -259,6 +301,49 @@ mod tests {
             timestamp_ms: ts,
             unreadable: None,
         }
+    }
+
+    fn command(action: Action) -> BindingCommand {
+        BindingCommand::new("l", action)
+    }
+
+    #[test]
+    fn a_pause_is_acknowledged_once_applied_and_every_covered_partition_is_paused_or_stopped() {
+        let pause = command(Action::Pause);
+        assert!(status("x", 3, 0, &["paused", "stopped"]).acknowledges(&pause, 3));
+        assert!(
+            !status("x", 2, 0, &["paused", "paused"]).acknowledges(&pause, 3),
+            "older version"
+        );
+        assert!(!status("x", 3, 0, &["paused", "draining"]).acknowledges(&pause, 3));
+        let mut other = status("x", 3, 0, &["running"]);
+        other.listeners[0].name = "other".into();
+        assert!(
+            other.acknowledges(&pause, 3),
+            "no such listener: nothing to do"
+        );
+        let resume = command(Action::Resume);
+        assert!(status("x", 3, 0, &["running", "paused"]).acknowledges(&resume, 3));
+        assert!(!status("x", 3, 0, &["running", "draining"]).acknowledges(&resume, 3));
+    }
+
+    #[test]
+    fn the_reasons_of_a_pause_not_acknowledged_name_the_partition_and_what_the_instance_says() {
+        let mut s = status("x", 3, 0, &["paused", "draining", "stopped"]);
+        for (p, why) in s.listeners[0].partitions.iter_mut().zip([
+            "-",
+            "commit on pause failed: timed out",
+            "handler failed",
+        ]) {
+            p.reason = Some(why.to_string());
+        }
+        assert_eq!(
+            s.pending_reasons(&command(Action::Pause)),
+            vec![
+                "t-1 draining: commit on pause failed: timed out".to_string(),
+                "t-2 stopped: handler failed".to_string()
+            ]
+        );
     }
 
     #[test]
