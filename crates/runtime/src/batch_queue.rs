@@ -5,20 +5,21 @@
 //! and `detach` then copies it. A [`BatchQueue`] is a second handle on the
 //! same librdkafka queue that takes up to [`BATCH`] records with one
 //! `rd_kafka_consume_batch_queue` call (one lock, no event per record) and
-//! copies each into an `OwnedMessage` before librdkafka's message is freed,
-//! so nothing borrowed from the consumer outlives the call. librdkafka
+//! keeps each as librdkafka's own message ([`Fetched`], freed by whichever
+//! thread drops it, without a copy). librdkafka
 //! drops records of an outdated fetch (before a seek or a re-assignment)
 //! inside the call, as it does for `poll`.
 
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use rdkafka::bindings as rdsys;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 
 use crate::client_problem::ClientProblems;
+use crate::fetched::{Alive, Fetched, Origin};
 use crate::rebalance::Kafka;
 
 /// Most records one `rd_kafka_consume_batch_queue` call takes.
@@ -28,7 +29,7 @@ pub(crate) const BATCH: usize = 256;
 /// on drop).
 pub(crate) struct BatchQueue {
     queue: NonNull<rdsys::rd_kafka_queue_t>,
-    topic: String,
+    origin: Arc<Origin>,
 }
 
 // SAFETY: a librdkafka queue handle may be used from any thread; this one
@@ -45,7 +46,7 @@ impl Drop for BatchQueue {
 impl BatchQueue {
     /// A handle on the fetch queue of `topic`/`partition`, if librdkafka
     /// knows the partition.
-    pub fn of(kafka: &Kafka, topic: &str, partition: i32) -> Option<BatchQueue> {
+    pub fn of(kafka: &Kafka, topic: &str, partition: i32, alive: &Alive) -> Option<BatchQueue> {
         let name = CString::new(topic).ok()?;
         // SAFETY: the client outlives the call; a new reference is returned
         // (or NULL).
@@ -58,7 +59,7 @@ impl BatchQueue {
         };
         NonNull::new(queue).map(|queue| BatchQueue {
             queue,
-            topic: topic.to_string(),
+            origin: Origin::new(topic, alive),
         })
     }
 
@@ -68,7 +69,7 @@ impl BatchQueue {
     pub fn take(
         &self,
         budget: usize,
-        batch: &mut Vec<OwnedMessage>,
+        batch: &mut Vec<Fetched>,
         problems: &ClientProblems,
     ) -> usize {
         let mut taken = [std::ptr::null_mut::<rdsys::rd_kafka_message_t>(); BATCH];
@@ -82,80 +83,21 @@ impl BatchQueue {
         };
         let got = usize::try_from(got).unwrap_or(0);
         for &m in &taken[..got] {
+            let Some(msg) = NonNull::new(m) else { continue };
             // SAFETY: librdkafka returned `got` valid messages, each ours to
-            // destroy once; nothing of it is kept after the destroy.
+            // destroy once: a record is kept (and destroyed when dropped),
+            // an error entry destroyed now.
             unsafe {
                 if (*m).err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
-                    batch.push(detach(m, &self.topic));
+                    batch.push(Fetched::native(msg, self.origin.clone()));
                 } else {
                     report(m, problems);
+                    rdsys::rd_kafka_message_destroy(m);
                 }
-                rdsys::rd_kafka_message_destroy(m);
             }
         }
         got
     }
-}
-
-/// Copy a fetched message out of librdkafka.
-///
-/// # Safety
-/// `m` is a valid message not destroyed yet.
-unsafe fn detach(m: *mut rdsys::rd_kafka_message_t, topic: &str) -> OwnedMessage {
-    let r = &*m;
-    let bytes = |p: *mut std::ffi::c_void, len: usize| {
-        (!p.is_null()).then(|| std::slice::from_raw_parts(p as *const u8, len).to_vec())
-    };
-    let mut kind = rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-    let ts = rdsys::rd_kafka_message_timestamp(m, &mut kind);
-    let timestamp = match kind {
-        _ if ts == -1 => Timestamp::NotAvailable,
-        rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_CREATE_TIME => {
-            Timestamp::CreateTime(ts)
-        }
-        rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME => {
-            Timestamp::LogAppendTime(ts)
-        }
-        rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE => {
-            Timestamp::NotAvailable
-        }
-    };
-    OwnedMessage::new(
-        bytes(r.payload, r.len),
-        bytes(r.key, r.key_len),
-        topic.to_string(),
-        timestamp,
-        r.partition,
-        r.offset,
-        headers(m),
-    )
-}
-
-/// The message's headers, copied; `None` without headers.
-///
-/// # Safety
-/// `m` is a valid message not destroyed yet.
-unsafe fn headers(m: *mut rdsys::rd_kafka_message_t) -> Option<OwnedHeaders> {
-    let mut native = std::ptr::null_mut();
-    if rdsys::rd_kafka_message_headers(m, &mut native) != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
-        || native.is_null()
-    {
-        return None;
-    }
-    let count = rdsys::rd_kafka_header_cnt(native);
-    let mut out = OwnedHeaders::new_with_capacity(count);
-    for i in 0..count {
-        let (mut name, mut value, mut len) = (std::ptr::null(), std::ptr::null(), 0usize);
-        if rdsys::rd_kafka_header_get_all(native, i, &mut name, &mut value, &mut len)
-            != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
-        {
-            break;
-        }
-        let key = CStr::from_ptr(name).to_string_lossy();
-        let value = (!value.is_null()).then(|| std::slice::from_raw_parts(value as *const u8, len));
-        out = out.insert(Header { key: &key, value });
-    }
-    Some(out)
 }
 
 /// An error entry of the queue, as `take_one` reports those of `poll`.

@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::fetched::Fetched;
 use crossbeam_channel::Receiver;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::{now_ms, CommitPolicy, GroupProtocol, Tp};
 use tokio::sync::oneshot;
@@ -157,6 +157,16 @@ impl Coordinator {
         Some(part)
     }
 
+    /// Stop tracking every partition (the consumer is closed): their
+    /// queued records are freed.
+    pub fn clear_partitions(&mut self) {
+        if !self.parts.is_empty() {
+            self.assignment_epoch += 1;
+        }
+        self.parts.clear();
+        self.slots.clear();
+    }
+
     /// Slot and name of every assigned partition.
     pub fn assignment(&self) -> Vec<(u64, Tp)> {
         self.parts
@@ -195,7 +205,7 @@ impl Coordinator {
     }
 
     /// Records fetched by the poller.
-    pub fn ingest(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, msgs: Vec<OwnedMessage>) {
+    pub fn ingest(&mut self, kafka: &BaseConsumer<impl ConsumerContext>, msgs: Vec<Fetched>) {
         let shutting_down = self.shutting_down;
         self.stats.fetched.add(msgs.len() as u64);
         // consecutive records mostly share a partition: no name copy per record

@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, OwnedHeaders};
+
+use crate::fetched::Fetched;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use switchyard_config::Connection;
 
@@ -136,9 +138,9 @@ impl DeadLetters {
 
     /// Write `msg` to its dead-letter topic with the error headers; a failed
     /// write is tried again with backoff, up to the retry policy's attempts.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
-        msg: &OwnedMessage,
+        msg: &Fetched,
         error: &str,
         attempts: u32,
     ) -> Result<(), DeadLetterError> {

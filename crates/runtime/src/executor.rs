@@ -18,8 +18,8 @@ use ahash::AHashMap as HashMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
+use crate::fetched::Fetched;
 use crossbeam_channel::Sender;
-use rdkafka::message::{Message, OwnedMessage};
 use switchyard_config::DecodeErrorPolicy;
 use tokio::task::AbortHandle;
 
@@ -41,7 +41,7 @@ pub(crate) struct Job {
     /// Each lane and how many of `records` are its, in order.
     pub lanes: Vec<(Lane, usize)>,
     /// The records of every lane, lane after lane.
-    pub records: Vec<OwnedMessage>,
+    pub records: Vec<Fetched>,
     /// Set when the partition pauses, is revoked or shuts down: stop before
     /// the next record.
     pub halt: Arc<AtomicBool>,
@@ -357,7 +357,7 @@ type Permit<'a> = tokio::sync::SemaphorePermit<'a>;
 fn run_inline<'a>(
     ctx: &'a WorkerContext,
     halt: &AtomicBool,
-    msgs: &[OwnedMessage],
+    msgs: &[Fetched],
     (permit, started, cx): InlineCall<'a, '_, '_>,
     report: &mut Reporter<'_>,
     unstarted: &mut Vec<i64>,
@@ -367,7 +367,7 @@ fn run_inline<'a>(
     }
     for (i, msg) in msgs.iter().enumerate() {
         if halt.load(AtomicOrdering::Relaxed) {
-            unstarted.extend(msgs[i..].iter().map(Message::offset));
+            unstarted.extend(msgs[i..].iter().map(Fetched::offset));
             return Inline::Finished;
         }
         if permit.is_none() {
@@ -413,7 +413,7 @@ async fn run_lane<'a>(
     slot: u64,
     now: std::time::Instant,
     halt: &AtomicBool,
-    msgs: &[OwnedMessage],
+    msgs: &[Fetched],
     mut first: Option<FirstAttempt<'a>>,
 ) -> (Vec<i64>, Vec<i64>) {
     let mut report = Reporter::new(ctx, slot, now);
@@ -433,14 +433,14 @@ async fn run_lane<'a>(
                     }
                 };
                 let Some(call) = call else {
-                    unstarted = msgs[i..].iter().map(Message::offset).collect();
+                    unstarted = msgs[i..].iter().map(Fetched::offset).collect();
                     break;
                 };
                 match run_record(ctx, msg, &mut report, call).await {
                     Outcome::Done => report.done(msg.offset()),
                     Outcome::Stop(reason) => {
                         report.stopped(msg.offset(), reason);
-                        unstarted = msgs[i + 1..].iter().map(Message::offset).collect();
+                        unstarted = msgs[i + 1..].iter().map(Fetched::offset).collect();
                         break;
                     }
                 }
@@ -476,7 +476,7 @@ enum Call<'a> {
 /// Handle one record (holding its permit throughout, retries included).
 async fn run_record(
     ctx: &WorkerContext,
-    msg: &OwnedMessage,
+    msg: &Fetched,
     report: &mut Reporter<'_>,
     call: Call<'_>,
 ) -> Outcome {
@@ -518,13 +518,9 @@ async fn run_record(
 
 /// Run a batch; returns the records after the one the partition stopped
 /// at, if it stopped (not started).
-async fn run_batch(
-    ctx: &WorkerContext,
-    all: &[OwnedMessage],
-    report: &mut Reporter<'_>,
-) -> Vec<i64> {
+async fn run_batch(ctx: &WorkerContext, all: &[Fetched], report: &mut Reporter<'_>) -> Vec<i64> {
     let _permit = ctx.calls.acquire().await.expect("never closed");
-    let after = |i: usize| all[i + 1..].iter().map(Message::offset).collect();
+    let after = |i: usize| all[i + 1..].iter().map(Fetched::offset).collect();
     let mut msgs = all;
     let (mut fut, mut bad) = ctx.processor.call_batch(msgs);
     // decode errors are final whatever the attempt: handle them once; one
@@ -587,7 +583,7 @@ async fn run_batch(
     }
 }
 
-async fn on_decode_error(ctx: &WorkerContext, msg: &OwnedMessage, e: &DecodeError) -> Outcome {
+async fn on_decode_error(ctx: &WorkerContext, msg: &Fetched, e: &DecodeError) -> Outcome {
     ctx.stats.decode_errors.inc();
     tracing::warn!(listener = %ctx.listener, topic = msg.topic(), partition = msg.partition(),
         offset = msg.offset(), error = %e, policy = ?ctx.on_decode_error, "undecodable record");
@@ -607,7 +603,7 @@ async fn on_decode_error(ctx: &WorkerContext, msg: &OwnedMessage, e: &DecodeErro
 async fn dead_letter(
     ctx: &WorkerContext,
     dl: &DeadLetters,
-    msg: &OwnedMessage,
+    msg: &Fetched,
     error: &str,
     attempts: u32,
 ) -> Outcome {
@@ -633,12 +629,7 @@ async fn dead_letter(
     }
 }
 
-async fn on_exhausted(
-    ctx: &WorkerContext,
-    msg: &OwnedMessage,
-    error: &str,
-    attempts: u32,
-) -> Outcome {
+async fn on_exhausted(ctx: &WorkerContext, msg: &Fetched, error: &str, attempts: u32) -> Outcome {
     tracing::warn!(listener = %ctx.listener, topic = msg.topic(), partition = msg.partition(),
         offset = msg.offset(), attempts, error, policy = ?ctx.failure, "handler failed on every attempt");
     match (ctx.failure, &ctx.dead_letters) {

@@ -26,10 +26,11 @@
 
 use std::sync::Arc;
 
+use crate::fetched::Fetched;
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::message::OwnedMessage;
 
 use crate::batch_queue::BatchQueue;
+use crate::fetched::Alive;
 use crate::rebalance::Kafka;
 use crate::rebalance::RuntimeContext;
 use switchyard_config::Tp;
@@ -54,6 +55,8 @@ pub(crate) struct FetchQueues {
     /// Round-robin start of the next [`FetchQueues::take`].
     next: usize,
     wake: Wake,
+    /// The tally of records taken from these queues and not freed yet.
+    alive: Alive,
 }
 
 impl FetchQueues {
@@ -63,6 +66,7 @@ impl FetchQueues {
             epoch: 0,
             next: 0,
             wake,
+            alive: Alive::default(),
         }
     }
 
@@ -86,7 +90,7 @@ impl FetchQueues {
             }
             // the batch handle first: a queue split off without one would
             // never be read
-            let Some(batch) = BatchQueue::of(kafka, topic, *partition) else {
+            let Some(batch) = BatchQueue::of(kafka, topic, *partition, &self.alive) else {
                 tracing::debug!(%topic, partition, "no fetch queue: records come through the consumer queue");
                 continue;
             };
@@ -114,7 +118,7 @@ impl FetchQueues {
         budget: usize,
         wants: impl Fn(u64) -> bool,
         problems: &crate::client_problem::ClientProblems,
-    ) -> Vec<OwnedMessage> {
+    ) -> Vec<Fetched> {
         let mut batch = Vec::new();
         let n = self.queues.len();
         if n == 0 {
@@ -141,17 +145,22 @@ impl FetchQueues {
     pub fn clear(&mut self) {
         self.queues.clear();
     }
+
+    /// The tally of records taken from these queues and alive.
+    pub fn alive(&self) -> &Alive {
+        &self.alive
+    }
 }
 
 /// One poll's outcome into `batch` (an error is logged, or recorded in
 /// `problems` when no retry fixes it); false when the queue was empty.
 pub(crate) fn take_one(
     polled: Option<rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>>,
-    batch: &mut Vec<OwnedMessage>,
+    batch: &mut Vec<Fetched>,
     problems: &crate::client_problem::ClientProblems,
 ) -> bool {
     match polled {
-        Some(Ok(m)) => batch.push(m.detach()),
+        Some(Ok(m)) => batch.push(Fetched::owned(m.detach())),
         Some(Err(e)) => {
             if !problems.report(e.rdkafka_error_code(), &e.to_string()) {
                 tracing::warn!(error = %e, "consumer error")

@@ -19,9 +19,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::fetched::Fetched;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use rdkafka::message::{Message, OwnedMessage};
 
 use crate::deserializer::{DecodeError, Deserializer};
 use crate::record::{headers_of, Record};
@@ -44,15 +44,12 @@ pub enum HandlerKind {
 pub(crate) trait Processor: Send + Sync + 'static {
     fn kind(&self) -> HandlerKind;
     /// Decode one message and start the handler on it.
-    fn call_one(
-        &self,
-        msg: &OwnedMessage,
-    ) -> Result<BoxFuture<'static, HandlerResult>, DecodeError>;
+    fn call_one(&self, msg: &Fetched) -> Result<BoxFuture<'static, HandlerResult>, DecodeError>;
     /// Decode messages and start the batch handler on the decodable ones
     /// (`None` when none decodes); undecodable ones are returned by index.
     fn call_batch(
         &self,
-        msgs: &[OwnedMessage],
+        msgs: &[Fetched],
     ) -> (
         Option<BoxFuture<'static, HandlerResult>>,
         Vec<(usize, DecodeError)>,
@@ -66,7 +63,7 @@ pub(crate) struct Typed<KD, VD, F> {
 }
 
 impl<KD: Deserializer, VD: Deserializer, F> Typed<KD, VD, F> {
-    fn decode(&self, msg: &OwnedMessage) -> Result<Record<KD::Output, VD::Output>, DecodeError> {
+    fn decode(&self, msg: &Fetched) -> Result<Record<KD::Output, VD::Output>, DecodeError> {
         let topic = msg.topic();
         let key = match msg.key() {
             None => None,
@@ -109,16 +106,13 @@ where
     fn kind(&self) -> HandlerKind {
         HandlerKind::Record
     }
-    fn call_one(
-        &self,
-        msg: &OwnedMessage,
-    ) -> Result<BoxFuture<'static, HandlerResult>, DecodeError> {
+    fn call_one(&self, msg: &Fetched) -> Result<BoxFuture<'static, HandlerResult>, DecodeError> {
         let record = self.decode(msg)?;
         Ok((self.handler.0)(record).boxed())
     }
     fn call_batch(
         &self,
-        msgs: &[OwnedMessage],
+        msgs: &[Fetched],
     ) -> (
         Option<BoxFuture<'static, HandlerResult>>,
         Vec<(usize, DecodeError)>,
@@ -152,16 +146,13 @@ where
     fn kind(&self) -> HandlerKind {
         HandlerKind::Batch
     }
-    fn call_one(
-        &self,
-        msg: &OwnedMessage,
-    ) -> Result<BoxFuture<'static, HandlerResult>, DecodeError> {
+    fn call_one(&self, msg: &Fetched) -> Result<BoxFuture<'static, HandlerResult>, DecodeError> {
         let record = self.decode(msg)?;
         Ok((self.handler.0)(vec![record]).boxed())
     }
     fn call_batch(
         &self,
-        msgs: &[OwnedMessage],
+        msgs: &[Fetched],
     ) -> (
         Option<BoxFuture<'static, HandlerResult>>,
         Vec<(usize, DecodeError)>,

@@ -13,8 +13,8 @@
 //!
 //! ```ignore
 //! use switchyard_runtime::jobs_queue::{JobsQueue, Ordering};
-//! # use rdkafka::message::{OwnedMessage, Timestamp};
-//! # fn msg(o: i64, k: &str) -> OwnedMessage { OwnedMessage::new(Some(vec![]), Some(k.as_bytes().to_vec()), "t".into(), Timestamp::NotAvailable, 0, o, None) }
+//! # use rdkafka::message::{Fetched, Timestamp};
+//! # fn msg(o: i64, k: &str) -> Fetched { Fetched::new(Some(vec![]), Some(k.as_bytes().to_vec()), "t".into(), Timestamp::NotAvailable, 0, o, None) }
 //! let mut q = JobsQueue::new(Ordering::Key);
 //! q.push(msg(0, "a")); q.push(msg(1, "b")); q.push(msg(2, "a"));
 //! let (lane_a, job) = q.next_job(10).unwrap();
@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use rdkafka::message::{Message, OwnedMessage};
+use crate::fetched::Fetched;
 
 use crate::record::message_size;
 
@@ -72,7 +72,7 @@ pub struct JobsQueue {
     hasher: ahash::RandomState,
     /// Records that can start now: the first waiting record of each lane
     /// that is not busy (every record in unordered mode), oldest first.
-    ready: VecDeque<(Lane, OwnedMessage)>,
+    ready: VecDeque<(Lane, Fetched)>,
     busy: usize,
     len: usize,
     bytes: usize,
@@ -109,7 +109,7 @@ struct LaneState {
     /// Boxed: most lanes never hold a second record, and a small entry keeps
     /// the map in cache (16 bytes against 40).
     #[allow(clippy::box_collection)]
-    blocked: Option<Box<VecDeque<OwnedMessage>>>,
+    blocked: Option<Box<VecDeque<Fetched>>>,
 }
 
 impl JobsQueue {
@@ -126,14 +126,14 @@ impl JobsQueue {
         }
     }
 
-    fn lane_of(&self, msg: &OwnedMessage) -> Lane {
+    fn lane_of(&self, msg: &Fetched) -> Lane {
         match self.ordering {
             Ordering::Key => self.hasher.hash_one(msg.key().unwrap_or_default()),
             Ordering::Partition | Ordering::Unordered => ONE_LANE,
         }
     }
 
-    pub fn push(&mut self, msg: OwnedMessage) {
+    pub fn push(&mut self, msg: Fetched) {
         self.len += 1;
         self.bytes += message_size(&msg);
         if self.ordering == Ordering::Unordered {
@@ -153,14 +153,14 @@ impl JobsQueue {
 
     /// Take the next job: up to `max` records of a ready lane, which becomes busy.
     #[cfg(test)]
-    pub fn next_job(&mut self, max: usize) -> Option<(Lane, Vec<OwnedMessage>)> {
+    pub fn next_job(&mut self, max: usize) -> Option<(Lane, Vec<Fetched>)> {
         let mut job = Vec::new();
         self.next_job_into(max, &mut job).map(|lane| (lane, job))
     }
 
     /// [`next_job`](Self::next_job), appending the records to `out` (one
     /// buffer for the lanes of several jobs); returns the lane.
-    pub fn next_job_into(&mut self, max: usize, out: &mut Vec<OwnedMessage>) -> Option<Lane> {
+    pub fn next_job_into(&mut self, max: usize, out: &mut Vec<Fetched>) -> Option<Lane> {
         let (lane, msg) = self.ready.pop_front()?;
         let mut bytes = message_size(&msg);
         out.push(msg);
@@ -247,8 +247,8 @@ impl JobsQueue {
 /// A record of topic `t`, partition 0, at `offset` with `key` (value `v`),
 /// for the tests of the runtime's pure parts.
 #[cfg(test)]
-pub(crate) fn test_record(offset: i64, key: &str) -> OwnedMessage {
-    OwnedMessage::new(
+pub(crate) fn test_record(offset: i64, key: &str) -> Fetched {
+    Fetched::owned(rdkafka::message::OwnedMessage::new(
         Some(b"v".to_vec()),
         Some(key.as_bytes().to_vec()),
         "t".into(),
@@ -256,7 +256,7 @@ pub(crate) fn test_record(offset: i64, key: &str) -> OwnedMessage {
         0,
         offset,
         None,
-    )
+    ))
 }
 
 #[cfg(test)]

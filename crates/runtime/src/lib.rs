@@ -40,6 +40,7 @@ mod event;
 mod executor;
 pub mod failure;
 mod fetch_queues;
+mod fetched;
 mod handle;
 pub mod handler;
 pub mod hooks;

@@ -18,7 +18,7 @@
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use rdkafka::message::{Message, OwnedMessage};
+use crate::fetched::Fetched;
 
 use crate::command::{PartitionState, PartitionStatus};
 use crate::event::LaneEnds;
@@ -64,7 +64,7 @@ pub(crate) struct LanesEnded {
 pub(crate) struct Taken {
     /// Each lane and how many of `records` are its, in order.
     pub lanes: Vec<(Lane, usize)>,
-    pub records: Vec<OwnedMessage>,
+    pub records: Vec<Fetched>,
     /// Set when the partition halts: the job stops before its next record.
     pub halt: Arc<AtomicBool>,
 }
@@ -155,7 +155,7 @@ impl Partition {
     /// was fetched after a pause, stop or shutdown took effect) dropped, to
     /// be fetched again on resume. Records finished already (by a previous
     /// owner) are skipped.
-    pub fn offer(&mut self, msg: OwnedMessage, shutting_down: bool) {
+    pub fn offer(&mut self, msg: Fetched, shutting_down: bool) {
         if self.state != PartitionState::Running || shutting_down {
             self.tracker.drop_waiting([msg.offset()]);
             return;

@@ -84,7 +84,8 @@ impl Poller {
             };
             if let Some((deadline, reply)) = shutdown {
                 self.queues.clear();
-                let report = crate::shutdown::run(self.kafka, &self.events, deadline);
+                let report =
+                    crate::shutdown::run(self.kafka, &self.events, deadline, self.queues.alive());
                 let _ = reply.send(report);
                 return;
             }
@@ -120,7 +121,7 @@ impl Poller {
 impl Poller {
     /// Records from the consumer queue, then (when it is empty) from the
     /// partitions' own fetch queues, at most `max_poll_records` in all.
-    fn take_records(&mut self) -> Vec<rdkafka::message::OwnedMessage> {
+    fn take_records(&mut self) -> Vec<crate::fetched::Fetched> {
         let max = self.max_poll_records;
         let mut batch = Vec::new();
         let mut misses = 0;

@@ -1,7 +1,7 @@
 //! The record a handler receives: decoded key and value plus the coordinates
 //! of the Kafka message (topic, partition, offset, timestamp, headers).
 //!
-//! The runtime moves raw [`OwnedMessage`]s from the poller to the workers and
+//! The runtime moves raw [`Fetched`]s from the poller to the workers and
 //! decodes them there (off the poll thread) with the listener's
 //! [`Deserializer`](crate::deserializer::Deserializer)s into a [`Record`].
 //!
@@ -12,7 +12,7 @@
 //! assert_eq!(r.coordinates(), ("orders", 0, 7));
 //! ```
 
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use crate::fetched::Fetched;
 
 /// One decoded record.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,17 +41,11 @@ impl<K, V> Record<K, V> {
 }
 
 /// Headers of a raw message as owned pairs.
-pub(crate) fn headers_of(msg: &OwnedMessage) -> Vec<(String, Option<Vec<u8>>)> {
+pub(crate) fn headers_of(msg: &Fetched) -> Vec<(String, Option<Vec<u8>>)> {
     msg.headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Approximate memory held by a buffered message (for the byte bound).
-pub(crate) fn message_size(msg: &OwnedMessage) -> usize {
+pub(crate) fn message_size(msg: &Fetched) -> usize {
     msg.payload().map_or(0, |p| p.len()) + msg.key().map_or(0, |k| k.len()) + 96
 }

@@ -20,6 +20,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 
 use crate::command::ShutdownReport;
 use crate::event::{Command, Event};
+use crate::fetched::Alive;
 use crate::rebalance::Kafka;
 use switchyard_config::Tp;
 
@@ -32,6 +33,7 @@ pub(crate) fn run(
     kafka: std::sync::Arc<Kafka>,
     events: &Receiver<Event>,
     deadline: Duration,
+    alive: &Alive,
 ) -> ShutdownReport {
     let started = Instant::now();
     let end = started + deadline;
@@ -97,8 +99,20 @@ pub(crate) fn run(
     }
     report.closed = kafka.closed();
     let name = kafka.context().lock().name.clone();
-    if report.closed {
+    // librdkafka destroys a consumer only once every message it handed out
+    // is freed (fetched.rs): free the records still queued (those of a
+    // standalone assignment, which no revoke removed) and give the jobs
+    // aborted above a moment to drop theirs
+    kafka.context().lock().clear_partitions();
+    let freed = alive.wait_gone(end.max(Instant::now() + Duration::from_millis(500)));
+    if report.closed && freed {
         drop(kafka);
+    } else if !freed {
+        report.notes.push(format!(
+            "{} record(s) still held at the deadline keep librdkafka's consumer: it was left to the operating system",
+            alive.count()
+        ));
+        std::mem::forget(kafka);
     } else {
         report.notes.push(
             "consumer did not close before the deadline; it was left to the operating system"
