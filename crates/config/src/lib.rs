@@ -14,7 +14,9 @@
 //!   `[consumer]`, listeners with their [`DeliveryConfig`], the
 //!   [`SchemaRegistryConfig`]);
 //! - [`ConfigError`] / [`ConfigWarning`]: what validation reports, always
-//!   naming the key in its Kafka dotted spelling.
+//!   naming the key in its Kafka dotted spelling;
+//! - [`PrometheusText`] ([`prometheus`]): the writer of the Prometheus text
+//!   format every `/metrics` body of the workspace goes through.
 //!
 //! ```
 //! use switchyard_config::AppConfig;
@@ -53,6 +55,7 @@ mod keys;
 mod listener;
 mod offset_reset;
 mod policy;
+pub mod prometheus;
 mod properties;
 mod run;
 mod schema_registry;
@@ -76,6 +79,7 @@ pub use group_protocol::GroupProtocol;
 pub use listener::{ListenerConfig, ListenerSource, TopicPartitions, DEFAULT_SHUTDOWN_TIMEOUT_MS};
 pub use offset_reset::OffsetReset;
 pub use policy::{CommitPolicy, DecodeErrorPolicy};
+pub use prometheus::{escape_label_value, MetricKind, PrometheusText, SampleValue};
 pub use run::{
     ControlStoreConfig, InstanceConfig, RunConfig, DEFAULT_INSTANCE_ID_ENV,
     DEFAULT_RUN_SHUTDOWN_TIMEOUT,

@@ -23,6 +23,10 @@
 //! | `switchyard_partition_paused` | gauge | 1 when paused/draining/stopped, with `state` and `reason` |
 //! | `switchyard_partition_in_flight`, `switchyard_partition_buffered_records`, `switchyard_partition_buffered_bytes` | gauge | work in the runtime |
 //!
+//! Label values are escaped as the text format says (backslash, double
+//! quote, and a line feed as `\n`, as in a stopped partition's `reason`);
+//! the text is written by [`PrometheusText`].
+//!
 //! Time lag from outside (also while a consumer is down) is exported by
 //! `switchyard lag serve`.
 
@@ -34,6 +38,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use switchyard_config::prometheus::{MetricKind, PrometheusText};
 use switchyard_runtime::command::{ListenerSnapshot, PartitionState};
 use switchyard_runtime::stats::ListenerStats;
 use switchyard_runtime::ListenerHandle;
@@ -70,27 +75,12 @@ pub async fn serve(
     Ok(bound)
 }
 
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}=\"{}\"",
-                v.replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', " ")
-            )
-        })
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
 /// One listener's metrics: its snapshot, its live counters and its group.
 pub(crate) type ListenerMetrics<'a> = (ListenerSnapshot, &'a ListenerStats, Option<&'a str>);
 
 /// Render the listeners' counters, histograms and partitions.
 pub(crate) fn render(listeners: &[ListenerMetrics<'_>]) -> String {
-    let mut out = String::new();
+    let mut out = PrometheusText::new();
     type Counter = fn(&switchyard_runtime::stats::StatsSnapshot) -> f64;
     let counters: [(&str, &str, Counter); 14] = [
         (
@@ -163,57 +153,28 @@ pub(crate) fn render(listeners: &[ListenerMetrics<'_>]) -> String {
         ),
     ];
     for (name, help, get) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        out.family(name, MetricKind::Counter, help);
         for (snap, _, _) in listeners {
-            let _ = writeln!(
-                out,
-                "{name}{} {}",
-                labels(&[("listener", &snap.name)]),
-                get(&snap.stats)
-            );
+            out.sample(name, &[("listener", &snap.name)], get(&snap.stats));
         }
     }
     let name = "switchyard_handler_duration_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Handler call durations.\n# TYPE {name} histogram"
-    );
+    out.family(name, MetricKind::Histogram, "Handler call durations.");
     for (snap, stats, _) in listeners {
         let (buckets, count, sum) = stats.handler_latency.snapshot();
-        for (le, c) in buckets {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{} {c}",
-                labels(&[("listener", &snap.name), ("le", &le.to_string())])
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{} {count}",
-            labels(&[("listener", &snap.name), ("le", "+Inf")])
-        );
-        let _ = writeln!(
-            out,
-            "{name}_sum{} {sum}",
-            labels(&[("listener", &snap.name)])
-        );
-        let _ = writeln!(
-            out,
-            "{name}_count{} {count}",
-            labels(&[("listener", &snap.name)])
-        );
+        out.histogram(name, &[("listener", &snap.name)], &buckets, count, sum);
     }
     let name = "switchyard_poll_age_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Time since the poll loop last went round.\n# TYPE {name} gauge"
+    out.family(
+        name,
+        MetricKind::Gauge,
+        "Time since the poll loop last went round.",
     );
     for (snap, stats, _) in listeners {
-        let _ = writeln!(
-            out,
-            "{name}{} {}",
-            labels(&[("listener", &snap.name)]),
-            stats.poll_clock.age_ms() as f64 / 1000.0
+        out.sample(
+            name,
+            &[("listener", &snap.name)],
+            stats.poll_clock.age_ms() as f64 / 1000.0,
         );
     }
     type Gauge = fn(&switchyard_runtime::command::PartitionStatus) -> Option<f64>;
@@ -245,26 +206,30 @@ pub(crate) fn render(listeners: &[ListenerMetrics<'_>]) -> String {
         ),
     ];
     for (name, help, get) in gauges {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        out.family(name, MetricKind::Gauge, help);
         for (snap, _, group) in listeners {
             for p in &snap.partitions {
                 if let Some(v) = get(p) {
                     let part = p.partition.to_string();
                     // kafka-lag-exporter's labels (group, topic, partition)
                     // and the listener's
-                    let l = labels(&[
+                    let l = [
                         ("group", group.unwrap_or_default()),
                         ("listener", &snap.name),
                         ("topic", &p.topic),
                         ("partition", &part),
-                    ]);
-                    let _ = writeln!(out, "{name}{l} {v}");
+                    ];
+                    out.sample(name, &l, v);
                 }
             }
         }
     }
     let name = "switchyard_partition_paused";
-    let _ = writeln!(out, "# HELP {name} 1 when the partition is not running (paused, draining or stopped).\n# TYPE {name} gauge");
+    out.family(
+        name,
+        MetricKind::Gauge,
+        "1 when the partition is not running (paused, draining or stopped).",
+    );
     for (snap, _, _) in listeners {
         for p in &snap.partitions {
             let state = serde_json::to_value(p.state)
@@ -273,21 +238,17 @@ pub(crate) fn render(listeners: &[ListenerMetrics<'_>]) -> String {
                 .unwrap_or_default();
             let part = p.partition.to_string();
             let reason = p.reason.clone().unwrap_or_default();
-            let l = labels(&[
-                ("listener", &snap.name),
+            let l = [
+                ("listener", snap.name.as_str()),
                 ("topic", &p.topic),
                 ("partition", &part),
                 ("state", &state),
                 ("reason", &reason),
-            ]);
-            let _ = writeln!(
-                out,
-                "{name}{l} {}",
-                u8::from(p.state != PartitionState::Running)
-            );
+            ];
+            out.sample(name, &l, u8::from(p.state != PartitionState::Running));
         }
     }
-    out
+    out.finish()
 }
 
 async fn snapshots(
@@ -369,4 +330,61 @@ pub fn readiness(listeners: &[Arc<ListenerHandle>], stuck_after: Duration) -> (S
         },
         body,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_runtime::command::PartitionStatus;
+    use switchyard_runtime::stats::ListenerStats;
+
+    fn partition(partition: i32, state: PartitionState, reason: Option<&str>) -> PartitionStatus {
+        PartitionStatus {
+            topic: "orders".into(),
+            partition,
+            state,
+            in_flight: 2,
+            buffered: 5,
+            committed: Some(10),
+            buffered_bytes: 1024,
+            log_end: Some(20),
+            lag: Some(10),
+            time_lag_ms: Some(1250),
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn renders_counters_histograms_and_partitions_with_escaped_labels() {
+        let stats = ListenerStats::default();
+        stats.processed.add(12);
+        stats.handler_latency.observe(Duration::from_micros(1500));
+        let snap = ListenerSnapshot {
+            name: "orders \"eu\"".into(),
+            stats: stats.snapshot(),
+            partitions: vec![
+                partition(0, PartitionState::Running, None),
+                partition(1, PartitionState::Stopped, Some("handler failed:\nboom")),
+            ],
+            ..Default::default()
+        };
+        let text = render(&[(snap, &stats, Some("g"))]);
+        for line in [
+            "# HELP switchyard_records_processed_total Records whose handler finished.\n\
+             # TYPE switchyard_records_processed_total counter\n\
+             switchyard_records_processed_total{listener=\"orders \\\"eu\\\"\"} 12\n",
+            "# TYPE switchyard_handler_duration_seconds histogram\n\
+             switchyard_handler_duration_seconds_bucket{listener=\"orders \\\"eu\\\"\",le=\"0.001\"} 0\n\
+             switchyard_handler_duration_seconds_bucket{listener=\"orders \\\"eu\\\"\",le=\"0.002\"} 1\n",
+            "switchyard_handler_duration_seconds_bucket{listener=\"orders \\\"eu\\\"\",le=\"+Inf\"} 1\n\
+             switchyard_handler_duration_seconds_sum{listener=\"orders \\\"eu\\\"\"} 0.0015\n\
+             switchyard_handler_duration_seconds_count{listener=\"orders \\\"eu\\\"\"} 1\n",
+            "kafka_consumergroup_group_lag_seconds{group=\"g\",listener=\"orders \\\"eu\\\"\",topic=\"orders\",partition=\"0\"} 1.25\n",
+            "switchyard_partition_paused{listener=\"orders \\\"eu\\\"\",topic=\"orders\",partition=\"0\",state=\"running\",reason=\"\"} 0\n",
+            // a line feed in a label value is escaped, not replaced
+            "switchyard_partition_paused{listener=\"orders \\\"eu\\\"\",topic=\"orders\",partition=\"1\",state=\"stopped\",reason=\"handler failed:\\nboom\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
+    }
 }

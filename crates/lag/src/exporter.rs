@@ -23,6 +23,10 @@
 //! Statuses are the upper-case names of [`Status`]: OK, UNKNOWN, PAUSED,
 //! DRAINING, WARN, REWIND, STALL, STOP.
 //!
+//! The text is written by [`PrometheusText`], the workspace's one writer of
+//! the format (label values escaped by
+//! [`switchyard_config::escape_label_value`]).
+//!
 //! ```
 //! use switchyard_lag::exporter::{render, SamplingStats};
 //! use switchyard_lag::report::{GroupReport, Report};
@@ -32,7 +36,8 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+
+use switchyard_config::prometheus::{MetricKind, PrometheusText};
 
 use crate::health::Status;
 use crate::report::Report;
@@ -48,75 +53,44 @@ pub struct SamplingStats {
     pub last_duration_secs: f64,
 }
 
-struct Out(String);
-
-impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-    fn value(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
-        self.0.push_str(name);
-        if !labels.is_empty() {
-            self.0.push('{');
-            for (i, (k, val)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.0.push(',');
-                }
-                let _ = write!(self.0, "{k}=\"{}\"", escape(val));
-            }
-            self.0.push('}');
-        }
-        let _ = writeln!(self.0, " {v}");
-    }
-}
-
-/// Escape a label value: backslash, double quote and newline.
-///
-/// ```
-/// assert_eq!(switchyard_lag::exporter::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-/// ```
-pub fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Render the exposition text; without a report only the sampling counters.
 pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
-    let mut o = Out(String::new());
+    let mut o = PrometheusText::new();
     o.family(
         "switchyard_lag_samples_total",
-        "counter",
+        MetricKind::Counter,
         "Samples taken successfully.",
     );
-    o.value("switchyard_lag_samples_total", &[], stats.samples as f64);
+    o.sample("switchyard_lag_samples_total", &[], stats.samples as f64);
     o.family(
         "switchyard_lag_sample_errors_total",
-        "counter",
+        MetricKind::Counter,
         "Samples that failed.",
     );
-    o.value(
+    o.sample(
         "switchyard_lag_sample_errors_total",
         &[],
         stats.errors as f64,
     );
-    let Some(report) = report else { return o.0 };
+    let Some(report) = report else {
+        return o.finish();
+    };
     o.family(
         "switchyard_lag_sample_duration_seconds",
-        "gauge",
+        MetricKind::Gauge,
         "Duration of the last sample.",
     );
-    o.value(
+    o.sample(
         "switchyard_lag_sample_duration_seconds",
         &[],
         stats.last_duration_secs,
     );
     o.family(
         "switchyard_lag_sample_timestamp_seconds",
-        "gauge",
+        MetricKind::Gauge,
         "When the exported figures were sampled.",
     );
-    o.value(
+    o.sample(
         "switchyard_lag_sample_timestamp_seconds",
         &[],
         report.at_ms as f64 / 1000.0,
@@ -131,14 +105,14 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
         ]
     };
     let refs = |l: &[(&'static str, String)]| -> Vec<(&'static str, String)> { l.to_vec() };
-    let emit = |o: &mut Out, name: &str, labels: Vec<(&'static str, String)>, v: f64| {
+    let emit = |o: &mut PrometheusText, name: &str, labels: Vec<(&'static str, String)>, v: f64| {
         let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        o.value(name, &l, v);
+        o.sample(name, &l, v);
     };
 
     o.family(
         "kafka_consumergroup_group_lag",
-        "gauge",
+        MetricKind::Gauge,
         "Group lag of a partition in records: log end offset minus committed offset.",
     );
     for p in parts() {
@@ -153,7 +127,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "kafka_consumergroup_group_lag_seconds",
-        "gauge",
+        MetricKind::Gauge,
         "Group time lag of a partition: age of the record at the committed offset.",
     );
     for p in parts() {
@@ -168,7 +142,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "kafka_consumergroup_group_offset",
-        "gauge",
+        MetricKind::Gauge,
         "Committed offset of a group on a partition.",
     );
     for p in parts() {
@@ -183,7 +157,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "kafka_consumergroup_group_topic_sum_lag",
-        "gauge",
+        MetricKind::Gauge,
         "Sum of a group's lags over a topic.",
     );
     for g in &report.groups {
@@ -198,7 +172,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "kafka_consumergroup_group_sum_lag",
-        "gauge",
+        MetricKind::Gauge,
         "Sum of a group's lags.",
     );
     for g in &report.groups {
@@ -211,7 +185,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "kafka_consumergroup_group_max_lag_seconds",
-        "gauge",
+        MetricKind::Gauge,
         "Largest time lag of a group's partitions.",
     );
     for g in &report.groups {
@@ -231,7 +205,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "kafka_partition_latest_offset",
-        "gauge",
+        MetricKind::Gauge,
         "Log end offset of a partition.",
     );
     for ((t, p), (_, end)) in &marks {
@@ -244,7 +218,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "kafka_partition_earliest_offset",
-        "gauge",
+        MetricKind::Gauge,
         "Log start offset of a partition.",
     );
     for ((t, p), (start, _)) in &marks {
@@ -257,7 +231,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "switchyard_lag_health",
-        "gauge",
+        MetricKind::Gauge,
         "Health of a group's partition: 1 for its status, 0 for the others.",
     );
     for p in parts() {
@@ -274,7 +248,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "switchyard_lag_group_health",
-        "gauge",
+        MetricKind::Gauge,
         "Health of a group (its most severe partition): 1 for its status, 0 for the others.",
     );
     for g in &report.groups {
@@ -293,7 +267,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "switchyard_lag_group_members",
-        "gauge",
+        MetricKind::Gauge,
         "Members of a group.",
     );
     for g in &report.groups {
@@ -306,7 +280,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "switchyard_lag_group_member",
-        "gauge",
+        MetricKind::Gauge,
         "A member of a group (always 1).",
     );
     for g in &report.groups {
@@ -322,7 +296,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
     }
     o.family(
         "switchyard_lag_partition_owner",
-        "gauge",
+        MetricKind::Gauge,
         "The member holding a group's partition (always 1).",
     );
     for p in parts() {
@@ -336,7 +310,7 @@ pub fn render(report: Option<&Report>, stats: &SamplingStats) -> String {
             emit(&mut o, "switchyard_lag_partition_owner", l, 1.0);
         }
     }
-    o.0
+    o.finish()
 }
 
 #[cfg(test)]

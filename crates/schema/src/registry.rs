@@ -362,43 +362,49 @@ impl MetricsSnapshot {
     /// `switchyard_schema_decode_failures_total{reason}`,
     /// `switchyard_schema_registry_requests_total{outcome}`,
     /// `switchyard_schema_registry_retries_total`,
-    /// `switchyard_schema_cache_misses_total`.
+    /// `switchyard_schema_cache_misses_total`, each with its `# HELP` and
+    /// `# TYPE` lines, written by the workspace's one writer of the format
+    /// (`switchyard_config::PrometheusText`).
     pub fn prometheus(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        out.push_str("# HELP switchyard_schema_decode_failures_total Records that failed to decode against their schema, by reason.\n");
-        out.push_str("# TYPE switchyard_schema_decode_failures_total counter\n");
+        use switchyard_runtime::config::prometheus::{MetricKind, PrometheusText};
+        let mut out = PrometheusText::new();
+        let name = "switchyard_schema_decode_failures_total";
+        out.family(
+            name,
+            MetricKind::Counter,
+            "Records that failed to decode against their schema, by reason.",
+        );
         for (kind, n) in &self.failures {
-            let _ = writeln!(
-                out,
-                "switchyard_schema_decode_failures_total{{reason=\"{kind}\"}} {n}"
-            );
+            out.sample(name, &[("reason", kind.code())], *n);
         }
-        out.push_str("# HELP switchyard_schema_registry_requests_total Schema registry requests, by outcome.\n");
-        out.push_str("# TYPE switchyard_schema_registry_requests_total counter\n");
+        let name = "switchyard_schema_registry_requests_total";
+        out.family(
+            name,
+            MetricKind::Counter,
+            "Schema registry requests, by outcome.",
+        );
         for (outcome, n) in [
             ("ok", self.requests_ok),
             ("not_found", self.requests_not_found),
             ("failed", self.requests_failed),
         ] {
-            let _ = writeln!(
-                out,
-                "switchyard_schema_registry_requests_total{{outcome=\"{outcome}\"}} {n}"
-            );
+            out.sample(name, &[("outcome", outcome)], n);
         }
-        out.push_str("# TYPE switchyard_schema_registry_retries_total counter\n");
-        let _ = writeln!(
-            out,
-            "switchyard_schema_registry_retries_total {}",
-            self.fetch_retries
+        let name = "switchyard_schema_registry_retries_total";
+        out.family(
+            name,
+            MetricKind::Counter,
+            "Rounds of registry URLs retried after a backoff.",
         );
-        out.push_str("# TYPE switchyard_schema_cache_misses_total counter\n");
-        let _ = writeln!(
-            out,
-            "switchyard_schema_cache_misses_total {}",
-            self.cache_misses
+        out.sample(name, &[], self.fetch_retries);
+        let name = "switchyard_schema_cache_misses_total";
+        out.family(
+            name,
+            MetricKind::Counter,
+            "Lookups of a schema not in the cache.",
         );
-        out
+        out.sample(name, &[], self.cache_misses);
+        out.finish()
     }
 }
 
@@ -1062,5 +1068,36 @@ mod tests {
     fn path_segments_are_encoded() {
         assert_eq!(encode_path_segment("a b/c"), "a%20b%2Fc");
         assert_eq!(strip_userinfo("http://u:p@h:1/x"), "http://h:1/x");
+    }
+}
+
+#[cfg(test)]
+mod prometheus_tests {
+    use super::*;
+
+    #[test]
+    fn every_family_has_help_and_type_then_its_samples() {
+        let metrics = SchemaMetrics::default();
+        metrics.failed(FailureKind::Truncated);
+        metrics.fetch_retries.fetch_add(3, Ordering::Relaxed);
+        let text = metrics.snapshot().prometheus();
+        for name in [
+            "switchyard_schema_decode_failures_total",
+            "switchyard_schema_registry_requests_total",
+            "switchyard_schema_registry_retries_total",
+            "switchyard_schema_cache_misses_total",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} counter\n")),
+                "{name}: {text}"
+            );
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
+        }
+        assert!(text.contains("switchyard_schema_decode_failures_total{reason=\"truncated\"} 1\n"));
+        assert!(
+            text.contains("switchyard_schema_registry_requests_total{outcome=\"not_found\"} 0\n")
+        );
+        assert!(text.contains("\nswitchyard_schema_registry_retries_total 3\n"));
+        assert!(text.ends_with("\nswitchyard_schema_cache_misses_total 0\n"));
     }
 }
