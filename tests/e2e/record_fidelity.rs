@@ -25,6 +25,9 @@ const COUNT: usize = 3000;
 /// Create times start here (2026-11-30), one millisecond per record.
 const T0: i64 = 1_764_460_800_000;
 
+/// A record as the handler saw it.
+type Seen = Record<Vec<u8>, Vec<u8>>;
+
 /// What record `i` carries, as the handler must see it.
 #[derive(Debug, Clone, PartialEq)]
 struct Sent {
@@ -36,7 +39,7 @@ struct Sent {
 }
 
 fn sent(i: usize) -> Sent {
-    let key = (i % 7 != 0).then(|| format!("key-{}", i % 50).into_bytes());
+    let key = (!i.is_multiple_of(7)).then(|| format!("key-{}", i % 50).into_bytes());
     let value = match i % 11 {
         0 => None,             // a tombstone
         1 => Some(Vec::new()), // an empty value
@@ -107,7 +110,7 @@ async fn every_record_reaches_its_handler_once_with_key_value_headers_and_time_i
         .await
         .unwrap();
 
-    let seen: Arc<Mutex<Vec<Record<Vec<u8>, Vec<u8>>>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let s2 = seen.clone();
     let listener = Listener::builder("fidelity")
         .config(config(&group))
