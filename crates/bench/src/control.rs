@@ -3,31 +3,44 @@
 //! N in-process instances (a listener and a control-plane agent each, one
 //! consumer group) under a steady record flow, on the embedded mock cluster
 //! or a real broker (`--bootstrap`, `--kafka`; topics through the admin API,
-//! named per run).
-//! Per cycle: write a pause of the topic to the control topic, wait until
+//! named per run). Each instance has the Kafka clients an instance of a
+//! fleet has: its listener's consumer, a status producer and a control-topic
+//! store of its own (`--shared-store`: one store for all of them); they share
+//! the process, its runtime and its cores.
+//! After one unmeasured cycle, per cycle: write a pause of the topic to the
+//! control topic (a fenced transaction: **write**), wait until
 //! every instance's status on the status topic acknowledges it (applied
 //! version and every partition paused), note the last record delivered, then
 //! resume the same way. Beside it, the baseline: the same agents, but a
 //! change is applied only when the instance's next poll returns, with a 5 s
 //! poll timeout (Spring Kafka's default `pollTimeout`): a poll returns when
 //! a record arrives for the instance, or after 5 s.
+//!
+//! Each row also reports the status topic's footprint: the status records
+//! written during the cycles and the size (key + value) of one status by
+//! the number of partitions of its instance.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 use switchyard_config::{ConsumerConfig, OffsetReset};
 use switchyard_control::command::{Action, BindingCommand};
 use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::model::{now_ms, DesiredState};
+use switchyard_control::status::InstanceStatus;
 use switchyard_control::status_topic::{StatusPublisher, StatusTail};
 use switchyard_control::{Agent, AgentConfig, SharedStore, Store};
 use switchyard_runtime::deserializer::Bytes;
 use switchyard_runtime::record::Record;
 use switchyard_runtime::Listener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::broker::{pct, BenchBroker, BrokerArgs};
 
@@ -36,7 +49,7 @@ use crate::broker::{pct, BenchBroker, BrokerArgs};
 pub struct Args {
     #[command(flatten)]
     broker: BrokerArgs,
-    /// Instance counts to measure.
+    /// Instance counts to measure (a list: 1,8,32).
     #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
     instances: Vec<usize>,
     /// Pause/resume cycles per instance count.
@@ -48,23 +61,71 @@ pub struct Args {
     /// Steady flow, records per second.
     #[arg(long, default_value_t = 2000)]
     rate: u64,
-    /// Partitions of the topic.
+    /// Partitions of the topic (with fewer partitions than instances, some
+    /// instances have none: they acknowledge with no partition).
     #[arg(long, default_value_t = 16)]
     partitions: i32,
+    /// Status heartbeat of the agents (a status is also published on every
+    /// change).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    status_interval_ms: u64,
+    /// One control-topic store (one reader of the control topic) for all the
+    /// instances, instead of one per instance as in a fleet.
+    #[arg(long)]
+    shared_store: bool,
 }
 
 const POLL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.instances.iter().all(|&n| n > 0),
+        "--instances: every count must be at least 1"
+    );
     let broker = BenchBroker::start(&a.broker)?;
     let rt = tokio::runtime::Runtime::new().context("tokio")?;
     rt.block_on(bench(a, &broker))
 }
 
 struct Stats {
+    write: Vec<f64>,
     ack: Vec<f64>,
     last_record: Vec<f64>,
     resume: Vec<f64>,
+    status: Footprint,
+    /// The status topic's settings, when asked for.
+    settings: Option<String>,
+}
+
+/// What the status topic took during a row.
+#[derive(Default)]
+struct Footprint {
+    /// Status records written during the cycles.
+    records: i64,
+    /// Status records written since the agents started (settling included).
+    total: i64,
+    /// Length of the cycles.
+    secs: f64,
+    /// Key + value bytes of the records of the cycles, by the number of
+    /// partitions of their instance.
+    sizes: BTreeMap<usize, Sizes>,
+}
+
+#[derive(Clone, Copy)]
+struct Sizes {
+    count: u64,
+    min: usize,
+    max: usize,
+    sum: u64,
+}
+
+impl Sizes {
+    fn add(&mut self, bytes: usize) {
+        self.count += 1;
+        self.min = self.min.min(bytes);
+        self.max = self.max.max(bytes);
+        self.sum += bytes as u64;
+    }
 }
 
 async fn bench(a: Args, broker: &BenchBroker) -> anyhow::Result<()> {
@@ -76,10 +137,22 @@ async fn bench(a: Args, broker: &BenchBroker) -> anyhow::Result<()> {
         broker.describe()
     );
     println!(
-        "{:<10} {:>9} {:>7} {:>10} {:>10} {:>13} {:>13} {:>11} {:>11}",
+        "instances: in-process, all in this one process (its runtime, its cores): each a listener \
+         (its consumer), a control-plane agent with a status producer and {}; no HTTP admin API, \
+         so no instance reads the status topic; status heartbeat {} ms",
+        if a.shared_store {
+            "one control-topic store shared by all"
+        } else {
+            "a control-topic store of its own"
+        },
+        a.status_interval_ms
+    );
+    println!(
+        "{:<10} {:>9} {:>7} {:>10} {:>10} {:>10} {:>13} {:>13} {:>11} {:>11}",
         "mode",
         "instances",
         "cycles",
+        "write p50",
         "ack p50",
         "ack p99",
         "last rec p50",
@@ -94,13 +167,18 @@ async fn bench(a: Args, broker: &BenchBroker) -> anyhow::Result<()> {
             } else {
                 a.cycles
             };
+            if cycles == 0 {
+                continue;
+            }
             let tag = format!("{run}-{i}{}", if baseline { "b" } else { "c" });
-            let s = measure(broker, &a, n, cycles, baseline, &tag).await?;
+            let first = i == 0 && !baseline;
+            let s = measure(broker, &a, n, cycles, baseline, &tag, first).await?;
             println!(
-                "{:<10} {:>9} {:>7} {:>8.1}ms {:>8.1}ms {:>11.1}ms {:>11.1}ms {:>9.1}ms {:>9.1}ms",
+                "{:<10} {:>9} {:>7} {:>8.1}ms {:>8.1}ms {:>8.1}ms {:>11.1}ms {:>11.1}ms {:>9.1}ms {:>9.1}ms",
                 if baseline { "poll-5s" } else { "switchyard" },
                 n,
                 cycles,
+                pct(&s.write, 0.5),
                 pct(&s.ack, 0.5),
                 pct(&s.ack, 0.99),
                 pct(&s.last_record, 0.5),
@@ -108,16 +186,65 @@ async fn bench(a: Args, broker: &BenchBroker) -> anyhow::Result<()> {
                 pct(&s.resume, 0.5),
                 pct(&s.resume, 0.99)
             );
+            println!("{}", describe_footprint(&s.status, n, a.status_interval_ms));
+            if let Some(settings) = &s.settings {
+                println!("  {settings}");
+            }
         }
     }
     Ok(())
+}
+
+/// The status topic line of a row.
+fn describe_footprint(f: &Footprint, n: usize, heartbeat_ms: u64) -> String {
+    let per_instance = if f.secs > 0.0 {
+        f.records as f64 / f.secs / n as f64
+    } else {
+        f64::NAN
+    };
+    let sizes: Vec<String> = f
+        .sizes
+        .iter()
+        .map(|(p, s)| {
+            format!(
+                "{p} partition{} {} B ({}-{}, {} records)",
+                if *p == 1 { "" } else { "s" },
+                s.sum / s.count.max(1),
+                s.min,
+                s.max,
+                s.count
+            )
+        })
+        .collect();
+    format!(
+        "  status topic: {} records in the cycles ({:.1} s: {:.2}/s per instance, of which {:.2}/s \
+         heartbeats), {} since the agents started; key+value of one status by its instance's \
+         partitions: {}",
+        f.records,
+        f.secs,
+        per_instance,
+        1000.0 / heartbeat_ms as f64,
+        f.total,
+        if sizes.is_empty() {
+            "none read".to_string()
+        } else {
+            sizes.join("; ")
+        }
+    )
+}
+
+/// Records delivered to one instance, and a wake-up per record.
+#[derive(Default)]
+struct Deliveries {
+    count: AtomicU64,
+    delivered: Notify,
 }
 
 /// A store whose changes reach the agent only when the instance's next poll
 /// returns: a record delivered to it after the change, or 5 s.
 struct NextPollStore {
     inner: SharedStore,
-    delivered: Arc<AtomicU64>,
+    deliveries: Arc<Deliveries>,
 }
 
 impl Store for NextPollStore {
@@ -133,14 +260,24 @@ impl Store for NextPollStore {
     ) -> switchyard_control::error::Result<watch::Receiver<Option<DesiredState>>> {
         let mut inner = self.inner.watch(app)?;
         let (tx, rx) = watch::channel(inner.borrow().clone());
-        let delivered = self.delivered.clone();
+        let d = self.deliveries.clone();
         tokio::spawn(async move {
             while inner.changed().await.is_ok() {
-                let seen = delivered.load(Ordering::SeqCst);
-                let until = Instant::now() + POLL_TIMEOUT;
-                while delivered.load(Ordering::SeqCst) == seen && Instant::now() < until {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+                // woken by each delivered record, not a 1 ms poll per
+                // instance: the baseline of 32 instances would spin
+                let seen = d.count.load(Ordering::SeqCst);
+                let _ = tokio::time::timeout(POLL_TIMEOUT, async {
+                    loop {
+                        let next = d.delivered.notified();
+                        tokio::pin!(next);
+                        next.as_mut().enable();
+                        if d.count.load(Ordering::SeqCst) != seen {
+                            return;
+                        }
+                        next.await;
+                    }
+                })
+                .await;
                 let s = inner.borrow_and_update().clone();
                 if tx.send(s).is_err() {
                     break;
@@ -154,6 +291,13 @@ impl Store for NextPollStore {
     }
 }
 
+/// Run `f` on a blocking thread (Kafka clients' setup blocks).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
 async fn measure(
     broker: &BenchBroker,
     a: &Args,
@@ -161,6 +305,7 @@ async fn measure(
     cycles: usize,
     baseline: bool,
     tag: &str,
+    settings: bool,
 ) -> anyhow::Result<Stats> {
     let topic = format!("bench.control.{tag}");
     let (control, status) = (format!("bench.ctl.{tag}"), format!("bench.status.{tag}"));
@@ -171,9 +316,15 @@ async fn measure(
         broker.create_plane_topic(&status)
     })?;
     let app = format!("bench-{tag}");
+    // the operator's side: a store to write with, a reader of the status
+    // topic (which creates it, before the instances' publishers)
     let kafka: SharedStore = {
         let (b, c) = (bootstrap.to_string(), control.clone());
-        tokio::task::spawn_blocking(move || KafkaStore::new(&b, &c)).await??
+        blocking(move || Ok(KafkaStore::new(&b, &c)?)).await?
+    };
+    let tail = {
+        let (b, s) = (bootstrap.to_string(), status.clone());
+        blocking(move || Ok(StatusTail::start(&b, &s)?)).await?
     };
     let base = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
@@ -186,8 +337,8 @@ async fn measure(
     // 60 s. A 10 s session bounds that wait to 9 s.
     let mut listeners = Vec::new();
     for _ in 0..n {
-        let delivered = Arc::new(AtomicU64::new(0));
-        let (l, d) = (last.clone(), delivered.clone());
+        let deliveries = Arc::new(Deliveries::default());
+        let (l, d) = (last.clone(), deliveries.clone());
         let listener = Listener::builder("bench")
             .config(
                 ConsumerConfig::new(bootstrap)
@@ -199,64 +350,113 @@ async fn measure(
             .topics([topic.clone()])
             .handler(Bytes, Bytes, move |_r: Record<Vec<u8>, Vec<u8>>| {
                 l.fetch_max(base.elapsed().as_nanos() as u64, Ordering::SeqCst);
-                d.fetch_add(1, Ordering::SeqCst);
+                d.count.fetch_add(1, Ordering::SeqCst);
+                d.delivered.notify_waiters();
                 async { Ok(()) }
             })
             .start()?;
-        listeners.push((listener, delivered));
+        listeners.push((listener, deliveries));
     }
-    let mut agents = Vec::new();
-    for (i, (listener, delivered)) in listeners.into_iter().enumerate() {
-        let store: SharedStore = if baseline {
-            Arc::new(NextPollStore {
-                inner: kafka.clone(),
-                delivered,
-            })
-        } else {
-            kafka.clone()
-        };
-        let (b, s) = (bootstrap.to_string(), status.clone());
-        let publisher = tokio::task::spawn_blocking(move || StatusPublisher::new(&b, &s)).await??;
-        let cfg = AgentConfig {
-            app: app.clone(),
-            instance: format!("{tag}-{i}"),
-            slot: "blue".into(),
-            heartbeat: Duration::from_millis(500),
-        };
-        agents.push(Agent::start(cfg, vec![Arc::new(listener)], store, Some(publisher)).await?);
-    }
+    // each instance's Kafka clients, made side by side (each store and
+    // publisher checks its topic first: a few requests each)
+    let clients = futures::future::try_join_all((0..n).map(|_| {
+        let (b, c, s) = (bootstrap.to_string(), control.clone(), status.clone());
+        let shared = a.shared_store.then(|| kafka.clone());
+        blocking(move || {
+            let store: SharedStore = match shared {
+                Some(k) => k,
+                None => KafkaStore::new(&b, &c)?,
+            };
+            Ok((store, StatusPublisher::new(&b, &s)?))
+        })
+    }))
+    .await?;
+    let agents = futures::future::try_join_all(listeners.into_iter().zip(clients).enumerate().map(
+        |(i, ((listener, deliveries), (store, publisher)))| {
+            let store: SharedStore = if baseline {
+                Arc::new(NextPollStore {
+                    inner: store,
+                    deliveries,
+                })
+            } else {
+                store
+            };
+            let cfg = AgentConfig {
+                app: app.clone(),
+                instance: format!("{tag}-{i}"),
+                slot: "blue".into(),
+                heartbeat: Duration::from_millis(a.status_interval_ms),
+            };
+            Agent::start(cfg, vec![Arc::new(listener)], store, Some(publisher))
+        },
+    ))
+    .await?;
     let stop = Arc::new(AtomicBool::new(false));
     let flow = crate::handoff::flow(bootstrap, &topic, a.partitions, a.rate, stop.clone());
-    let tail = {
-        let (b, s) = (bootstrap.to_string(), status.clone());
-        tokio::task::spawn_blocking(move || StatusTail::start(&b, &s)).await??
+    let mine = || -> Vec<InstanceStatus> {
+        tail.latest()
+            .into_values()
+            .filter(|s| s.app == app)
+            .collect()
     };
-    let all = |f: &dyn Fn(&switchyard_control::status::InstanceStatus) -> bool| {
-        let latest = tail.latest();
-        let mine: Vec<_> = latest.values().filter(|s| s.app == app).collect();
-        mine.len() == n && mine.iter().all(|s| f(s))
+    let all = |f: &dyn Fn(&InstanceStatus) -> bool| {
+        let mine = mine();
+        mine.len() == n && mine.iter().all(f)
     };
-    wait(Duration::from_secs(60), "the group to settle", || {
-        all(&|s| s.partitions().count() > 0)
-            && tail
-                .latest()
-                .values()
-                .filter(|s| s.app == app)
-                .map(|s| s.partitions().count())
-                .sum::<usize>()
-                == a.partitions as usize
+    // every partition assigned, and to every instance one at least when
+    // there are enough
+    let settle = Duration::from_secs(60 + n as u64);
+    wait(settle, "the group to settle", || {
+        let mine = mine();
+        mine.len() == n
+            && mine.iter().map(|s| s.partitions().count()).sum::<usize>() == a.partitions as usize
+            && (n > a.partitions as usize || mine.iter().all(|s| s.partitions().count() > 0))
     })
     .await?;
-    let mut stats = Stats {
-        ack: vec![],
-        last_record: vec![],
-        resume: vec![],
+    let watermarks = {
+        let b = bootstrap.to_string();
+        blocking(move || Ok(crate::broker::client(&b).create::<BaseConsumer>()?)).await?
+    };
+    let end_of = |c: &BaseConsumer| -> anyhow::Result<i64> {
+        let status = status.clone();
+        tokio::task::block_in_place(|| {
+            Ok(c.fetch_watermarks(&status, 0, Duration::from_secs(10))?.1)
+        })
     };
     let mut cmd = BindingCommand::new("bench", Action::Pause);
     cmd.topic = Some(topic.clone());
+    // one cycle unmeasured: the first transaction on a fresh broker waits
+    // for its transaction coordinator to load (1-2 s), which is no
+    // property of a pause
+    for action in [Action::Pause, Action::Resume] {
+        let v = write(&kafka, &app, &cmd, action).await?;
+        let state = if action == Action::Pause {
+            "paused"
+        } else {
+            "running"
+        };
+        wait(Duration::from_secs(30), "the warm-up cycle", || {
+            all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == state))
+        })
+        .await?;
+    }
+    let mut stats = Stats {
+        write: vec![],
+        ack: vec![],
+        last_record: vec![],
+        resume: vec![],
+        status: Footprint::default(),
+        settings: None,
+    };
+    if settings {
+        stats.settings = Some(topic_settings(bootstrap, &status).await);
+    }
+    let from = end_of(&watermarks)?;
+    let t_cycles = Instant::now();
     for _ in 0..cycles {
         let t0 = base.elapsed();
         let v = write(&kafka, &app, &cmd, Action::Pause).await?;
+        stats.write.push((base.elapsed() - t0).as_secs_f64() * 1e3);
         wait(Duration::from_secs(30), "pause acknowledgements", || {
             all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == "paused"))
         })
@@ -275,11 +475,128 @@ async fn measure(
         .await?;
         stats.resume.push((base.elapsed() - t1).as_secs_f64() * 1e3);
     }
+    stats.status.secs = t_cycles.elapsed().as_secs_f64();
+    let to = end_of(&watermarks)?;
+    stats.status.records = to - from;
+    stats.status.total = to;
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
+    let partitions_of: BTreeMap<String, usize> = mine()
+        .into_iter()
+        .map(|s| (s.instance.clone(), s.partitions().count()))
+        .collect();
+    {
+        let (b, s) = (bootstrap.to_string(), status.clone());
+        stats.status.sizes =
+            blocking(move || status_sizes(&b, &s, from, to, &partitions_of)).await?;
+    }
     tail.stop();
-    crate::handoff::stop_agents(agents).await;
+    stop_all(agents).await;
     Ok(stats)
+}
+
+/// The settings of the status `topic` that bound its size, as the broker
+/// describes them (the control plane created the topic).
+async fn topic_settings(bootstrap: &str, topic: &str) -> String {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    const KEYS: [&str; 7] = [
+        "cleanup.policy",
+        "segment.ms",
+        "segment.bytes",
+        "min.compaction.lag.ms",
+        "min.cleanable.dirty.ratio",
+        "delete.retention.ms",
+        "max.compaction.lag.ms",
+    ];
+    let admin: AdminClient<DefaultClientContext> = match crate::broker::client(bootstrap).create() {
+        Ok(a) => a,
+        Err(e) => return format!("status topic settings: no admin client: {e}"),
+    };
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await;
+    match described.map(|r| r.into_iter().next()) {
+        Ok(Some(Ok(resource))) => {
+            let values: Vec<String> = KEYS
+                .iter()
+                .map(|k| {
+                    let v = resource.get(k).and_then(|e| e.value.clone());
+                    format!("{k}={}", v.as_deref().unwrap_or("?"))
+                })
+                .collect();
+            format!("status topic settings (as created): {}", values.join(", "))
+        }
+        Ok(Some(Err(code))) => format!("status topic settings: not described ({code})"),
+        Ok(None) => "status topic settings: not described".to_string(),
+        Err(e) => format!("status topic settings: not described ({e})"),
+    }
+}
+
+/// Key + value bytes of the status records at offsets `from..to` of
+/// `topic`, by the number of partitions of their instance.
+fn status_sizes(
+    bootstrap: &str,
+    topic: &str,
+    from: i64,
+    to: i64,
+    partitions_of: &BTreeMap<String, usize>,
+) -> anyhow::Result<BTreeMap<usize, Sizes>> {
+    let mut sizes: BTreeMap<usize, Sizes> = BTreeMap::new();
+    if to <= from {
+        return Ok(sizes);
+    }
+    let c: BaseConsumer = crate::broker::client(bootstrap)
+        .set("group.id", "switchyard-bench-status-sizes")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(from))?;
+    c.assign(&tpl)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut next = from;
+    while next < to {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "reading the status records {from}..{to} of `{topic}`: at {next}"
+        );
+        let Some(m) = c.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m?;
+        next = m.offset() + 1;
+        let (Some(key), Some(value)) = (m.key(), m.payload()) else {
+            continue;
+        };
+        let Some(&p) = partitions_of.get(String::from_utf8_lossy(key).as_ref()) else {
+            continue;
+        };
+        sizes
+            .entry(p)
+            .or_insert(Sizes {
+                count: 0,
+                min: usize::MAX,
+                max: 0,
+                sum: 0,
+            })
+            .add(key.len() + value.len());
+    }
+    Ok(sizes)
+}
+
+/// Stop every agent and shut its listener down, all at once: one after the
+/// other, each listener leaving the group rebalances the others, which 32
+/// instances make slow.
+async fn stop_all(agents: Vec<Agent>) {
+    futures::future::join_all(agents.into_iter().map(|agent| async move {
+        for l in agent.stop().await {
+            if let Ok(l) = Arc::try_unwrap(l) {
+                l.shutdown_within(Duration::from_secs(5)).await;
+            }
+        }
+    }))
+    .await;
 }
 
 async fn write(

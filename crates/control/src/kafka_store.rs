@@ -55,6 +55,11 @@ pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// is aborted by the broker after [`TRANSACTION_TIMEOUT`]).
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `segment.ms` of the control and status topics the control plane
+/// creates: a segment is compacted once it is rolled and its records are
+/// older than `min.compaction.lag.ms` (1 hour).
+pub const SEGMENT_MS: Duration = Duration::from_secs(600);
+
 /// Records of an application the store remembers (to find out whether a
 /// commit of unknown outcome landed).
 const RECENT: usize = 64;
@@ -122,6 +127,15 @@ pub fn transactional_producer(
         )
         .set("linger.ms", "0")
         .create()?;
+    // A broker connection up before `init_transactions`: when none is up
+    // yet (the bootstrap connection is dropped once the brokers are
+    // learned), librdkafka looks the transaction coordinator up only on its
+    // 500 ms retry timer, which held about a third of the writes 500 ms on
+    // Apache Kafka. The first Metadata request goes through the bootstrap
+    // connection, the second through a learned broker, which stays up.
+    for _ in 0..2 {
+        p.client().fetch_metadata(Some(topic), REQUEST_TIMEOUT)?;
+    }
     p.init_transactions(2 * REQUEST_TIMEOUT)?;
     Ok(p)
 }
@@ -137,16 +151,23 @@ fn position(c: &BaseConsumer, topic: &str) -> Option<i64> {
 }
 
 /// Wait until every message `p` sent is delivered (`flush` of rdkafka
-/// polls in 100 ms steps; this polls in 1 ms steps).
+/// polls in 100 ms steps; this looks every 1 ms). rdkafka's
+/// `BaseProducer::poll` waits whole milliseconds of what is left of its
+/// timeout and spins on the fraction, so a `poll` of 1 ms is 1 ms of
+/// spinning: it serves the delivery reports without waiting, and the thread
+/// sleeps in between.
 pub fn deliver(p: &BaseProducer) -> Result<()> {
     let deadline = Instant::now() + REQUEST_TIMEOUT;
-    while p.in_flight_count() > 0 {
+    loop {
+        p.poll(Duration::ZERO);
+        if p.in_flight_count() == 0 {
+            return Ok(());
+        }
         if Instant::now() > deadline {
             return Err(ControlError::Timeout("message delivery".into()));
         }
-        p.poll(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(1));
     }
-    Ok(())
 }
 
 /// What [`ensure_topic_with`] may do about a missing topic.
@@ -180,8 +201,9 @@ pub fn ensure_topic(connection: impl Into<Connection>, topic: &str) -> Result<()
 /// `cleanup.policy` is not `compact` is refused (read by DescribeConfigs; a
 /// broker that does not answer it, or a principal not allowed to ask, only
 /// gets a warning); a missing one is created, when `options` allow it, with
-/// one partition, `cleanup.policy=compact` and the broker's default
-/// replication factor.
+/// one partition, `cleanup.policy=compact`, `min.compaction.lag.ms` one
+/// hour, `segment.ms` [`SEGMENT_MS`] and the broker's default replication
+/// factor.
 pub fn ensure_topic_with(
     connection: impl Into<Connection>,
     topic: &str,
@@ -231,10 +253,16 @@ pub fn ensure_topic_with(
     if !options.create {
         return Err(ControlError::MissingTopic(topic.to_string()));
     }
-    // -1: the broker's default.replication.factor (KIP-464).
+    // -1: the broker's default.replication.factor (KIP-464). Compaction
+    // never touches the active segment, which by the broker's defaults rolls
+    // at 1 GiB or after 7 days: the status topic (a record per instance and
+    // heartbeat) would hold up to 1 GiB of statuses that every reader reads
+    // from the beginning. A segment rolls after SEGMENT_MS instead.
+    let segment_ms = SEGMENT_MS.as_millis().to_string();
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1))
         .set("cleanup.policy", "compact")
-        .set("min.compaction.lag.ms", "3600000");
+        .set("min.compaction.lag.ms", "3600000")
+        .set("segment.ms", &segment_ms);
     let opts = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
     let res = rt.block_on(admin.create_topics([&new], &opts))?;
     for r in res {
@@ -464,6 +492,11 @@ fn produce_in_transaction(
     let payload = s.encode();
     p.send(BaseRecord::to(topic).key(&s.app).payload(&payload))
         .map_err(|(e, _)| TxnFailure::NotCommitted(e))?;
+    // rdkafka's `commit_transaction` flushes first, polling in 100 ms
+    // steps, which puts a 100 ms floor under every write; delivered here
+    // in 1 ms steps, its flush finds nothing left. A delivery that fails
+    // or times out is left to the commit, which then fails (unsure).
+    let _ = deliver(p);
     p.commit_transaction(REQUEST_TIMEOUT)
         .map_err(TxnFailure::Unsure)
 }
@@ -514,8 +547,20 @@ impl KafkaStore {
         std::thread::Builder::new()
             .name("sy-control-tail".into())
             .spawn(move || {
+                // A transaction marker moves the position without a record,
+                // and a poll returns only with a record or at its timeout: for
+                // 100 ms after the tail last moved, poll in 5 ms steps, so
+                // that a read waiting for the position past the marker of a
+                // write just read (the marker comes right behind its record)
+                // is not held up to a 100 ms timeout.
+                let mut moved = Instant::now();
                 while !st.load(Ordering::Relaxed) {
-                    let polled = c.poll(Duration::from_millis(100));
+                    let step = if moved.elapsed() < Duration::from_millis(100) {
+                        Duration::from_millis(5)
+                    } else {
+                        Duration::from_millis(100)
+                    };
+                    let polled = c.poll(step);
                     let pos = position(&c, &top);
                     let (lock, cv) = &*t;
                     let mut tail = lock.lock().unwrap();
@@ -530,6 +575,7 @@ impl KafkaStore {
                     }
                     tail.next = tail.next.max(pos.unwrap_or(0));
                     if tail.next != before {
+                        moved = Instant::now();
                         cv.notify_all();
                     }
                 }
