@@ -1,6 +1,6 @@
 //! `switchyard-bench parallel`: the worker pool against a sequential
 //! listener, in one run. One partition, 10,000 distinct keys; an IO-bound
-//! handler (2 ms sleep) for sequential, key-ordered (16, 64, 256 workers) and
+//! handler (2 ms sleep) for sequential, key-ordered (16, 64, 256, 1024 workers) and
 //! unordered (256); a CPU-bound handler sequential and unordered; and the
 //! pool's overhead with an empty handler against the plain listener.
 //!
@@ -109,6 +109,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ("io: key-ordered, 64 workers", Ordering::Key, 64, io, all),
         ("io: key-ordered, 256 workers", Ordering::Key, 256, io, all),
         (
+            "io: key-ordered, 1024 workers",
+            Ordering::Key,
+            1024,
+            io,
+            all,
+        ),
+        (
             "io: unordered, 256 workers",
             Ordering::Unordered,
             256,
@@ -131,6 +138,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // machine hits both), and the median of those ratios counts.
     let plain_row = "empty: plain listener (sequential)";
     let mut samples = Samples::default();
+    // IO rows: (name, records/s, workers, nominal latency, measured latency)
+    let mut limits: Vec<(&'static str, f64, usize, f64, f64)> = Vec::new();
     for round in 0..a.rounds.max(1) {
         let mut order: Vec<usize> = (0..runs.len()).collect();
         if round % 2 == 1 {
@@ -151,6 +160,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let cpu_ns = m.cpu * 1e9 / *n as f64;
             let poll_ns = m.poll_cpu * 1e9 / *n as f64;
             eprintln!("{name}: {rate:.0} records/s, {cpu_ns:.0} ns CPU/record, poll thread {poll_ns:.0} ns/record");
+            if let Work::Io(t) = work {
+                if *workers > 1 {
+                    limits.push((*name, rate, *workers, t.as_secs_f64(), m.handler_secs));
+                }
+            }
             samples.0.push(Sample {
                 name,
                 round,
@@ -185,6 +199,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("CPU: the whole process (all threads) from the first record to the last;");
     println!("poll ns/r: the poll thread's CPU per record (the one thread every record passes)");
     println!("peak RSS of the process: {:.1} MB", peak_rss_mb());
+    if !limits.is_empty() {
+        println!();
+        println!(
+            "{:<38} {:>10} {:>12} {:>8} {:>12} {:>12} {:>8}",
+            "IO-bound: against workers / latency",
+            "records/s",
+            "limit (nom.)",
+            "of it",
+            "handler took",
+            "limit (real)",
+            "of it"
+        );
+        for (name, rate, workers, nominal, real) in limits {
+            let (lim_nominal, lim_real) = (workers as f64 / nominal, workers as f64 / real);
+            println!(
+                "{name:<38} {rate:>10.0} {lim_nominal:>12.0} {:>7.0}% {:>10.2}ms {lim_real:>12.0} {:>7.0}%",
+                100.0 * rate / lim_nominal,
+                real * 1e3,
+                100.0 * rate / lim_real
+            );
+        }
+        println!("limit (nom.): workers / the handler's nominal latency; limit (real): workers / the mean time its calls took");
+    }
     Ok(())
 }
 
@@ -269,6 +306,8 @@ async fn measure(
     n: u64,
 ) -> anyhow::Result<Measured> {
     let done = Arc::new(AtomicU64::new(0));
+    let handler_ns = Arc::new(AtomicU64::new(0));
+    let h_ns = handler_ns.clone();
     let first = Arc::new(OnceLock::<(Instant, Duration, Duration)>::new());
     let (d, f) = (done.clone(), first.clone());
     let listener = Listener::builder(format!("bench-{run}"))
@@ -283,7 +322,9 @@ async fn measure(
         .handler(Bytes, Bytes, move |r: Record<Vec<u8>, Vec<u8>>| {
             f.get_or_init(|| (Instant::now(), process_cpu(), poll_thread_cpu()));
             let d = d.clone();
+            let h_ns = h_ns.clone();
             async move {
+                let started = Instant::now();
                 match work {
                     Work::Empty => {}
                     Work::Io(t) => tokio::time::sleep(t).await,
@@ -295,6 +336,7 @@ async fn measure(
                         std::hint::black_box(h);
                     }
                 }
+                h_ns.fetch_add(started.elapsed().as_nanos() as u64, AtomicOrdering::Relaxed);
                 d.fetch_add(1, AtomicOrdering::Relaxed);
                 Ok(())
             }
@@ -325,8 +367,12 @@ async fn measure(
     let poll_cpu = poll_thread_cpu().saturating_sub(poll_start).as_secs_f64();
     tracing::info!(counters = ?listener.stats(), "run {run} done");
     listener.shutdown_within(Duration::from_secs(5)).await;
+    let handler_secs = handler_ns.load(AtomicOrdering::Relaxed) as f64
+        / 1e9
+        / done.load(AtomicOrdering::Relaxed).max(1) as f64;
     Ok(Measured {
         secs,
+        handler_secs,
         cpu,
         poll_cpu,
     })
@@ -337,6 +383,10 @@ async fn measure(
 /// handled to the last.
 struct Measured {
     secs: f64,
+    /// Mean time a handler call took (the IO-bound rows' sleep as it
+    /// really lasted: tokio's timer rounds a 2 ms sleep up to its 1 ms
+    /// ticks), seconds.
+    handler_secs: f64,
     cpu: f64,
     /// CPU seconds of the listener's poll thread alone (the one thread every
     /// record passes through).
