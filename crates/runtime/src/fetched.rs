@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use rdkafka::bindings as rdsys;
-use rdkafka::message::{Headers, Message, OwnedMessage, Timestamp};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage, Timestamp};
 use rdkafka::types::RDKafkaRespErr;
 
 /// The tally of a listener's records that are librdkafka's messages: each
@@ -129,6 +129,31 @@ impl Fetched {
     /// A copied message.
     pub fn owned(msg: OwnedMessage) -> Fetched {
         Fetched(Inner::Owned(msg))
+    }
+
+    /// A copy that does not hold librdkafka's message (nor the fetch
+    /// response it came in); the message is freed now.
+    pub fn detached(self) -> Fetched {
+        if let Inner::Owned(_) = &self.0 {
+            return self;
+        }
+        let mut headers = OwnedHeaders::new();
+        for (name, value) in self.headers() {
+            headers = headers.insert(Header {
+                key: &name,
+                value: value.as_deref(),
+            });
+        }
+        let has_headers = headers.count() > 0;
+        Fetched::owned(OwnedMessage::new(
+            self.payload().map(<[u8]>::to_vec),
+            self.key().map(<[u8]>::to_vec),
+            self.topic().to_string(),
+            self.timestamp(),
+            self.partition(),
+            self.offset(),
+            has_headers.then_some(headers),
+        ))
     }
 
     fn raw(&self) -> Option<&rdsys::rd_kafka_message_t> {

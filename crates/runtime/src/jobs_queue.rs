@@ -146,8 +146,18 @@ impl JobsQueue {
                 v.insert(LaneState::default());
                 self.ready.push_back((lane, msg));
             }
-            // busy, or its first record is in `ready`: this one waits behind
-            Entry::Occupied(o) => o.into_mut().blocked.get_or_insert_default().push_back(msg),
+            // busy, or its first record is in `ready`: this one waits behind.
+            // In key order a lane may wait long while others go on: its
+            // records are copied, so that they do not keep the fetch
+            // responses they came in alive (fetched.rs).
+            Entry::Occupied(o) => {
+                let msg = if self.ordering == Ordering::Key {
+                    msg.detached()
+                } else {
+                    msg
+                };
+                o.into_mut().blocked.get_or_insert_default().push_back(msg)
+            }
         }
     }
 
