@@ -64,8 +64,7 @@ impl BatchQueue {
     }
 
     /// Take up to `budget` records (at most [`BATCH`]) into `batch`; an
-    /// error in the queue is logged, or recorded in `problems` when no retry
-    /// fixes it. Returns how many entries the queue gave (0: it is empty).
+    /// error in the queue goes to [`ClientProblems::consumer_error`]. Returns how many entries the queue gave (0: it is empty).
     pub fn take(
         &self,
         budget: usize,
@@ -91,26 +90,12 @@ impl BatchQueue {
                 if (*m).err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
                     batch.push(Fetched::native(msg, self.origin.clone()));
                 } else {
-                    report(m, problems);
+                    let text = CStr::from_ptr(rdsys::rd_kafka_message_errstr(m)).to_string_lossy();
+                    problems.consumer_error(Some(RDKafkaErrorCode::from((*m).err)), &text);
                     rdsys::rd_kafka_message_destroy(m);
                 }
             }
         }
         got
-    }
-}
-
-/// An error entry of the queue, as `take_one` reports those of `poll`.
-///
-/// # Safety
-/// `m` is a valid message not destroyed yet.
-unsafe fn report(m: *mut rdsys::rd_kafka_message_t, problems: &ClientProblems) {
-    let code = RDKafkaErrorCode::from((*m).err);
-    if code == RDKafkaErrorCode::PartitionEOF {
-        return;
-    }
-    let text = CStr::from_ptr(rdsys::rd_kafka_message_errstr(m)).to_string_lossy();
-    if !problems.report(Some(code), &text) {
-        tracing::warn!(error = %text, ?code, "consumer error");
     }
 }

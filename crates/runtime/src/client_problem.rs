@@ -73,6 +73,17 @@ impl ClientProblems {
         true
     }
 
+    /// An error the consumer handed out among its records (from `poll` or a
+    /// fetch queue's batch): a problem is recorded as by
+    /// [`ClientProblems::report`], the end of a partition ignored, anything
+    /// else logged as a warning (librdkafka retries it).
+    pub(crate) fn consumer_error(&self, code: Option<RDKafkaErrorCode>, text: &str) {
+        if code == Some(RDKafkaErrorCode::PartitionEOF) || self.report(code, text) {
+            return;
+        }
+        tracing::warn!(listener = %self.listener, error = %text, ?code, "consumer error");
+    }
+
     /// The client works again: it was given partitions, which takes a
     /// successful authentication and the group's and topics' ACLs. The
     /// problem is cleared, and its end logged.

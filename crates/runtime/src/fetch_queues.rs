@@ -26,14 +26,13 @@
 
 use std::sync::Arc;
 
-use crate::fetched::Fetched;
 use rdkafka::consumer::base_consumer::PartitionQueue;
+use switchyard_config::Tp;
 
 use crate::batch_queue::BatchQueue;
-use crate::fetched::Alive;
-use crate::rebalance::Kafka;
-use crate::rebalance::RuntimeContext;
-use switchyard_config::Tp;
+use crate::client_problem::ClientProblems;
+use crate::fetched::{Alive, Fetched};
+use crate::rebalance::{Kafka, RuntimeContext};
 
 /// A callback that wakes the poll thread.
 pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
@@ -90,11 +89,9 @@ impl FetchQueues {
             }
             // the batch handle first: a queue split off without one would
             // never be read
-            let Some(batch) = BatchQueue::of(kafka, topic, *partition, &self.alive) else {
-                tracing::debug!(%topic, partition, "no fetch queue: records come through the consumer queue");
-                continue;
-            };
-            let Some(mut queue) = kafka.split_partition_queue(topic, *partition) else {
+            let handles = BatchQueue::of(kafka, topic, *partition, &self.alive)
+                .and_then(|batch| Some((batch, kafka.split_partition_queue(topic, *partition)?)));
+            let Some((batch, mut queue)) = handles else {
                 tracing::debug!(%topic, partition, "no fetch queue: records come through the consumer queue");
                 continue;
             };
@@ -117,7 +114,7 @@ impl FetchQueues {
         &mut self,
         budget: usize,
         wants: impl Fn(u64) -> bool,
-        problems: &crate::client_problem::ClientProblems,
+        problems: &ClientProblems,
     ) -> Vec<Fetched> {
         let mut batch = Vec::new();
         let n = self.queues.len();
@@ -152,20 +149,16 @@ impl FetchQueues {
     }
 }
 
-/// One poll's outcome into `batch` (an error is logged, or recorded in
-/// `problems` when no retry fixes it); false when the queue was empty.
+/// One poll's outcome into `batch` (an error goes to
+/// [`ClientProblems::consumer_error`]); false when the queue was empty.
 pub(crate) fn take_one(
     polled: Option<rdkafka::error::KafkaResult<rdkafka::message::BorrowedMessage<'_>>>,
     batch: &mut Vec<Fetched>,
-    problems: &crate::client_problem::ClientProblems,
+    problems: &ClientProblems,
 ) -> bool {
     match polled {
         Some(Ok(m)) => batch.push(Fetched::owned(m.detach())),
-        Some(Err(e)) => {
-            if !problems.report(e.rdkafka_error_code(), &e.to_string()) {
-                tracing::warn!(error = %e, "consumer error")
-            }
-        }
+        Some(Err(e)) => problems.consumer_error(e.rdkafka_error_code(), &e.to_string()),
         None => return false,
     }
     true
