@@ -1,16 +1,11 @@
 //! The bodies the admin API accepts, and the watched desired-state file.
 //!
-//! - `POST /bindings/{listener}`: the JSON body is read as the handler
-//!   reads it (crates/control/src/http.rs: any JSON value, then the
-//!   `Body` fields with unknown fields refused), turned into a
-//!   [`BindingCommand`] through [`Action::from_binding_state`], validated
-//!   and applied at several clocks to an empty state and to the state the
-//!   file below gives. The handler's body type is private to the crate, so
-//!   it is mirrored here field for field; everything after it is the
-//!   crate's public code.
-//! - `POST /actuator/bindings/{name}`: the `{"state": ...}` body
-//!   (crates/control/src/actuator.rs, private as well, mirrored), then
-//!   [`Action::from_binding_state`].
+//! - `POST /bindings/{listener}`: the body read as the handler reads it
+//!   ([`BindingChange::parse`]), its command ([`BindingChange::command`],
+//!   validated) applied at several clocks to an empty state and to the
+//!   state the file below gives.
+//! - `POST /actuator/bindings/{name}`: [`StateChange::parse`] and its
+//!   action.
 //! - the watched desired-state file: [`file_source::parse`] of the input as
 //!   `f.json` and as `f.toml`; a pause set that parses becomes a state as
 //!   the file source makes it, and the targets an agent holds from it are
@@ -23,33 +18,10 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use serde::Deserialize;
-use serde_json::Value;
-use switchyard_control::command::{Action, BindingCommand};
 use switchyard_control::file_source;
 use switchyard_control::model::{DesiredState, Pause};
+use switchyard_control::request::{BindingChange, StateChange};
 use switchyard_control::targets::{self, Overrides};
-
-/// The body of `POST /bindings/{listener}` (`Body` in http.rs).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Body {
-    state: String,
-    topic: Option<String>,
-    partition: Option<i32>,
-    reason: Option<String>,
-    expires_in_ms: Option<u64>,
-    version: Option<u64>,
-}
-
-/// The body of `POST /actuator/bindings/{name}` (`ChangeState` in
-/// actuator.rs).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangeState {
-    state: String,
-}
 
 const NOWS: [i64; 5] = [i64::MIN, -1, 0, 1_763_740_000_000, i64::MAX];
 
@@ -69,35 +41,23 @@ fn holdings(state: &DesiredState) {
     }
 }
 
-fn command(value: &Value, from_file: Option<&DesiredState>) {
-    let body: Body = match serde_json::from_value(value.clone()) {
+fn command(data: &[u8], from_file: Option<&DesiredState>) {
+    let body = match BindingChange::parse(data) {
         Ok(b) => b,
         Err(e) => {
             let _ = e.to_string();
             return;
         }
     };
-    let action = match Action::from_binding_state(&body.state) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.to_string();
-            return;
-        }
-    };
     for listener in ["l", "orders-in"] {
-        let cmd = BindingCommand {
-            listener: listener.into(),
-            action,
-            topic: body.topic.clone(),
-            partition: body.partition,
-            reason: body.reason.clone(),
-            issuer: Some("http:fuzz".into()),
-            expires_in_ms: body.expires_in_ms,
+        let cmd = match body.command(listener, Some("http:fuzz".into())) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = e.to_string();
+                continue;
+            }
         };
         let _ = cmd.target();
-        if let Err(e) = cmd.validate() {
-            let _ = e.to_string();
-        }
         for now in NOWS {
             let mut state = DesiredState::new("a");
             match cmd.apply(&mut state, now) {
@@ -131,15 +91,13 @@ fuzz_target!(|data: &[u8]| {
         holdings(state);
     }
 
-    let value: Value = match serde_json::from_slice(data) {
-        Ok(v) => v,
+    command(data, from_file.as_ref());
+    match StateChange::parse(data) {
+        Ok(change) => {
+            let _ = change.action().map_err(|e| e.to_string());
+        }
         Err(e) => {
             let _ = e.to_string();
-            return;
         }
-    };
-    command(&value, from_file.as_ref());
-    if let Ok(change) = serde_json::from_value::<ChangeState>(value) {
-        let _ = Action::from_binding_state(&change.state).map_err(|e| e.to_string());
     }
 });

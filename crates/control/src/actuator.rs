@@ -28,9 +28,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use switchyard_runtime::command::PartitionState;
 use switchyard_runtime::{ListenerHandle, PauseTarget, Subscription};
@@ -38,6 +37,7 @@ use switchyard_runtime::{ListenerHandle, PauseTarget, Subscription};
 use crate::api::{authorize, check_listener, set_override, ApiError, HttpState};
 use crate::command::Action;
 use crate::error::ControlError;
+use crate::request::StateChange;
 
 /// How long a binding's state may take to read (a stuck poll loop does not
 /// answer: the binding is then reported `stopped`).
@@ -160,14 +160,6 @@ pub(crate) async fn one(
     Ok(Json(binding(&s, &l).await))
 }
 
-/// The body of a state change: Spring's, nothing else (a `topic` or
-/// `partition` belongs to `POST /bindings/{name}`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangeState {
-    state: String,
-}
-
 /// `POST /actuator/bindings/{name}`: the override of this instance.
 pub(crate) async fn change_state(
     State(s): State<HttpState>,
@@ -185,20 +177,13 @@ pub(crate) async fn change_state(
 /// The action a state-change body asks for; 400 for a body that is not
 /// JSON, 422 for one without a known `state`.
 fn parse_change(body: &[u8]) -> Result<Action, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))?;
-    let change: ChangeState = serde_json::from_value(value).map_err(|e| {
-        ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid body: {e} (expected {{\"state\": \"STOPPED\"|\"STARTED\"|\"PAUSED\"|\"RESUMED\"}})"),
-        )
-    })?;
-    Ok(Action::from_binding_state(&change.state)?)
+    Ok(StateChange::parse(body)?.action()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn state_changes_are_springs_four_states_and_nothing_else() {

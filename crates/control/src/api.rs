@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::agent::Agent;
 use crate::command::Action;
 use crate::error::ControlError;
+use crate::request::RequestError;
 use crate::status_topic::StatusTail;
 use crate::targets::Override;
 
@@ -39,6 +40,16 @@ pub struct ApiError(pub StatusCode, pub String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        let code = match e {
+            RequestError::Malformed(_) => StatusCode::BAD_REQUEST,
+            RequestError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError(code, e.to_string())
     }
 }
 

@@ -30,9 +30,10 @@ use serde_json::{json, Value};
 
 use crate::actuator;
 use crate::api::{authorize, check_listener, set_override, APPLY_TIMEOUT};
-use crate::command::{Action, BindingCommand};
+use crate::command::Action;
 use crate::metrics;
 use crate::model::now_ms;
+use crate::request::BindingChange;
 use crate::status::fleet_view;
 use crate::targets;
 
@@ -65,7 +66,12 @@ pub fn router(state: HttpState) -> Router {
                 metrics::metrics_of(&s.agent.listeners()).await
             }),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(
+                |State(s): State<HttpState>| async move { metrics::liveness(&s.agent.listeners()) },
+            ),
+        )
         .route(
             "/readyz",
             get(|State(s): State<HttpState>| async move {
@@ -135,18 +141,6 @@ async fn one(State(s): State<HttpState>, Path(listener): Path<String>) -> ApiRes
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Body {
-    state: String,
-    topic: Option<String>,
-    partition: Option<i32>,
-    reason: Option<String>,
-    expires_in_ms: Option<u64>,
-    /// The desired version this change is based on (compare-and-set).
-    version: Option<u64>,
-}
-
-#[derive(Deserialize)]
 struct Scope {
     scope: Option<String>,
 }
@@ -160,25 +154,12 @@ async fn mutate(
 ) -> ApiResult {
     authorize(&s, &headers)?;
     check_listener(&s, &listener)?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))?;
-    let body: Body = serde_json::from_value(value).map_err(|e| {
-        ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid body: {e}"),
-        )
-    })?;
-    let action = Action::from_binding_state(&body.state)?;
-    let cmd = BindingCommand {
-        listener: listener.clone(),
-        action,
-        topic: body.topic,
-        partition: body.partition,
-        reason: body.reason,
-        issuer: Some(format!("http:{}", s.agent.config().instance)),
-        expires_in_ms: body.expires_in_ms,
-    };
-    cmd.validate()?;
+    let body = BindingChange::parse(&body)?;
+    let cmd = body.command(
+        &listener,
+        Some(format!("http:{}", s.agent.config().instance)),
+    )?;
+    let action = cmd.action;
     match scope.scope.as_deref().unwrap_or("fleet") {
         "instance" => {
             if cmd.topic.is_some() || cmd.expires_in_ms.is_some() || body.version.is_some() {

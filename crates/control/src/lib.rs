@@ -13,8 +13,8 @@
 //! - [`agent`]: the per-instance loop; [`status`], [`status_topic`]: actual
 //!   state, the fleet view, the status topic;
 //! - [`http`]: the admin API, with [`actuator`], its Spring Cloud Stream
-//!   bindings-actuator shapes, and [`api`], what the handlers of both
-//!   share.
+//!   bindings-actuator shapes, [`api`], what the handlers of both share,
+//!   and [`request`], the bodies of their state changes.
 //!
 //! See docs/control-plane.md in the repository.
 
@@ -30,6 +30,7 @@ pub mod log;
 pub mod metrics;
 pub mod model;
 pub mod redis_store;
+pub mod request;
 pub mod status;
 pub mod status_topic;
 pub mod store;
