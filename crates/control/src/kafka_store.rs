@@ -18,6 +18,10 @@
 //! produces and commits. A writer that initialises later fences this one, so
 //! a commit that succeeds was preceded by nothing this writer did not read:
 //! compare-and-set is on the writer's side, and nothing is ever re-written.
+//! A store keeps the producer of an application's last committed write for
+//! the next one (whose read still follows the initialisation); when another
+//! writer fenced it meanwhile, its commit is refused and the write runs
+//! again in a newly initialised producer.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,15 +85,33 @@ pub fn client(connection: &Connection) -> ClientConfig {
     c
 }
 
+/// How long the broker may hold a fetch of the control topic's tail that
+/// finds no new record. Apache Kafka answers a waiting fetch as soon as a
+/// record is committed, so this costs no latency there and keeps an idle
+/// reader at two requests a second (at 10 ms, a hundred per instance). A
+/// broker that holds an empty fetch for all of it (librdkafka's mock
+/// cluster) delivers a change up to this late.
+pub const CONTROL_FETCH_WAIT: Duration = Duration::from_millis(500);
+
+/// [`CONTROL_FETCH_WAIT`] of the status topic's readers: that topic is busy
+/// (every instance's heartbeats), and the age of a status read late must not
+/// pass for a gone instance on a broker that holds empty fetches.
+pub const STATUS_FETCH_WAIT: Duration = Duration::from_millis(100);
+
 /// A reader of partition 0 of `topic` from the beginning, outside any
-/// group, of committed records only.
-pub fn reader(connection: impl Into<Connection>, topic: &str) -> Result<BaseConsumer> {
+/// group, of committed records only, whose fetches the broker holds up to
+/// `fetch_wait` when there is nothing new.
+pub fn reader(
+    connection: impl Into<Connection>,
+    topic: &str,
+    fetch_wait: Duration,
+) -> Result<BaseConsumer> {
     let c: BaseConsumer = client(&connection.into())
         .set("group.id", READER_GROUP)
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
         .set("fetch.error.backoff.ms", "10")
         .create()?;
     let mut tpl = TopicPartitionList::new();
@@ -142,7 +164,7 @@ pub fn transactional_producer(
 
 /// The application position of `c` on partition 0 of `topic`: past the last
 /// record returned and past transaction markers (which are not returned).
-fn position(c: &BaseConsumer, topic: &str) -> Option<i64> {
+pub(crate) fn position(c: &BaseConsumer, topic: &str) -> Option<i64> {
     let tpl = c.position().ok()?;
     match tpl.find_partition(topic, 0)?.offset() {
         Offset::Offset(n) => Some(n),
@@ -383,7 +405,7 @@ pub fn read_to_end(
     topic: &str,
     mut f: impl FnMut(Option<&[u8]>, Option<&[u8]>),
 ) -> Result<BaseConsumer> {
-    let c = reader(connection, topic)?;
+    let c = reader(connection, topic, CONTROL_FETCH_WAIT)?;
     let (_, high) = c.fetch_watermarks(topic, 0, REQUEST_TIMEOUT)?;
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let mut next = 0;
@@ -469,10 +491,11 @@ impl Tail {
     }
 }
 
-/// The lock of the writers of one application in this store: it
-/// serialises the store's writes of the app (which would only fence each
-/// other).
-type WriterSlot = Arc<Mutex<()>>;
+/// The writer of one application in this store: its lock serialises the
+/// store's writes of the app (which would only fence each other), and it
+/// keeps the app's transactional producer of the last write that committed,
+/// ready for the next one.
+type WriterSlot = Arc<Mutex<Option<BaseProducer>>>;
 
 /// How a transaction failed.
 enum TxnFailure {
@@ -497,8 +520,25 @@ fn produce_in_transaction(
     // in 1 ms steps, its flush finds nothing left. A delivery that fails
     // or times out is left to the commit, which then fails (unsure).
     let _ = deliver(p);
-    p.commit_transaction(REQUEST_TIMEOUT)
-        .map_err(TxnFailure::Unsure)
+    p.commit_transaction(REQUEST_TIMEOUT).map_err(|e| {
+        if fenced(&e) {
+            // a later producer of the app initialised: the broker aborted
+            // this transaction and refuses its commit
+            TxnFailure::NotCommitted(e)
+        } else {
+            TxnFailure::Unsure(e)
+        }
+    })
+}
+
+/// Whether `e` says a later producer of the same `transactional.id`
+/// fenced this one.
+fn fenced(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(Code::Fenced | Code::ProducerFenced | Code::InvalidProducerEpoch)
+    )
 }
 
 /// The control topic as a [`Store`]: one reader thread tails the log
@@ -540,7 +580,7 @@ impl KafkaStore {
     ) -> Result<Arc<KafkaStore>> {
         let connection = connection.into();
         ensure_topic_with(&connection, topic, options)?;
-        let c = reader(&connection, topic)?;
+        let c = reader(&connection, topic, CONTROL_FETCH_WAIT)?;
         let tail: Arc<(Mutex<Tail>, Condvar)> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (t, st, top) = (tail.clone(), stop.clone(), topic.to_string());
@@ -679,12 +719,19 @@ impl KafkaStore {
     /// other writer of the app, passes `still_base`. `Ok(false)`: the state
     /// changed, or this writer was fenced (the write did not land).
     ///
-    /// Every put initialises a new transactional producer: that fences every
-    /// earlier writer of the app and aborts its open transaction at once, so
-    /// a writer that hangs or died mid-transaction holds this one back no
-    /// longer than an `InitProducerId` takes. A commit whose outcome is
-    /// unknown is resolved the same way: the next producer's initialisation
-    /// completes or aborts it, and the log says whether it landed.
+    /// A write runs in the producer the app's last committed write of this
+    /// store used, whose `init_transactions` fenced every earlier writer: a
+    /// writer that initialised since fences it in turn, so its commit
+    /// succeeds only if nobody initialised between that initialisation and
+    /// the commit, and the state it read after initialising was the state
+    /// it changed. A write whose kept producer is refused (fenced, expired,
+    /// in error) is tried once more with a new producer, as the first write
+    /// of an app: initialising fences every earlier writer of the app and
+    /// aborts its open transaction at once, so a writer that hangs or died
+    /// mid-transaction holds this one back no longer than an
+    /// `InitProducerId` takes. A commit whose outcome is unknown is resolved
+    /// the same way: the next producer's initialisation completes or aborts
+    /// it, and the log says whether it landed.
     fn put_checked(
         &self,
         next: &DesiredState,
@@ -692,10 +739,16 @@ impl KafkaStore {
     ) -> Result<bool> {
         let app = next.app.as_str();
         let slot = self.writer(app);
-        let _serialised = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = slot.lock().unwrap_or_else(|p| p.into_inner());
         let mut unsure = false;
-        for _ in 0..2 {
-            let p = transactional_producer(&self.connection, &self.topic, app)?;
+        for _ in 0..3 {
+            let (p, new) = match kept.take() {
+                Some(p) => (p, false),
+                None => (
+                    transactional_producer(&self.connection, &self.topic, app)?,
+                    true,
+                ),
+            };
             let (current, landed) = self.settled(|t| {
                 let landed = t
                     .recent
@@ -710,16 +763,25 @@ impl KafkaStore {
                     landed,
                     "outcome of an unsure commit"
                 );
+                *kept = Some(p);
                 return Ok(landed);
             }
             if !still_base(&current) {
+                *kept = Some(p);
                 return Ok(false);
             }
             match produce_in_transaction(&p, &self.topic, next) {
-                Ok(()) => return Ok(true),
-                Err(TxnFailure::NotCommitted(e)) => {
-                    tracing::info!(app, version = next.version, error = %e, "control write not committed (fenced by another writer?)");
+                Ok(()) => {
+                    *kept = Some(p);
+                    return Ok(true);
+                }
+                Err(TxnFailure::NotCommitted(e)) if !new => {
                     let _ = p.abort_transaction(REQUEST_TIMEOUT);
+                    tracing::debug!(app, version = next.version, error = %e, "the kept control writer was refused (fenced by another writer?); initialising a new one");
+                }
+                Err(TxnFailure::NotCommitted(e)) => {
+                    let _ = p.abort_transaction(REQUEST_TIMEOUT);
+                    tracing::info!(app, version = next.version, error = %e, "control write not committed (fenced by another writer?)");
                     return Ok(false);
                 }
                 Err(TxnFailure::Unsure(e)) => {

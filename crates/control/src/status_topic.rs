@@ -1,21 +1,24 @@
 //! The compacted status topic: [`StatusPublisher`] writes an instance's
 //! [`InstanceStatus`] keyed by instance id (a tombstone on a clean stop);
 //! [`StatusTail`] reads it from the beginning, outside any group, and keeps
-//! the latest status of every instance.
+//! the latest status of every instance. A tail is as current as its reader:
+//! who concludes from a status's age that an instance is gone first makes
+//! the tail read everything written so far ([`StatusTail::sync`]).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord};
 use switchyard_config::Connection;
 
-use crate::error::Result;
+use crate::error::{ControlError, Result};
 use crate::kafka_store::{
-    deliver, ensure_topic_with, producer, reader, TopicOptions, REQUEST_TIMEOUT,
+    client, deliver, ensure_topic_with, position, producer, reader, TopicOptions, REQUEST_TIMEOUT,
+    STATUS_FETCH_WAIT,
 };
 use crate::status::InstanceStatus;
 
@@ -76,6 +79,11 @@ pub struct StatusTail {
     latest: Arc<Mutex<BTreeMap<String, InstanceStatus>>>,
     updates: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    /// The next offset the reader reads.
+    next: Arc<AtomicI64>,
+    topic: Arc<str>,
+    /// Asks for the end of the topic ([`StatusTail::sync`]).
+    ends: Arc<BaseConsumer>,
 }
 
 impl StatusTail {
@@ -93,11 +101,14 @@ impl StatusTail {
     ) -> Result<StatusTail> {
         let connection = connection.into();
         ensure_topic_with(&connection, topic, options)?;
-        let c = reader(&connection, topic)?;
+        let c = reader(&connection, topic, STATUS_FETCH_WAIT)?;
         let tail = StatusTail {
             latest: Arc::default(),
             updates: Arc::default(),
             stop: Arc::default(),
+            next: Arc::default(),
+            topic: topic.into(),
+            ends: Arc::new(client(&connection).create()?),
         };
         let t = tail.clone();
         let (_, high) = c.fetch_watermarks(topic, 0, REQUEST_TIMEOUT)?;
@@ -119,6 +130,10 @@ impl StatusTail {
                             Some(Err(e)) => tracing::warn!(key, error = %e, "bad status record"),
                         }
                         caught_up |= m.offset() + 1 >= high;
+                        t.next.fetch_max(m.offset() + 1, Ordering::SeqCst);
+                    }
+                    if let Some(p) = position(&c, &t.topic) {
+                        t.next.fetch_max(p, Ordering::SeqCst);
                     }
                     if caught_up {
                         t.updates.fetch_add(1, Ordering::SeqCst);
@@ -136,6 +151,32 @@ impl StatusTail {
     /// Has the reader caught up with the end of the topic as of the start?
     pub fn caught_up(&self) -> bool {
         self.updates.load(Ordering::SeqCst) > 0
+    }
+
+    /// Wait until the reader has read every status written before the
+    /// call (up to the end of the topic as of the call), at most `timeout`.
+    /// Statuses arrive as fast as the reader fetches them (at once from
+    /// Apache Kafka; from a broker that holds an empty fetch for its whole
+    /// `fetch.wait.max.ms`, up to that late): an instance whose status looks
+    /// stale may only be late in the tail, unless the tail is synced.
+    pub fn sync(&self, timeout: Duration) -> Result<()> {
+        let (low, end) = self
+            .ends
+            .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let next = self.next.load(Ordering::SeqCst);
+            if next.max(low) >= end {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ControlError::Timeout(format!(
+                    "reading the status topic `{}` to offset {end} (at {next})",
+                    self.topic
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Stop the reader thread.

@@ -76,6 +76,15 @@ impl Driver {
         self
     }
 
+    /// Make the status tail read every status written so far, before a
+    /// phase judges from their age which instances are live: a status the
+    /// tail has not read yet must not make a live instance look gone.
+    pub(crate) fn sync_statuses(&self, label: &str) -> Result<(), String> {
+        self.tail
+            .sync(self.phase_timeout.min(Duration::from_secs(10)))
+            .map_err(|e| format!("{label}: {e}"))
+    }
+
     /// This driver's lease.
     pub fn lease(&self) -> &Arc<Lease> {
         &self.lease

@@ -248,6 +248,25 @@ fn a_writer_hung_mid_transaction_is_fenced_by_the_next_writer_of_its_app() {
         .unwrap()
         .iter()
         .all(|s| s.issuer.as_deref() != Some("zombie")));
+    // the first store's producer, kept from its write of v1, was fenced by
+    // the zombie: its next write runs in a new one and lands once, on v2
+    let v3 = long
+        .write(app, Some(2), Some("again"), &|s| {
+            s.add_pause(Pause::listener("again"))
+        })
+        .unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(agreed(&b, &topic, &other, app), v3);
+    let listeners: Vec<_> = v3.pauses.iter().map(|p| p.listener.as_str()).collect();
+    assert_eq!(listeners, ["a", "next", "again"], "each write once");
+    // and the second store's kept producer, fenced by the first, too
+    let v4 = other
+        .write(app, Some(3), Some("last"), &|s| {
+            s.add_pause(Pause::listener("last"))
+        })
+        .unwrap();
+    assert_eq!(v4.version, 4);
+    assert_eq!(agreed(&b, &topic, &long, app), v4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

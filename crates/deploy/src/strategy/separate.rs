@@ -38,6 +38,7 @@ impl Driver {
     ) -> Result<(), String> {
         let deadline = Instant::now() + self.phase_timeout;
         let group = self.group_of(&m.from);
+        self.sync_statuses(label)?;
         let at_start = plan::live_instances(&self.tail.latest(), &self.app, &m.from, now_ms());
         let mut said = BTreeSet::new();
         let mut members = None;

@@ -218,6 +218,7 @@ impl Driver {
         out: &mut dyn FnMut(String),
     ) -> Result<(), String> {
         let deadline = Instant::now() + self.phase_timeout;
+        self.sync_statuses(label)?;
         let mut said = false;
         loop {
             let statuses = self.tail.latest();
