@@ -144,6 +144,11 @@ async fn serve(config: RunConfig, id: String) -> Outcome {
         summary.elapsed_ms,
         if summary.clean() { "" } else { ", not cleanly" }
     );
+    if let Some(f) = &summary.failure {
+        return Err(Failure::Failed(anyhow::anyhow!(
+            "a listener's consumer cannot go on, so the instance stopped (start it again): {f}"
+        )));
+    }
     if summary.clean() {
         Ok(())
     } else {

@@ -338,7 +338,13 @@ fn run(a: Args) -> anyhow::Result<()> {
             }
         });
         say(&format!("SHUTDOWN {}", serde_json::to_string(&report)?));
-        Ok(())
+        match summary.failure {
+            Some(f) => {
+                say(&format!("FATAL {f}"));
+                anyhow::bail!("stopped by a fatal error: {f}")
+            }
+            None => Ok(()),
+        }
     })
 }
 

@@ -130,6 +130,72 @@ fn static_restart(assignment: &[&str], stop: Stop) {
         .unwrap();
 }
 
+/// KIP-848: a static member killed and started again at once finds its
+/// `group.instance.id` still held by the dead member. librdkafka's consumer
+/// gets a fatal error (`UNRELEASED_INSTANCE_ID`) and can never consume: the
+/// instance stops with the error and a non-zero exit instead of running on
+/// as a consumer that consumes nothing, so that its supervisor starts it
+/// again; once the broker expired the dead member, that start works.
+#[test]
+fn a_static_member_whose_instance_id_is_still_held_stops_with_the_fatal_error_consumer() {
+    let topic = new_topic(broker(), "static-fatal", 2);
+    let group = unique_name("static-fatal-g");
+    set_group_session_timeout(&group, 8_000);
+    let log = log_path("static-fatal");
+    let id = unique_name("sf");
+    let mut args = vec!["--instance-id".to_string(), id.clone()];
+    args.extend(
+        protocol_args(GroupProtocol::Consumer)
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let mut first = probe("sf1", &group, &topic, &log, &refs(&args));
+    first
+        .wait_for_line(|l| l.starts_with("ASSIGNED"), Duration::from_secs(30))
+        .expect("the first member is assigned");
+    first.kill();
+    let mut second = probe("sf2", &group, &topic, &log, &refs(&args));
+    let status = second
+        .wait_exit(Duration::from_secs(30))
+        .expect("the member whose instance id is held stops by itself");
+    assert!(!status.success(), "a fatal error is no success: {status:?}");
+    let fatal = second
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("FATAL"))
+        .expect("the fatal error is reported");
+    assert!(fatal.contains("group.instance.id"), "{fatal}");
+    // started again, as a supervisor does, until the broker expired the
+    // dead member (its 8 s session): then it is assigned
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut starts = 0;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never assigned after {starts} starts"
+        );
+        starts += 1;
+        let mut next = probe(
+            &format!("sf{}", starts + 2),
+            &group,
+            &topic,
+            &log,
+            &refs(&args),
+        );
+        let line = next.wait_for_line(
+            |l| l.starts_with("ASSIGNED") || l.starts_with("FATAL"),
+            Duration::from_secs(30),
+        );
+        match line {
+            Ok(l) if l.starts_with("ASSIGNED") => break,
+            Ok(_) => {
+                next.wait_exit(Duration::from_secs(10));
+            }
+            Err(e) => panic!("start {starts} neither assigned nor failed: {e}"),
+        }
+    }
+}
+
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }

@@ -1,6 +1,7 @@
 //! Metrics and health probes of a running instance: `GET /metrics` in the
 //! Prometheus text format (names in the style of kafka-lag-exporter and
-//! KMinion), `GET /healthz` (the process answers) and `GET /readyz` (every
+//! KMinion), `GET /healthz` (the process answers and no listener's consumer
+//! hit a fatal error) and `GET /readyz` (every
 //! listener's poll loop went round recently: a loop stuck longer than the
 //! threshold makes the instance unready).
 //!
@@ -56,7 +57,10 @@ pub struct Probes {
 pub fn router(probes: Probes) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(|State(p): State<Probes>| async move { liveness(&p.listeners) }),
+        )
         .route("/readyz", get(readyz))
         .with_state(probes)
 }
@@ -295,6 +299,22 @@ async fn metrics(
 
 async fn readyz(State(probes): State<Probes>) -> (StatusCode, String) {
     readiness(&probes.listeners, probes.stuck_after)
+}
+
+/// The answer of `GET /healthz` for `listeners`: alive unless a listener's
+/// consumer hit a fatal error ([`ListenerHandle::fatal_error`]): it
+/// consumes nothing more, and only a restart helps (what a liveness probe
+/// that fails makes Kubernetes do).
+pub fn liveness(listeners: &[Arc<ListenerHandle>]) -> (StatusCode, String) {
+    let failed: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.fatal_error().map(|e| format!("{}: {e}\n", l.name())))
+        .collect();
+    if failed.is_empty() {
+        (StatusCode::OK, "ok".into())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, failed.concat())
+    }
 }
 
 /// The answer of `GET /readyz` for `listeners`: ready when there is at

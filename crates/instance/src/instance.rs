@@ -52,6 +52,9 @@ const MIN_LISTENER_DEADLINE: Duration = Duration::from_millis(500);
 pub struct ShutdownSummary {
     /// The signal that stopped it, if one did.
     pub signal: Option<Signal>,
+    /// The fatal error of a listener's consumer that stopped it, if one did
+    /// (`<listener>: <error>`; `ListenerHandle::fatal_error`).
+    pub failure: Option<String>,
     /// The report of every listener, by name.
     pub listeners: BTreeMap<String, ShutdownReport>,
     /// Time from the start of the shutdown to its end.
@@ -66,10 +69,10 @@ pub struct ShutdownSummary {
 }
 
 impl ShutdownSummary {
-    /// Did every listener close (leave its group) and the shutdown end in
-    /// time?
+    /// Did every listener close (leave its group), the shutdown end in
+    /// time, and no fatal error stop the instance?
     pub fn clean(&self) -> bool {
-        self.within_deadline && self.listeners.values().all(|r| r.closed)
+        self.failure.is_none() && self.within_deadline && self.listeners.values().all(|r| r.closed)
     }
 }
 
@@ -160,17 +163,36 @@ impl Instance {
         }
     }
 
-    /// Wait for SIGTERM or SIGINT (ctrl-c), then shut down
-    /// ([`Instance::shutdown`]); the summary names the signal.
+    /// Wait for SIGTERM or SIGINT (ctrl-c), or for a listener's consumer
+    /// to hit a fatal error (`ListenerHandle::failed`: it consumes nothing
+    /// more, and a new process is the way out), then shut down
+    /// ([`Instance::shutdown`]); the summary names the signal or the
+    /// failure (which makes it not [`ShutdownSummary::clean`]).
     pub async fn run_until_signal(mut self) -> Result<ShutdownSummary> {
         let mut signals = match self.signals.take() {
             Some(s) => s,
             None => Signals::install().map_err(InstanceError::Signals)?,
         };
-        let signal = signals.recv().await;
-        tracing::info!(instance = %self.id, ?signal, "stopping");
+        let listeners = self.listeners();
+        let failed = futures::future::select_all(
+            listeners
+                .iter()
+                .map(|l| Box::pin(async move { format!("{}: {}", l.name(), l.failed().await) })),
+        );
+        let (signal, failure) = tokio::select! {
+            s = signals.recv() => (Some(s), None),
+            (f, _, _) = failed, if !listeners.is_empty() => (None, Some(f)),
+        };
+        match &failure {
+            Some(f) => {
+                tracing::error!(instance = %self.id, failure = %f, "stopping: a listener cannot go on")
+            }
+            None => tracing::info!(instance = %self.id, ?signal, "stopping"),
+        }
+        drop(listeners);
         let mut summary = self.shutdown().await;
-        summary.signal = Some(signal);
+        summary.signal = signal;
+        summary.failure = failure;
         Ok(summary)
     }
 

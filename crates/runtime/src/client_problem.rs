@@ -9,6 +9,12 @@
 //! the client is given partitions again (the fix took effect, see
 //! [`ClientProblems::clear`]). No secret is ever in the
 //! message: librdkafka's texts name the mechanism, never the password.
+//!
+//! A fatal error is another matter: the consumer is unusable for good (under
+//! KIP-848, a `group.instance.id` still held by a member that crashed,
+//! `UNRELEASED_INSTANCE_ID`). It is kept for ever ([`ClientProblems::fatal`]):
+//! the listener's liveness and readiness fail, and an instance stops with
+//! it, so that its supervisor (Kubernetes, systemd) starts it again.
 
 use std::sync::Mutex;
 
@@ -43,11 +49,12 @@ pub(crate) fn classify(code: Option<RDKafkaErrorCode>, text: &str) -> Option<Str
     Some(format!("{hint}: {text}"))
 }
 
-/// The latest problem of one listener's clients.
-#[derive(Debug, Default)]
+/// The latest problem of one listener's clients, and its fatal error.
+#[derive(Debug)]
 pub(crate) struct ClientProblems {
     listener: String,
     latest: Mutex<Option<String>>,
+    fatal: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl ClientProblems {
@@ -55,6 +62,39 @@ impl ClientProblems {
         ClientProblems {
             listener: listener.to_string(),
             latest: Mutex::default(),
+            fatal: tokio::sync::watch::Sender::new(None),
+        }
+    }
+
+    /// The consumer hit a fatal error (`text`, with what to do): kept for
+    /// ever, logged at error level once.
+    pub(crate) fn set_fatal(&self, text: String) {
+        self.fatal.send_if_modified(|held| {
+            if held.is_some() {
+                return false;
+            }
+            tracing::error!(listener = %self.listener, error = %text, "fatal Kafka client error: this listener's consumer cannot go on; it consumes nothing more");
+            *held = Some(text);
+            true
+        });
+    }
+
+    /// The fatal error, if the consumer hit one.
+    pub(crate) fn fatal(&self) -> Option<String> {
+        self.fatal.borrow().clone()
+    }
+
+    /// Resolves with the fatal error once the consumer hits one.
+    pub(crate) async fn fatal_error(&self) -> String {
+        let mut rx = self.fatal.subscribe();
+        let held = match rx.wait_for(Option::is_some).await {
+            Ok(held) => held.clone(),
+            // the sender lives as long as `self`
+            Err(_) => None,
+        };
+        match held {
+            Some(text) => text,
+            None => std::future::pending().await,
         }
     }
 
@@ -94,12 +134,14 @@ impl ClientProblems {
         }
     }
 
-    /// The latest problem, if any.
+    /// The fatal error, else the latest problem, if any.
     pub(crate) fn current(&self) -> Option<String> {
-        self.latest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.fatal().or_else(|| {
+            self.latest
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        })
     }
 }
 
@@ -142,5 +184,22 @@ mod tests {
         assert!(p.current().unwrap().contains("group"));
         p.clear();
         assert_eq!(p.current(), None);
+    }
+
+    #[test]
+    fn a_fatal_error_stays_and_comes_before_any_problem() {
+        let p = ClientProblems::new("l");
+        assert_eq!(p.fatal(), None);
+        assert!(p.report(Some(RDKafkaErrorCode::SSL), "handshake"));
+        p.set_fatal("fenced".into());
+        p.set_fatal("another".into());
+        assert_eq!(p.fatal().as_deref(), Some("fenced"), "the first is kept");
+        assert_eq!(p.current().as_deref(), Some("fenced"));
+        p.clear();
+        assert_eq!(p.current().as_deref(), Some("fenced"), "never cleared");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(p.fatal_error()), "fenced");
     }
 }

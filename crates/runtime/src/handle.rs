@@ -71,6 +71,31 @@ impl ListenerHandle {
         self.problems.current()
     }
 
+    /// The fatal error of its consumer, if it hit one: the consumer is
+    /// unusable for good (librdkafka's fatal errors, such as a
+    /// `group.instance.id` still held by a member that crashed under
+    /// KIP-848) and the listener consumes nothing more; it stays set. Its
+    /// liveness fails (`/healthz`), and an instance stops with it
+    /// (`Instance::run_until_signal`), so that its supervisor starts it
+    /// again.
+    ///
+    /// ```no_run
+    /// # fn demo(l: &switchyard_runtime::ListenerHandle) {
+    /// if let Some(e) = l.fatal_error() {
+    ///     eprintln!("{} must be restarted: {e}", l.name());
+    /// }
+    /// # }
+    /// ```
+    pub fn fatal_error(&self) -> Option<String> {
+        self.problems.fatal()
+    }
+
+    /// Resolves with the fatal error of its consumer once it hits one
+    /// ([`ListenerHandle::fatal_error`]); never, while it works.
+    pub async fn failed(&self) -> String {
+        self.problems.fatal_error().await
+    }
+
     /// What it consumes: its topics, pattern or standalone assignment.
     pub fn subscription(&self) -> &crate::subscription::Subscription {
         &self.subscription

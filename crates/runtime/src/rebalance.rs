@@ -60,7 +60,8 @@ impl RuntimeContext {
 
 impl ClientContext for RuntimeContext {
     /// Logs librdkafka's errors: most are transient and librdkafka retries
-    /// them; a fatal one leaves the consumer unusable and is an error. Under
+    /// them; a fatal one leaves the consumer unusable and is kept as the
+    /// listener's fatal error ([`crate::ListenerHandle::fatal_error`]). Under
     /// KIP-848's consumer protocol, a member whose `group.instance.id` is
     /// still held by a crashed one (`UNRELEASED_INSTANCE_ID`) gets one.
     fn error(&self, error: KafkaError, reason: &str) {
@@ -77,11 +78,12 @@ impl ClientContext for RuntimeContext {
             return;
         }
         let hint = if code == Some(RDKafkaErrorCode::UnreleasedInstanceId) {
-            "; with group.protocol=consumer a group.instance.id stays held by a member that crashed until the broker's session timeout expires it: restart after that, or stop members cleanly"
+            " (with group.protocol=consumer a group.instance.id stays held by a member that crashed until the broker's session timeout expires it: start again after that, or stop members cleanly)"
         } else {
             ""
         };
-        tracing::error!(error = %error, reason, "fatal kafka client error: this consumer cannot go on{hint}");
+        self.problems
+            .set_fatal(format!("fatal Kafka client error: {reason}{hint}"));
     }
 }
 
