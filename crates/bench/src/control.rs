@@ -406,7 +406,7 @@ async fn measure(
     // every partition assigned, and to every instance one at least when
     // there are enough
     let settle = Duration::from_secs(60 + n as u64);
-    wait(settle, "the group to settle", || {
+    wait(&tail, settle, "the group to settle", || {
         let mine = mine();
         mine.len() == n
             && mine.iter().map(|s| s.partitions().count()).sum::<usize>() == a.partitions as usize
@@ -435,7 +435,7 @@ async fn measure(
         } else {
             "running"
         };
-        wait(Duration::from_secs(30), "the warm-up cycle", || {
+        wait(&tail, Duration::from_secs(30), "the warm-up cycle", || {
             all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == state))
         })
         .await?;
@@ -457,9 +457,12 @@ async fn measure(
         let t0 = base.elapsed();
         let v = write(&kafka, &app, &cmd, Action::Pause).await?;
         stats.write.push((base.elapsed() - t0).as_secs_f64() * 1e3);
-        wait(Duration::from_secs(30), "pause acknowledgements", || {
-            all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == "paused"))
-        })
+        wait(
+            &tail,
+            Duration::from_secs(30),
+            "pause acknowledgements",
+            || all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == "paused")),
+        )
         .await?;
         let t_ack = base.elapsed();
         let last_rec = Duration::from_nanos(last.load(Ordering::SeqCst));
@@ -469,9 +472,12 @@ async fn measure(
             .push(last_rec.saturating_sub(t0).as_secs_f64() * 1e3);
         let t1 = base.elapsed();
         let v = write(&kafka, &app, &cmd, Action::Resume).await?;
-        wait(Duration::from_secs(30), "resume acknowledgements", || {
-            all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == "running"))
-        })
+        wait(
+            &tail,
+            Duration::from_secs(30),
+            "resume acknowledgements",
+            || all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == "running")),
+        )
         .await?;
         stats.resume.push((base.elapsed() - t1).as_secs_f64() * 1e3);
     }
@@ -615,11 +621,27 @@ async fn write(
     Ok(s.version)
 }
 
-async fn wait(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) -> anyhow::Result<()> {
+/// Wait until `cond`, which looks at the statuses `tail` read: checked
+/// every millisecond, but again only when the tail read a status since
+/// (cloning 32 statuses a millisecond would take CPU from the instances
+/// measured, which share the same cores).
+async fn wait(
+    tail: &StatusTail,
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
     let until = Instant::now() + timeout;
-    while !cond() {
+    let mut seen = None;
+    loop {
+        let at = tail.position();
+        if seen != Some(at) {
+            seen = Some(at);
+            if cond() {
+                return Ok(());
+            }
+        }
         anyhow::ensure!(Instant::now() < until, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    Ok(())
 }

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use switchyard_config::GroupProtocol;
 use switchyard_deploy::plan;
 use switchyard_runtime::ListenerHandle;
 
@@ -136,11 +137,20 @@ async fn bench(a: Args, env: &Env) -> anyhow::Result<()> {
         &shr.driver_total,
         0,
     );
-    let goal = pct(&sep.gap, 0.99);
+    // the separate-groups gap on nisshi before Apache Kafka became the
+    // reference broker; the shared group's total under KIP-848
+    let gap = pct(&sep.gap, 0.99);
     println!(
-        "goal: separate-groups gap p99 < 250 ms: {} ({goal:.1} ms)",
-        if goal < 250.0 { "met" } else { "NOT met" }
+        "goal: separate-groups gap p99 <= 104 ms: {} ({gap:.1} ms)",
+        if gap <= 104.0 { "met" } else { "NOT met" }
     );
+    if a.group_protocol == GroupProtocol::Consumer {
+        let total = pct(&shr.total, 0.99);
+        println!(
+            "goal: shared-group total p99 < 1 s under KIP-848: {} ({total:.1} ms)",
+            if total < 1000.0 { "met" } else { "NOT met" }
+        );
+    }
     Ok(())
 }
 

@@ -153,6 +153,13 @@ impl StatusTail {
         self.updates.load(Ordering::SeqCst) > 0
     }
 
+    /// The next offset the reader reads: it moves with every status read
+    /// (after the status is in [`StatusTail::latest`]), so a caller that
+    /// waits for a status can look again only when it moved.
+    pub fn position(&self) -> i64 {
+        self.next.load(Ordering::SeqCst)
+    }
+
     /// Wait until the reader has read every status written before the
     /// call (up to the end of the topic as of the call), at most `timeout`.
     /// Statuses arrive as fast as the reader fetches them (at once from

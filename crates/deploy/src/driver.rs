@@ -35,6 +35,11 @@ pub struct Driver {
     lease: Arc<Lease>,
 }
 
+/// How often a phase looks at the statuses again while it waits: every
+/// millisecond of it is in a handoff's gap, and a look is a copy of a few
+/// statuses.
+pub(crate) const LOOK_AGAIN: Duration = Duration::from_millis(5);
+
 impl Driver {
     /// A driver of `app` (base group `group`) over `store`, once its tail of
     /// `status_topic` has caught up (at most 10 s).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use switchyard_control::model::now_ms;
 
 use crate::checks;
-use crate::driver::Driver;
+use crate::driver::{Driver, LOOK_AGAIN};
 use crate::error::DeployError;
 use crate::kafka::{self, Tp};
 use crate::outcome::{fmt_offsets, Outcome};
@@ -151,7 +151,7 @@ impl Driver {
                     }
                 ));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(LOOK_AGAIN);
         }
     }
 
@@ -212,7 +212,7 @@ impl Driver {
                     )),
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(LOOK_AGAIN);
         }
     }
 

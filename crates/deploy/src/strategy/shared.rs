@@ -28,13 +28,13 @@
 //! [`bookkeeping`](crate::bookkeeping).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use switchyard_control::model::{now_ms, DesiredState};
 use switchyard_control::status::InstanceStatus;
 
 use crate::bookkeeping::{mark_in_progress, IN_PROGRESS, PREVIOUS, SHARED, STRATEGY, TOPICS};
-use crate::driver::Driver;
+use crate::driver::{Driver, LOOK_AGAIN};
 use crate::error::DeployError;
 use crate::kafka::{self, Tp};
 use crate::outcome::{fmt_offsets, Outcome};
@@ -259,7 +259,7 @@ impl Driver {
                     if missing.is_empty() { "none".into() } else { missing.join(",") },
                 ));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(LOOK_AGAIN);
         }
     }
 
