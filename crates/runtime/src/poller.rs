@@ -24,8 +24,13 @@ use crate::fetch_queues::{take_one, FetchQueues};
 use crate::metadata_watcher::{MetadataSource, MetadataWatcher};
 use crate::rebalance::Kafka;
 
-/// Longest wait between two polls.
-pub const TICK: Duration = Duration::from_millis(1);
+/// Longest wait between two polls when nothing wakes the thread. Records,
+/// worker reports, commands and librdkafka's own events (rebalances, commit
+/// results) all wake it, so this only bounds how late time-driven work runs
+/// (pause and revoke deadlines, the commit interval, the metadata watcher).
+/// It was 1 ms: an idle listener woke a thousand times a second, each wake
+/// a spin and a few yields of the channel before it parked again.
+pub const TICK: Duration = Duration::from_millis(10);
 
 /// What the poll thread needs besides the consumer.
 pub(crate) struct Poller {
