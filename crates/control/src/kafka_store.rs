@@ -64,6 +64,11 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// older than `min.compaction.lag.ms` (1 hour).
 pub const SEGMENT_MS: Duration = Duration::from_secs(600);
 
+/// How long a write with a kept producer waits for the transactions open
+/// below the end of the log before it initialises a new producer instead
+/// (which aborts a hung writer's transaction of its own app at once).
+const KEPT_PATIENCE: Duration = Duration::from_millis(200);
+
 /// Records of an application the store remembers (to find out whether a
 /// commit of unknown outcome landed).
 const RECENT: usize = 64;
@@ -672,19 +677,31 @@ impl KafkaStore {
     /// the call and the tail has read up to it; run `f`. What a fenced
     /// writer reads: no committed record of its app below that end can be
     /// hidden from it behind another app's open transaction.
-    fn settled<T>(&self, f: impl FnOnce(&mut Tail) -> T) -> Result<T> {
+    ///
+    /// `Ok(None)` when a transaction is still open after `patience`: a
+    /// writer with a kept producer then initialises a new one, which aborts
+    /// the open transaction if it is a hung writer's of its own app (it may
+    /// have fenced the kept producer), instead of waiting for its timeout.
+    fn settled<T>(
+        &self,
+        patience: Option<Duration>,
+        f: impl FnOnce(&mut Tail) -> T,
+    ) -> Result<Option<T>> {
         let (_, end) = self
             .log_end
             .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)?;
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let started = Instant::now();
         loop {
             let (low, stable) =
                 self.committed_end
                     .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)?;
             if stable >= end {
-                return self.caught_up(low, end, f);
+                return self.caught_up(low, end, f).map(Some);
             }
-            if Instant::now() > deadline {
+            if patience.is_some_and(|p| started.elapsed() > p) {
+                return Ok(None);
+            }
+            if started.elapsed() > SETTLE_TIMEOUT {
                 return Err(ControlError::Timeout(format!(
                     "a transaction is still open below offset {end} of `{}` (last stable offset {stable}); \
                      a writer that died mid-transaction is aborted after {TRANSACTION_TIMEOUT:?}",
@@ -747,7 +764,7 @@ impl KafkaStore {
         let slot = self.writer(app);
         let mut kept = slot.lock().unwrap_or_else(|p| p.into_inner());
         let mut unsure = false;
-        for _ in 0..3 {
+        for _ in 0..4 {
             let (p, new) = match kept.take() {
                 Some(p) => (p, false),
                 None => (
@@ -755,13 +772,23 @@ impl KafkaStore {
                     true,
                 ),
             };
-            let (current, landed) = self.settled(|t| {
+            // a kept producer waits briefly for open transactions (another
+            // app's take a few ms); a new one has fenced its app's
+            let patience = (!new).then_some(KEPT_PATIENCE);
+            let read = self.settled(patience, |t| {
                 let landed = t
                     .recent
                     .get(app)
                     .is_some_and(|r| r.iter().any(|s| s == next));
                 (t.reducer.state(app), landed)
             })?;
+            let Some((current, landed)) = read else {
+                tracing::debug!(
+                    app,
+                    "a transaction is open below the end; initialising a new control writer"
+                );
+                continue;
+            };
             if unsure {
                 tracing::info!(
                     app,

@@ -210,16 +210,7 @@ fn a_writer_hung_mid_transaction_is_fenced_by_the_next_writer_of_its_app() {
     })
     .unwrap();
     // a writer that read v1, began its transaction, produced v2 and hangs
-    let zombie = transactional_producer(&b, &topic, app).unwrap();
-    let mut v2 = long.read(app).unwrap().next(Some("zombie"), 0);
-    v2.add_pause(Pause::listener("zombie")).unwrap();
-    zombie.begin_transaction().unwrap();
-    let payload = v2.encode();
-    zombie
-        .send(BaseRecord::to(&topic).key(app).payload(&payload))
-        .map_err(|(e, _)| e)
-        .unwrap();
-    zombie.flush(Duration::from_secs(10)).unwrap();
+    let zombie = hung_writer(&b, &topic, &long, app);
     // readers do not see the open transaction
     assert_eq!(long.read(app).unwrap().version, 1);
     // the next writer fences it at once (not after the transaction timeout)
@@ -267,6 +258,40 @@ fn a_writer_hung_mid_transaction_is_fenced_by_the_next_writer_of_its_app() {
         .unwrap();
     assert_eq!(v4.version, 4);
     assert_eq!(agreed(&b, &topic, &long, app), v4);
+    // a writer hangs again: the first store's kept producer is fenced by it
+    // and its transaction is open below the end; the store's next write
+    // does not wait for that transaction's timeout, it fences it at once
+    let zombie = hung_writer(&b, &topic, &long, app);
+    let started = Instant::now();
+    let v5 = long
+        .write(app, Some(4), Some("after"), &|s| {
+            s.add_pause(Pause::listener("after"))
+        })
+        .unwrap();
+    assert_eq!(v5.version, 5);
+    assert!(
+        started.elapsed() < TRANSACTION_TIMEOUT,
+        "a kept writer fences a hung one, not times out: {:?}",
+        started.elapsed()
+    );
+    assert!(zombie.commit_transaction(Duration::from_secs(10)).is_err());
+    assert_eq!(agreed(&b, &topic, &other, app), v5);
+}
+
+/// A writer of `app` that read the current state, began its transaction,
+/// produced the next version and hangs (its transaction stays open).
+fn hung_writer(b: &str, topic: &str, store: &KafkaStore, app: &str) -> BaseProducer {
+    let zombie = transactional_producer(b, topic, app).unwrap();
+    let mut next = store.read(app).unwrap().next(Some("zombie"), 0);
+    next.add_pause(Pause::listener("zombie")).unwrap();
+    zombie.begin_transaction().unwrap();
+    let payload = next.encode();
+    zombie
+        .send(BaseRecord::to(topic).key(app).payload(&payload))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    zombie.flush(Duration::from_secs(10)).unwrap();
+    zombie
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
