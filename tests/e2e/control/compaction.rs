@@ -215,18 +215,7 @@ fn a_writer_hung_mid_transaction_is_fenced_by_the_next_writer_of_its_app() {
     assert_eq!(long.read(app).unwrap().version, 1);
     // the next writer fences it at once (not after the transaction timeout)
     let other = KafkaStore::new(&b, &topic).unwrap();
-    let started = Instant::now();
-    let v = other
-        .write(app, Some(1), Some("next"), &|s| {
-            s.add_pause(Pause::listener("next"))
-        })
-        .unwrap();
-    assert_eq!(v.version, 2);
-    assert!(
-        started.elapsed() < TRANSACTION_TIMEOUT,
-        "fenced, not timed out: {:?}",
-        started.elapsed()
-    );
+    let v = write_fencing_in_time(&other, app, 1, "next");
     let e = zombie
         .commit_transaction(Duration::from_secs(10))
         .unwrap_err();
@@ -241,41 +230,39 @@ fn a_writer_hung_mid_transaction_is_fenced_by_the_next_writer_of_its_app() {
         .all(|s| s.issuer.as_deref() != Some("zombie")));
     // the first store's producer, kept from its write of v1, was fenced by
     // the zombie: its next write runs in a new one and lands once, on v2
-    let v3 = long
-        .write(app, Some(2), Some("again"), &|s| {
-            s.add_pause(Pause::listener("again"))
-        })
-        .unwrap();
-    assert_eq!(v3.version, 3);
+    let v3 = write_fencing_in_time(&long, app, 2, "again");
     assert_eq!(agreed(&b, &topic, &other, app), v3);
     let listeners: Vec<_> = v3.pauses.iter().map(|p| p.listener.as_str()).collect();
     assert_eq!(listeners, ["a", "next", "again"], "each write once");
     // and the second store's kept producer, fenced by the first, too
-    let v4 = other
-        .write(app, Some(3), Some("last"), &|s| {
-            s.add_pause(Pause::listener("last"))
-        })
-        .unwrap();
-    assert_eq!(v4.version, 4);
+    let v4 = write_fencing_in_time(&other, app, 3, "last");
     assert_eq!(agreed(&b, &topic, &long, app), v4);
     // a writer hangs again: the first store's kept producer is fenced by it
     // and its transaction is open below the end; the store's next write
     // does not wait for that transaction's timeout, it fences it at once
     let zombie = hung_writer(&b, &topic, &long, app);
-    let started = Instant::now();
-    let v5 = long
-        .write(app, Some(4), Some("after"), &|s| {
-            s.add_pause(Pause::listener("after"))
-        })
-        .unwrap();
-    assert_eq!(v5.version, 5);
-    assert!(
-        started.elapsed() < TRANSACTION_TIMEOUT,
-        "a kept writer fences a hung one, not times out: {:?}",
-        started.elapsed()
-    );
+    let v5 = write_fencing_in_time(&long, app, 4, "after");
     assert!(zombie.commit_transaction(Duration::from_secs(10)).is_err());
     assert_eq!(agreed(&b, &topic, &other, app), v5);
+}
+
+/// Write version `base + 1` of `app` through `store` (a pause of listener
+/// `tag`): it lands within the transaction timeout, a hung writer's open
+/// transaction, if there is one, fenced rather than waited for.
+fn write_fencing_in_time(store: &KafkaStore, app: &str, base: u64, tag: &str) -> DesiredState {
+    let started = Instant::now();
+    let v = store
+        .write(app, Some(base), Some(tag), &|s| {
+            s.add_pause(Pause::listener(tag))
+        })
+        .unwrap();
+    assert_eq!(v.version, base + 1);
+    assert!(
+        started.elapsed() < TRANSACTION_TIMEOUT,
+        "the hung writer is fenced, not waited for: {:?}",
+        started.elapsed()
+    );
+    v
 }
 
 /// A writer of `app` that read the current state, began its transaction,
