@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs end-to-end tests again and again, to show that they pass every time
 # and not by luck: each run is a new test process with its own broker, as in
-# the suite (docs/architecture.md, "Tests").
+# the suite (README, "Run the tests").
 #
 #   scripts/repeat-tests.sh 10 static_membership group_protocol   # 10 runs of the tests whose names contain these
 #
