@@ -6,7 +6,7 @@
 //! the tail read everything written so far ([`StatusTail::sync`]).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,7 +77,8 @@ impl StatusPublisher {
 #[derive(Clone)]
 pub struct StatusTail {
     latest: Arc<Mutex<BTreeMap<String, InstanceStatus>>>,
-    updates: Arc<AtomicU64>,
+    /// The end of the topic when the reader started.
+    start_end: i64,
     stop: Arc<AtomicBool>,
     /// The next offset the reader reads.
     next: Arc<AtomicI64>,
@@ -102,20 +103,19 @@ impl StatusTail {
         let connection = connection.into();
         ensure_topic_with(&connection, topic, options)?;
         let c = reader(&connection, topic, STATUS_FETCH_WAIT)?;
+        let (_, high) = c.fetch_watermarks(topic, 0, REQUEST_TIMEOUT)?;
         let tail = StatusTail {
             latest: Arc::default(),
-            updates: Arc::default(),
+            start_end: high,
             stop: Arc::default(),
             next: Arc::default(),
             topic: topic.into(),
             ends: Arc::new(client(&connection).create()?),
         };
         let t = tail.clone();
-        let (_, high) = c.fetch_watermarks(topic, 0, REQUEST_TIMEOUT)?;
         std::thread::Builder::new()
             .name("sy-status-tail".into())
             .spawn(move || {
-                let mut caught_up = high == 0;
                 while !t.stop.load(Ordering::Relaxed) {
                     if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
                         let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
@@ -129,14 +129,10 @@ impl StatusTail {
                             }
                             Some(Err(e)) => tracing::warn!(key, error = %e, "bad status record"),
                         }
-                        caught_up |= m.offset() + 1 >= high;
                         t.next.fetch_max(m.offset() + 1, Ordering::SeqCst);
                     }
                     if let Some(p) = position(&c, &t.topic) {
                         t.next.fetch_max(p, Ordering::SeqCst);
-                    }
-                    if caught_up {
-                        t.updates.fetch_add(1, Ordering::SeqCst);
                     }
                 }
             })?;
@@ -150,7 +146,7 @@ impl StatusTail {
 
     /// Has the reader caught up with the end of the topic as of the start?
     pub fn caught_up(&self) -> bool {
-        self.updates.load(Ordering::SeqCst) > 0
+        self.position() >= self.start_end
     }
 
     /// The next offset the reader reads: it moves with every status read

@@ -171,11 +171,7 @@ pub fn partitions(connection: impl Into<Connection>, topic: &str) -> anyhow::Res
 /// classic group as for a KIP-848 consumer group: described by
 /// [`switchyard_admin::group::describe_group`] (DescribeGroups, then
 /// DescribeConsumerGroups for a group DescribeGroups sees as Dead).
-///
-/// Asked through the group's kept client (the one [`committed`] uses):
-/// phase 2 of a handoff asks it once every instance acknowledged the
-/// freeze, and a new client's connection and coordinator lookups would be
-/// 20-100 ms of the handoff's gap.
+/// Asked through the group's kept client, as [`committed`] is.
 pub fn members(connection: impl Into<Connection>, group: &str) -> anyhow::Result<usize> {
     let c = group_client(&connection.into(), group)?;
     Ok(describe_group(&c, group, TIMEOUT)?.members.len())
