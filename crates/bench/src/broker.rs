@@ -91,6 +91,14 @@ impl BenchBroker {
         }
     }
 
+    /// The process id of the local Apache Kafka broker (`--kafka`).
+    pub fn pid(&self) -> Option<u32> {
+        match self.kind {
+            Kind::Kafka => LOCAL_KAFKA.get().and_then(|b| b.pid()),
+            _ => None,
+        }
+    }
+
     /// Whether it is librdkafka's embedded mock cluster (in this process).
     pub fn is_mock(&self) -> bool {
         matches!(self.kind, Kind::Mock(_))

@@ -18,7 +18,14 @@
 //!
 //! Each row also reports the status topic's footprint: the status records
 //! written during the cycles and the size (key + value) of one status by
-//! the number of partitions of its instance.
+//! the number of partitions of its instance, and the CPU the bench process
+//! and a `--kafka` broker used during the cycles.
+//!
+//! The first row starts with unmeasured cycles for `--warmup` (60 s): a
+//! freshly started broker's JIT compilers took a third of the 2 cores of
+//! the reference machine for its first minute, which a broker in service
+//! has long finished. The flow's producer batches for `--linger-ms`
+//! (librdkafka's default, 5 ms).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -73,6 +80,13 @@ pub struct Args {
     /// instances, instead of one per instance as in a fleet.
     #[arg(long)]
     shared_store: bool,
+    /// Unmeasured pause/resume cycles before the first row, for this long
+    /// (`60s`, `0s`): the broker's JIT warm-up.
+    #[arg(long, default_value = "60s", value_parser = switchyard_config::duration::parse)]
+    warmup: Duration,
+    /// `linger.ms` of the steady flow's producer.
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u64,
 }
 
 const POLL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,6 +109,10 @@ struct Stats {
     status: Footprint,
     /// The status topic's settings, when asked for.
     settings: Option<String>,
+    /// Unmeasured warm-up cycles.
+    warmed: usize,
+    /// CPU during the cycles, in cores: the bench process, the broker.
+    cpu: (f64, Option<f64>),
 }
 
 /// What the status topic took during a row.
@@ -187,6 +205,16 @@ async fn bench(a: Args, broker: &BenchBroker) -> anyhow::Result<()> {
                 pct(&s.resume, 0.99)
             );
             println!("{}", describe_footprint(&s.status, n, a.status_interval_ms));
+            println!(
+                "  {} unmeasured cycle{} before; CPU during the cycles: this process {:.2} cores{}",
+                s.warmed,
+                if s.warmed == 1 { "" } else { "s" },
+                s.cpu.0,
+                s.cpu
+                    .1
+                    .map(|b| format!(", the broker {b:.2} cores"))
+                    .unwrap_or_default()
+            );
             if let Some(settings) = &s.settings {
                 println!("  {settings}");
             }
@@ -392,16 +420,19 @@ async fn measure(
     ))
     .await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let flow = crate::handoff::flow(bootstrap, &topic, a.partitions, a.rate, stop.clone());
+    let flow = crate::handoff::flow(
+        bootstrap,
+        &topic,
+        a.partitions,
+        a.rate,
+        Duration::from_millis(a.linger_ms),
+        stop.clone(),
+    );
     let mine = || -> Vec<InstanceStatus> {
         tail.latest()
             .into_values()
             .filter(|s| s.app == app)
             .collect()
-    };
-    let all = |f: &dyn Fn(&InstanceStatus) -> bool| {
-        let mine = mine();
-        mine.len() == n && mine.iter().all(f)
     };
     // every partition assigned, and to every instance one at least when
     // there are enough
@@ -425,20 +456,30 @@ async fn measure(
     };
     let mut cmd = BindingCommand::new("bench", Action::Pause);
     cmd.topic = Some(topic.clone());
+    let cycle = Cycle {
+        kafka: &kafka,
+        app: &app,
+        cmd: &cmd,
+        tail: &tail,
+        n,
+        base,
+        last: &last,
+    };
     // one cycle unmeasured: the first transaction on a fresh broker waits
     // for its transaction coordinator to load (1-2 s), which is no
-    // property of a pause
-    for action in [Action::Pause, Action::Resume] {
-        let v = write(&kafka, &app, &cmd, action).await?;
-        let state = if action == Action::Pause {
-            "paused"
-        } else {
-            "running"
-        };
-        wait(&tail, Duration::from_secs(30), "the warm-up cycle", || {
-            all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == state))
-        })
+    // property of a pause; then the warm-up of the first row
+    cycle
+        .run(Duration::from_secs(30), "the warm-up cycle")
         .await?;
+    let mut warmed = 1;
+    if settings {
+        let until = Instant::now() + a.warmup;
+        while Instant::now() < until {
+            cycle
+                .run(Duration::from_secs(30), "a warm-up cycle")
+                .await?;
+            warmed += 1;
+        }
     }
     let mut stats = Stats {
         write: vec![],
@@ -447,40 +488,38 @@ async fn measure(
         resume: vec![],
         status: Footprint::default(),
         settings: None,
+        warmed,
+        cpu: (0.0, None),
     };
     if settings {
         stats.settings = Some(topic_settings(bootstrap, &status).await);
     }
     let from = end_of(&watermarks)?;
+    let broker_pid = broker.pid().map(|p| p.to_string());
+    let cpu_at = || -> (f64, Option<f64>) {
+        let me = crate::proc_stats::cpu_secs("self").unwrap_or(f64::NAN);
+        let b = broker_pid
+            .as_deref()
+            .and_then(|p| crate::proc_stats::cpu_secs(p).ok());
+        (me, b)
+    };
+    let cpu0 = cpu_at();
     let t_cycles = Instant::now();
     for _ in 0..cycles {
-        let t0 = base.elapsed();
-        let v = write(&kafka, &app, &cmd, Action::Pause).await?;
-        stats.write.push((base.elapsed() - t0).as_secs_f64() * 1e3);
-        wait(
-            &tail,
-            Duration::from_secs(30),
-            "pause acknowledgements",
-            || all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == "paused")),
-        )
-        .await?;
-        let t_ack = base.elapsed();
-        let last_rec = Duration::from_nanos(last.load(Ordering::SeqCst));
-        stats.ack.push((t_ack - t0).as_secs_f64() * 1e3);
-        stats
-            .last_record
-            .push(last_rec.saturating_sub(t0).as_secs_f64() * 1e3);
-        let t1 = base.elapsed();
-        let v = write(&kafka, &app, &cmd, Action::Resume).await?;
-        wait(
-            &tail,
-            Duration::from_secs(30),
-            "resume acknowledgements",
-            || all(&|s| s.applied_version >= v && s.partitions().all(|p| p.state == "running")),
-        )
-        .await?;
-        stats.resume.push((base.elapsed() - t1).as_secs_f64() * 1e3);
+        let c = cycle
+            .run(Duration::from_secs(30), "acknowledgements")
+            .await?;
+        stats.write.push(c.write);
+        stats.ack.push(c.ack);
+        stats.last_record.push(c.last_record);
+        stats.resume.push(c.resume);
     }
+    let cpu1 = cpu_at();
+    let secs = t_cycles.elapsed().as_secs_f64();
+    stats.cpu = (
+        (cpu1.0 - cpu0.0) / secs,
+        cpu0.1.zip(cpu1.1).map(|(a, b)| (b - a) / secs),
+    );
     stats.status.secs = t_cycles.elapsed().as_secs_f64();
     let to = end_of(&watermarks)?;
     stats.status.records = to - from;
@@ -603,6 +642,62 @@ async fn stop_all(agents: Vec<Agent>) {
         }
     }))
     .await;
+}
+
+/// One pause/resume cycle's figures, in ms.
+struct CycleTimes {
+    write: f64,
+    ack: f64,
+    last_record: f64,
+    resume: f64,
+}
+
+/// What a pause/resume cycle needs.
+struct Cycle<'a> {
+    kafka: &'a SharedStore,
+    app: &'a str,
+    cmd: &'a BindingCommand,
+    tail: &'a StatusTail,
+    /// Instances.
+    n: usize,
+    base: Instant,
+    /// When the last record was delivered (ns since `base`).
+    last: &'a AtomicU64,
+}
+
+impl Cycle<'_> {
+    /// Whether there is a status of every instance and each passes `f`.
+    fn all(&self, f: impl Fn(&InstanceStatus) -> bool) -> bool {
+        let latest = self.tail.latest();
+        let mine: Vec<&InstanceStatus> = latest.values().filter(|s| s.app == self.app).collect();
+        mine.len() == self.n && mine.into_iter().all(f)
+    }
+
+    /// Pause, wait for every acknowledgement, resume, wait for them again.
+    async fn run(&self, timeout: Duration, what: &str) -> anyhow::Result<CycleTimes> {
+        let t0 = self.base.elapsed();
+        let v = write(self.kafka, self.app, self.cmd, Action::Pause).await?;
+        let written = self.base.elapsed();
+        wait(self.tail, timeout, &format!("pause {what}"), || {
+            self.all(|s| s.applied_version >= v && s.partitions().all(|p| p.state == "paused"))
+        })
+        .await?;
+        let t_ack = self.base.elapsed();
+        let last_rec = Duration::from_nanos(self.last.load(Ordering::SeqCst));
+        let t1 = self.base.elapsed();
+        let v = write(self.kafka, self.app, self.cmd, Action::Resume).await?;
+        wait(self.tail, timeout, &format!("resume {what}"), || {
+            self.all(|s| s.applied_version >= v && s.partitions().all(|p| p.state == "running"))
+        })
+        .await?;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        Ok(CycleTimes {
+            write: ms(written - t0),
+            ack: ms(t_ack - t0),
+            last_record: ms(last_rec.saturating_sub(t0)),
+            resume: ms(self.base.elapsed() - t1),
+        })
+    }
 }
 
 async fn write(

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use switchyard_config::{ConsumerConfig, GroupProtocol, OffsetReset};
-use switchyard_control::kafka_store::{producer, KafkaStore};
+use switchyard_config::{Connection, ConsumerConfig, GroupProtocol, OffsetReset};
+use switchyard_control::kafka_store::{client, KafkaStore};
 use switchyard_control::status_topic::StatusPublisher;
 use switchyard_control::{Agent, AgentConfig, SharedStore};
 use switchyard_deploy::Driver;
@@ -111,17 +111,23 @@ impl Env {
 }
 
 /// A producer thread writing `rate` one-byte records/s round robin over
-/// `parts` partitions until `stop` (the steady flow of the benchmarks).
+/// `parts` partitions until `stop` (the steady flow of the benchmarks),
+/// batching them for `linger` (`linger.ms`: zero sends each record at once,
+/// one produce request each).
 pub(crate) fn flow(
     bootstrap: &str,
     topic: &str,
     parts: i32,
     rate: u64,
+    linger: Duration,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<anyhow::Result<()>> {
     let (b, t) = (bootstrap.to_string(), topic.to_string());
     std::thread::spawn(move || -> anyhow::Result<()> {
-        let p: BaseProducer = producer(&b)?;
+        let p: BaseProducer = client(&Connection::from(b.as_str()))
+            .set("linger.ms", linger.as_millis().to_string())
+            .set("message.timeout.ms", "10000")
+            .create()?;
         let every = Duration::from_secs_f64(1.0 / rate as f64);
         let start = Instant::now();
         let mut k = 0u64;

@@ -82,6 +82,12 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
+/// CPU seconds (utime + stime, every thread) of process `pid` (`"self"`
+/// for this one).
+pub fn cpu_secs(pid: &str) -> anyhow::Result<f64> {
+    Ok(cpu_ticks(pid)? as f64 / ticks_per_second())
+}
+
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a system setting.

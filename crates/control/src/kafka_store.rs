@@ -553,10 +553,14 @@ fn fenced(e: &rdkafka::error::KafkaError) -> bool {
 pub struct KafkaStore {
     connection: Connection,
     topic: String,
-    /// `isolation.level=read_committed`: its end offset is the last stable offset.
+    /// `isolation.level=read_committed`: its end offset is the last stable
+    /// offset. (Not the tail's reader: a broker answers the requests of one
+    /// connection in order, so a request of the reader's would wait out its
+    /// fetch, up to [`CONTROL_FETCH_WAIT`].)
     committed_end: BaseConsumer,
-    /// `isolation.level=read_uncommitted`: its end offset is the high watermark.
-    log_end: BaseConsumer,
+    /// `isolation.level=read_uncommitted`: its end offset is the high
+    /// watermark. Made at the first write (an instance's store only reads).
+    log_end: Mutex<Option<Arc<BaseConsumer>>>,
     tail: Arc<(Mutex<Tail>, Condvar)>,
     stop: Arc<AtomicBool>,
     writers: Mutex<BTreeMap<String, WriterSlot>>,
@@ -585,10 +589,15 @@ impl KafkaStore {
     ) -> Result<Arc<KafkaStore>> {
         let connection = connection.into();
         ensure_topic_with(&connection, topic, options)?;
-        let c = reader(&connection, topic, CONTROL_FETCH_WAIT)?;
+        let reader = Arc::new(reader(&connection, topic, CONTROL_FETCH_WAIT)?);
         let tail: Arc<(Mutex<Tail>, Condvar)> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (t, st, top) = (tail.clone(), stop.clone(), topic.to_string());
+        let (t, st, top, c) = (
+            tail.clone(),
+            stop.clone(),
+            topic.to_string(),
+            reader.clone(),
+        );
         std::thread::Builder::new()
             .name("sy-control-tail".into())
             .spawn(move || {
@@ -636,14 +645,27 @@ impl KafkaStore {
             committed_end: client(&connection)
                 .set("isolation.level", "read_committed")
                 .create()?,
-            log_end: client(&connection)
-                .set("isolation.level", "read_uncommitted")
-                .create()?,
+            log_end: Mutex::default(),
             connection,
             tail,
             stop,
             writers: Mutex::default(),
         }))
+    }
+
+    /// The high-watermark client, made at the first call.
+    fn log_end(&self) -> Result<Arc<BaseConsumer>> {
+        let mut log_end = self.log_end.lock().unwrap();
+        if let Some(c) = &*log_end {
+            return Ok(c.clone());
+        }
+        let c: Arc<BaseConsumer> = Arc::new(
+            client(&self.connection)
+                .set("isolation.level", "read_uncommitted")
+                .create()?,
+        );
+        *log_end = Some(c.clone());
+        Ok(c)
     }
 
     /// Wait until the tail has read up to offset `end` (or the log start
@@ -688,7 +710,7 @@ impl KafkaStore {
         f: impl FnOnce(&mut Tail) -> T,
     ) -> Result<Option<T>> {
         let (_, end) = self
-            .log_end
+            .log_end()?
             .fetch_watermarks(&self.topic, 0, REQUEST_TIMEOUT)?;
         let started = Instant::now();
         loop {
