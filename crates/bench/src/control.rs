@@ -21,10 +21,11 @@
 //! the number of partitions of its instance, and the CPU the bench process
 //! and a `--kafka` broker used during the cycles.
 //!
-//! The first row starts with unmeasured cycles for `--warmup` (60 s): a
-//! freshly started broker's JIT compilers took a third of the 2 cores of
-//! the reference machine for its first minute, which a broker in service
-//! has long finished. The flow's producer batches for `--linger-ms`
+//! Each `switchyard` row starts with unmeasured cycles for `--warmup`
+//! (60 s): a freshly started broker's JIT compilers took a third of the 2
+//! cores of the reference machine for its first minute, and again when a
+//! row of more instances followed, which a broker in service has long
+//! finished. The flow's producer batches for `--linger-ms`
 //! (librdkafka's default, 5 ms).
 
 use std::collections::BTreeMap;
@@ -80,8 +81,8 @@ pub struct Args {
     /// instances, instead of one per instance as in a fleet.
     #[arg(long)]
     shared_store: bool,
-    /// Unmeasured pause/resume cycles before the first row, for this long
-    /// (`60s`, `0s`): the broker's JIT warm-up.
+    /// Unmeasured pause/resume cycles before each row (not the baseline's),
+    /// for this long (`60s`, `0s`): the broker's JIT warm-up.
     #[arg(long, default_value = "60s", value_parser = switchyard_config::duration::parse)]
     warmup: Duration,
     /// `linger.ms` of the steady flow's producer.
@@ -113,6 +114,8 @@ struct Stats {
     warmed: usize,
     /// CPU during the cycles, in cores: the bench process, the broker.
     cpu: (f64, Option<f64>),
+    /// The machine's idle and stolen shares during the cycles.
+    machine: (f64, f64),
 }
 
 /// What the status topic took during a row.
@@ -206,14 +209,17 @@ async fn bench(a: Args, broker: &BenchBroker) -> anyhow::Result<()> {
             );
             println!("{}", describe_footprint(&s.status, n, a.status_interval_ms));
             println!(
-                "  {} unmeasured cycle{} before; CPU during the cycles: this process {:.2} cores{}",
+                "  {} unmeasured cycle{} before; CPU during the cycles: this process {:.2} cores{}; \
+                 the machine {:.0}% idle, {:.0}% stolen by the hypervisor",
                 s.warmed,
                 if s.warmed == 1 { "" } else { "s" },
                 s.cpu.0,
                 s.cpu
                     .1
                     .map(|b| format!(", the broker {b:.2} cores"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                s.machine.0 * 100.0,
+                s.machine.1 * 100.0
             );
             if let Some(settings) = &s.settings {
                 println!("  {settings}");
@@ -467,12 +473,12 @@ async fn measure(
     };
     // one cycle unmeasured: the first transaction on a fresh broker waits
     // for its transaction coordinator to load (1-2 s), which is no
-    // property of a pause; then the warm-up of the first row
+    // property of a pause; then the warm-up
     cycle
         .run(Duration::from_secs(30), "the warm-up cycle")
         .await?;
     let mut warmed = 1;
-    if settings {
+    if !baseline {
         let until = Instant::now() + a.warmup;
         while Instant::now() < until {
             cycle
@@ -490,6 +496,7 @@ async fn measure(
         settings: None,
         warmed,
         cpu: (0.0, None),
+        machine: (0.0, 0.0),
     };
     if settings {
         stats.settings = Some(topic_settings(bootstrap, &status).await);
@@ -504,6 +511,7 @@ async fn measure(
         (me, b)
     };
     let cpu0 = cpu_at();
+    let machine0 = crate::proc_stats::MachineTicks::now()?;
     let t_cycles = Instant::now();
     for _ in 0..cycles {
         let c = cycle
@@ -515,6 +523,7 @@ async fn measure(
         stats.resume.push(c.resume);
     }
     let cpu1 = cpu_at();
+    stats.machine = machine0.shares_until(&crate::proc_stats::MachineTicks::now()?);
     let secs = t_cycles.elapsed().as_secs_f64();
     stats.cpu = (
         (cpu1.0 - cpu0.0) / secs,
@@ -675,6 +684,7 @@ impl Cycle<'_> {
 
     /// Pause, wait for every acknowledgement, resume, wait for them again.
     async fn run(&self, timeout: Duration, what: &str) -> anyhow::Result<CycleTimes> {
+        let wall0 = now_ms();
         let t0 = self.base.elapsed();
         let v = write(self.kafka, self.app, self.cmd, Action::Pause).await?;
         let written = self.base.elapsed();
@@ -683,6 +693,24 @@ impl Cycle<'_> {
         })
         .await?;
         let t_ack = self.base.elapsed();
+        if std::env::var_os("SWITCHYARD_BENCH_TRACE").is_some() {
+            // when the last acknowledging status was made (wall clock, ms
+            // after the write began), and whose it was
+            let latest = self.tail.latest();
+            let last = latest
+                .values()
+                .filter(|s| s.app == self.app)
+                .max_by_key(|s| s.timestamp_ms);
+            if let Some(s) = last {
+                eprintln!(
+                    "cycle {what}: written {:.1} ms, last status made {} ms ({}), read {:.1} ms",
+                    (written - t0).as_secs_f64() * 1e3,
+                    s.timestamp_ms - wall0,
+                    s.instance,
+                    (t_ack - t0).as_secs_f64() * 1e3
+                );
+            }
+        }
         let last_rec = Duration::from_nanos(self.last.load(Ordering::SeqCst));
         let t1 = self.base.elapsed();
         let v = write(self.kafka, self.app, self.cmd, Action::Resume).await?;

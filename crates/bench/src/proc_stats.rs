@@ -88,6 +88,50 @@ pub fn cpu_secs(pid: &str) -> anyhow::Result<f64> {
     Ok(cpu_ticks(pid)? as f64 / ticks_per_second())
 }
 
+/// The machine's CPU time so far from `/proc/stat`, in clock ticks: every
+/// state (user to steal), and of it idle (idle + iowait) and steal (taken by
+/// the hypervisor for other guests).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MachineTicks {
+    pub total: u64,
+    pub idle: u64,
+    pub steal: u64,
+}
+
+impl MachineTicks {
+    /// Now.
+    pub fn now() -> anyhow::Result<MachineTicks> {
+        let stat = std::fs::read_to_string("/proc/stat").context("read /proc/stat")?;
+        parse_machine_ticks(&stat).with_context(|| format!("no cpu line in /proc/stat: {stat}"))
+    }
+
+    /// The share of `later - self` that was idle, and the share stolen.
+    pub fn shares_until(&self, later: &MachineTicks) -> (f64, f64) {
+        let total = later.total.saturating_sub(self.total).max(1) as f64;
+        (
+            later.idle.saturating_sub(self.idle) as f64 / total,
+            later.steal.saturating_sub(self.steal) as f64 / total,
+        )
+    }
+}
+
+/// The `cpu` line of `/proc/stat`: user nice system idle iowait irq softirq
+/// steal (guest time is counted in user already).
+fn parse_machine_ticks(stat: &str) -> Option<MachineTicks> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    (f.len() == 8).then(|| MachineTicks {
+        total: f.iter().sum(),
+        idle: f[3] + f[4],
+        steal: f[7],
+    })
+}
+
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a system setting.
@@ -154,6 +198,20 @@ mod tests {
         assert_eq!(parse_cpu_ticks(stat), Some(32));
         assert_eq!(parse_cpu_ticks("4242 (short) S 1"), None);
         assert!(cpu_ticks("self").is_ok());
+    }
+
+    #[test]
+    fn machine_ticks_count_idle_with_iowait_and_steal_apart() {
+        let stat = "cpu  10 1 4 50 5 1 1 8 3 0\ncpu0 5 0 2 25 2 0 0 4 0 0\n";
+        let t = parse_machine_ticks(stat).unwrap();
+        assert_eq!((t.total, t.idle, t.steal), (80, 55, 8));
+        let later = MachineTicks {
+            total: 180,
+            idle: 75,
+            steal: 38,
+        };
+        assert_eq!(t.shares_until(&later), (0.2, 0.3));
+        assert!(MachineTicks::now().is_ok());
         assert!(peak_resident_mb(std::process::id()).unwrap() > 0.0);
     }
 }
