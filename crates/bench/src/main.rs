@@ -24,6 +24,7 @@ mod java_consumer;
 mod lag;
 mod parallel;
 mod proc_stats;
+mod status_footprint;
 mod switch;
 mod switch_shared;
 
