@@ -13,7 +13,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use switchyard_config::duration;
-use switchyard_control::kafka_store::{ensure_topic_with, KafkaStore};
+use switchyard_control::compacted_topic::ensure_topic_with;
+use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::SharedStore;
 use switchyard_deploy::view::{SeparateStatus, SharedStatus, Status};
 use switchyard_deploy::{CanaryWatch, DeployError, Driver, Strategy};

@@ -309,7 +309,7 @@ impl Plane {
             control: unique_name(&format!("{prefix}-ctl")),
             status: unique_name(&format!("{prefix}-st")),
         };
-        switchyard_control::kafka_store::ensure_topic(bootstrap(), &plane.control)
+        switchyard_control::compacted_topic::ensure_topic(bootstrap(), &plane.control)
             .expect("control topic");
         plane
     }

@@ -9,7 +9,8 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use switchyard_control::kafka_store::{KafkaStore, READER_GROUP};
+use switchyard_control::kafka_clients::READER_GROUP;
+use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::log::accepted_versions;
 use switchyard_control::status::InstanceStatus;
 use switchyard_control::status_topic::StatusTail;

@@ -21,7 +21,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use switchyard_admin::{reset_offsets, ResetTo};
 use switchyard_config::{Connection, ConsumerConfig, OffsetReset};
-use switchyard_control::kafka_store::{KafkaStore, READER_GROUP};
+use switchyard_control::kafka_clients::READER_GROUP;
+use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::model::Pause;
 use switchyard_control::Store;
 use switchyard_lag::{Sampler, SamplerConfig};
@@ -343,7 +344,7 @@ fn with_the_authorizer_an_instance_cannot_write_the_control_topic_and_an_operato
     let s = sec();
     let topic = unique_name("sec-acl-control");
     let app = "orders";
-    let txn = switchyard_control::kafka_store::transactional_id(&topic, app);
+    let txn = switchyard_control::kafka_clients::transactional_id(&topic, app);
     // the topic exists (an admin made it): the principals only read and write
     let admin_store = KafkaStore::new(admin(), &topic).unwrap();
     for (user, ops) in [

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use switchyard_config::{Connection, ConsumerConfig, GroupProtocol, OffsetReset};
-use switchyard_control::kafka_store::{client, KafkaStore};
+use switchyard_control::kafka_clients::client;
+use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::status_topic::StatusPublisher;
 use switchyard_control::{Agent, AgentConfig, SharedStore};
 use switchyard_deploy::Driver;

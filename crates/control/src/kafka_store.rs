@@ -2,7 +2,8 @@
 //! (created when missing).
 //!
 //! Readers use `assign()` from the beginning, never a consumer group:
-//! librdkafka wants a `group.id` even for `assign()`, so [`READER_GROUP`]
+//! librdkafka wants a `group.id` even for `assign()`, so
+//! [`READER_GROUP`](crate::kafka_clients::READER_GROUP)
 //! is set but never joined nor committed. They read with
 //! `isolation.level=read_committed` and run every record through the
 //! [`Reducer`]: the state of an application is its last committed record,
@@ -11,7 +12,8 @@
 //! Writers are fenced the way Kafka Connect fences the writers of its
 //! config topic (KIP-618). A write runs in a transaction of a producer whose
 //! `transactional.id` belongs to the topic and the application
-//! ([`transactional_id`]): `init_transactions` fences every earlier producer
+//! ([`transactional_id`](crate::kafka_clients::transactional_id)):
+//! `init_transactions` fences every earlier producer
 //! of that id and aborts its open transaction; the writer then reads to the
 //! end of the log (waiting until no transaction is open below the end),
 //! checks that the state is still the one its change was made from, and
@@ -28,41 +30,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use switchyard_config::Connection;
 use tokio::sync::watch;
 
+use crate::compacted_topic::{ensure_topic_with, TopicOptions};
 use crate::error::{ControlError, Result};
+use crate::kafka_clients::{
+    client, deliver, position, read_to_end, reader, transactional_producer, CONTROL_FETCH_WAIT,
+    REQUEST_TIMEOUT, TRANSACTION_TIMEOUT,
+};
 use crate::log::{decode_record, Reducer, Verdict};
 use crate::model::DesiredState;
 use crate::store::Store;
-
-/// The group id readers set because librdkafka requires one; never joined.
-pub const READER_GROUP: &str = "switchyard-control-reader";
-
-/// How long one blocking Kafka request may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `transaction.timeout.ms` of writers: a writer that dies mid-transaction
-/// holds readers back (the last stable offset) at most this long, plus the
-/// broker's `transaction.abort.timed.out.transaction.cleanup.interval.ms`,
-/// unless the next writer of its application fences it sooner.
-pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a writer waits for the transactions open below the end of the
 /// log to finish (a writer of another application that died mid-transaction
 /// is aborted by the broker after [`TRANSACTION_TIMEOUT`]).
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `segment.ms` of the control and status topics the control plane
-/// creates: a segment is compacted once it is rolled and its records are
-/// older than `min.compaction.lag.ms` (1 hour).
-pub const SEGMENT_MS: Duration = Duration::from_secs(600);
 
 /// How long a write with a kept producer waits for the transactions open
 /// below the end of the log before it initialises a new producer instead
@@ -72,372 +59,6 @@ const KEPT_PATIENCE: Duration = Duration::from_millis(200);
 /// Records of an application the store remembers (to find out whether a
 /// commit of unknown outcome landed).
 const RECENT: usize = 64;
-
-/// Base client configuration: every property of `connection` (bootstrap
-/// servers, security), then the store's timeouts and backoffs where the
-/// connection does not set them.
-pub fn client(connection: &Connection) -> ClientConfig {
-    let mut c = connection.client_config();
-    for (key, value) in [
-        ("socket.timeout.ms", "10000"),
-        ("reconnect.backoff.ms", "20"),
-        ("reconnect.backoff.max.ms", "500"),
-    ] {
-        if connection.get(key).is_none() {
-            c.set(key, value);
-        }
-    }
-    c
-}
-
-/// How long the broker may hold a fetch of the control topic's tail that
-/// finds no new record. Apache Kafka answers a waiting fetch as soon as a
-/// record is committed, so this costs no latency there and keeps an idle
-/// reader at two requests a second (at 10 ms, a hundred per instance). A
-/// broker that holds an empty fetch for all of it (librdkafka's mock
-/// cluster) delivers a change up to this late.
-pub const CONTROL_FETCH_WAIT: Duration = Duration::from_millis(500);
-
-/// [`CONTROL_FETCH_WAIT`] of the status topic's readers: that topic is busy
-/// (every instance's heartbeats), and the age of a status read late must not
-/// pass for a gone instance on a broker that holds empty fetches.
-pub const STATUS_FETCH_WAIT: Duration = Duration::from_millis(100);
-
-/// A reader of partition 0 of `topic` from the beginning, outside any
-/// group, of committed records only, whose fetches the broker holds up to
-/// `fetch_wait` when there is nothing new.
-pub fn reader(
-    connection: impl Into<Connection>,
-    topic: &str,
-    fetch_wait: Duration,
-) -> Result<BaseConsumer> {
-    let c: BaseConsumer = client(&connection.into())
-        .set("group.id", READER_GROUP)
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
-        .set("fetch.error.backoff.ms", "10")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
-    c.assign(&tpl)?;
-    Ok(c)
-}
-
-/// A producer that sends at once.
-pub fn producer(connection: impl Into<Connection>) -> Result<BaseProducer> {
-    Ok(client(&connection.into())
-        .set("linger.ms", "0")
-        .set("message.timeout.ms", "10000")
-        .create()?)
-}
-
-/// The `transactional.id` of the writers of `app` on the control `topic`.
-pub fn transactional_id(topic: &str, app: &str) -> String {
-    format!("switchyard-control.{topic}.{app}")
-}
-
-/// A transactional producer of the writers of `app` on `topic`, initialised:
-/// every earlier producer of the same id is fenced, its open transaction
-/// aborted.
-pub fn transactional_producer(
-    connection: impl Into<Connection>,
-    topic: &str,
-    app: &str,
-) -> Result<BaseProducer> {
-    let p: BaseProducer = client(&connection.into())
-        .set("transactional.id", transactional_id(topic, app))
-        .set(
-            "transaction.timeout.ms",
-            TRANSACTION_TIMEOUT.as_millis().to_string(),
-        )
-        .set("linger.ms", "0")
-        .create()?;
-    // A broker connection up before `init_transactions`: when none is up
-    // yet (the bootstrap connection is dropped once the brokers are
-    // learned), librdkafka looks the transaction coordinator up only on its
-    // 500 ms retry timer, which held about a third of the writes 500 ms on
-    // Apache Kafka. The first Metadata request goes through the bootstrap
-    // connection, the second through a learned broker, which stays up.
-    for _ in 0..2 {
-        p.client().fetch_metadata(Some(topic), REQUEST_TIMEOUT)?;
-    }
-    p.init_transactions(2 * REQUEST_TIMEOUT)?;
-    Ok(p)
-}
-
-/// The application position of `c` on partition 0 of `topic`: past the last
-/// record returned and past transaction markers (which are not returned).
-pub(crate) fn position(c: &BaseConsumer, topic: &str) -> Option<i64> {
-    let tpl = c.position().ok()?;
-    match tpl.find_partition(topic, 0)?.offset() {
-        Offset::Offset(n) => Some(n),
-        _ => None,
-    }
-}
-
-/// Wait until every message `p` sent is delivered (`flush` of rdkafka
-/// polls in 100 ms steps; this looks every 1 ms). rdkafka's
-/// `BaseProducer::poll` waits whole milliseconds of what is left of its
-/// timeout and spins on the fraction, so a `poll` of 1 ms is 1 ms of
-/// spinning: it serves the delivery reports without waiting, and the thread
-/// sleeps in between.
-pub fn deliver(p: &BaseProducer) -> Result<()> {
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
-    loop {
-        p.poll(Duration::ZERO);
-        if p.in_flight_count() == 0 {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(ControlError::Timeout("message delivery".into()));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// What [`ensure_topic_with`] may do about a missing topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TopicOptions {
-    /// Create a missing topic (default). Off for clusters where topics are
-    /// created ahead (by an operator, a GitOps tool): a missing topic is
-    /// then an error naming it.
-    pub create: bool,
-}
-
-impl Default for TopicOptions {
-    fn default() -> Self {
-        TopicOptions { create: true }
-    }
-}
-
-impl TopicOptions {
-    /// Topics are never created: they must exist.
-    pub fn no_create() -> TopicOptions {
-        TopicOptions { create: false }
-    }
-}
-
-/// [`ensure_topic_with`] with the default options (create when missing).
-pub fn ensure_topic(connection: impl Into<Connection>, topic: &str) -> Result<()> {
-    ensure_topic_with(connection, topic, TopicOptions::default())
-}
-
-/// Make sure the compacted `topic` exists: an existing topic whose
-/// `cleanup.policy` is not `compact` is refused (read by DescribeConfigs; a
-/// broker that does not answer it, or a principal not allowed to ask, only
-/// gets a warning); a missing one is created, when `options` allow it, with
-/// one partition, `cleanup.policy=compact`, `min.compaction.lag.ms` one
-/// hour, `segment.ms` [`SEGMENT_MS`] and the broker's default replication
-/// factor.
-pub fn ensure_topic_with(
-    connection: impl Into<Connection>,
-    topic: &str,
-    options: TopicOptions,
-) -> Result<()> {
-    let connection = connection.into();
-    if tokio::runtime::Handle::try_current().is_ok() {
-        // called from async code (an instance starting its status tail):
-        // the admin requests below block on a runtime of their own, which
-        // tokio refuses inside another one; block a thread of their own
-        return std::thread::scope(|s| {
-            s.spawn(|| ensure_topic_with(connection, topic, options))
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        });
-    }
-    let admin: AdminClient<DefaultClientContext> = client(&connection).create()?;
-    let probe: BaseConsumer<ConnectErrors> =
-        client(&connection).create_with_context(ConnectErrors::default())?;
-    let exists = |c: &BaseConsumer<ConnectErrors>| {
-        c.fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-            .ok()
-            .and_then(|m| {
-                m.topics()
-                    .first()
-                    .map(|t| t.error().is_none() && !t.partitions().is_empty())
-            })
-            .unwrap_or(false)
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    if exists(&probe) {
-        return check_compacted(&rt, &admin, topic);
-    }
-    // a client that cannot connect (authentication, TLS) says why at once;
-    // its errors are events, delivered by a poll
-    for _ in 0..5 {
-        let _ = probe.poll(Duration::from_millis(20));
-    }
-    if let Some(reason) = probe.context().fatal() {
-        return Err(ControlError::Topic(format!(
-            "cannot connect to {} to read topic `{topic}`: {reason}",
-            connection.bootstrap()
-        )));
-    }
-    if !options.create {
-        return Err(ControlError::MissingTopic(topic.to_string()));
-    }
-    // -1: the broker's default.replication.factor (KIP-464). Compaction
-    // never touches the active segment, which by the broker's defaults rolls
-    // at 1 GiB or after 7 days: the status topic (a record per instance and
-    // heartbeat) would hold up to 1 GiB of statuses that every reader reads
-    // from the beginning. A segment rolls after SEGMENT_MS instead.
-    let segment_ms = SEGMENT_MS.as_millis().to_string();
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1))
-        .set("cleanup.policy", "compact")
-        .set("min.compaction.lag.ms", "3600000")
-        .set("segment.ms", &segment_ms);
-    let opts = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
-    let res = rt.block_on(admin.create_topics([&new], &opts))?;
-    for r in res {
-        if let Err((t, code)) = r {
-            if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                return Err(ControlError::Topic(format!(
-                    "cannot create topic `{t}`: {code}"
-                )));
-            }
-        }
-    }
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
-    while !exists(&probe) {
-        if Instant::now() > deadline {
-            return Err(ControlError::Timeout(format!(
-                "topic `{topic}` not visible after creation"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    check_compacted(&rt, &admin, topic)
-}
-
-/// A client context that keeps the errors of connecting that no retry
-/// mends: failed authentication (SASL) and failed TLS handshakes (an
-/// untrusted certificate, a wrong host name). librdkafka reports them only
-/// to the error callback, and a request then just times out.
-#[derive(Default)]
-pub struct ConnectErrors {
-    last: Mutex<Option<String>>,
-}
-
-impl ConnectErrors {
-    /// The last authentication or TLS error, if any.
-    pub fn fatal(&self) -> Option<String> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-impl rdkafka::ClientContext for ConnectErrors {
-    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        use rdkafka::types::RDKafkaErrorCode as Code;
-        let code = error.rdkafka_error_code();
-        let lower = reason.to_ascii_lowercase();
-        if matches!(code, Some(Code::Authentication | Code::SSL))
-            || lower.contains("sasl")
-            || lower.contains("ssl")
-        {
-            // librdkafka's reasons name the broker and the mechanism, never a secret
-            *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
-        }
-        tracing::warn!(error = %error, reason, "kafka client error");
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for ConnectErrors {}
-
-/// Refuse `topic` unless its `cleanup.policy` is `compact` (a policy with
-/// `delete` loses the states of apps not written for the retention time).
-fn check_compacted(
-    rt: &tokio::runtime::Runtime,
-    admin: &AdminClient<DefaultClientContext>,
-    topic: &str,
-) -> Result<()> {
-    // A broker that does not answer DescribeConfigs (librdkafka's mock
-    // cluster never does) is asked once per process, for 2 s: the check is
-    // a guard, not worth a 10 s wait per topic.
-    static UNANSWERED: AtomicBool = AtomicBool::new(false);
-    if UNANSWERED.load(Ordering::Relaxed) {
-        tracing::debug!(%topic, "DescribeConfigs unanswered before: cleanup.policy not checked");
-        return Ok(());
-    }
-    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(2)));
-    let described = rt.block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &opts));
-    if described.is_err() {
-        UNANSWERED.store(true, Ordering::Relaxed);
-    }
-    let policy = match described {
-        Ok(results) => match results.into_iter().next() {
-            Some(Ok(resource)) => resource.get("cleanup.policy").and_then(|e| e.value.clone()),
-            Some(Err(code)) => {
-                tracing::warn!(%topic, error = %code, "cannot read the topic's configuration (DescribeConfigs); its cleanup.policy is not checked");
-                return Ok(());
-            }
-            None => None,
-        },
-        Err(e) => {
-            tracing::warn!(%topic, error = %e, "cannot read the topic's configuration (DescribeConfigs); its cleanup.policy is not checked");
-            return Ok(());
-        }
-    };
-    match policy {
-        Some(p) if is_compact_only(&p) => Ok(()),
-        Some(p) => Err(ControlError::Topic(format!(
-            "topic `{topic}` has cleanup.policy={p}; the control plane needs \
-             cleanup.policy=compact (the state of an app is the last record of its key, \
-             kept for as long as the topic lives): alter the topic's cleanup.policy to \
-             compact or name another topic"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Whether a `cleanup.policy` value is `compact` alone.
-fn is_compact_only(policy: &str) -> bool {
-    let mut parts = policy.split(',').map(str::trim).filter(|p| !p.is_empty());
-    parts
-        .next()
-        .is_some_and(|p| p.eq_ignore_ascii_case("compact"))
-        && parts.all(|p| p.eq_ignore_ascii_case("compact"))
-}
-
-/// Read the committed records of partition 0 of `topic` from the
-/// beginning to its end (the last stable offset as of the call), giving each
-/// record (key, payload) to `f`.
-pub fn read_to_end(
-    connection: impl Into<Connection>,
-    topic: &str,
-    mut f: impl FnMut(Option<&[u8]>, Option<&[u8]>),
-) -> Result<BaseConsumer> {
-    let c = reader(connection, topic, CONTROL_FETCH_WAIT)?;
-    let (_, high) = c.fetch_watermarks(topic, 0, REQUEST_TIMEOUT)?;
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
-    let mut next = 0;
-    while next < high {
-        if Instant::now() > deadline {
-            return Err(ControlError::Timeout(format!(
-                "reading `{topic}` to offset {high}"
-            )));
-        }
-        match c.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                next = next.max(m.offset() + 1);
-                f(m.key(), m.payload());
-            }
-            Some(Err(e)) => tracing::debug!(topic, error = %e, "control read"),
-            None => {
-                // compaction may leave the first offset above 0
-                if let Ok((low, _)) = c.fetch_watermarks(topic, 0, REQUEST_TIMEOUT) {
-                    next = next.max(low);
-                }
-            }
-        }
-        // transaction markers move the position without a record
-        next = next.max(position(&c, topic).unwrap_or(0));
-    }
-    Ok(c)
-}
 
 /// What the tail thread has read so far.
 #[derive(Default)]
@@ -883,6 +504,7 @@ impl Store for KafkaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka_clients::producer;
     use crate::model::Pause;
     use rdkafka::mocking::MockCluster;
 

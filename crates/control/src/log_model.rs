@@ -391,7 +391,7 @@ struct World {
 }
 
 fn id(app: &str) -> String {
-    crate::kafka_store::transactional_id("t", app)
+    crate::kafka_clients::transactional_id("t", app)
 }
 
 impl World {

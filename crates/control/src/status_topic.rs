@@ -15,10 +15,10 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord};
 use switchyard_config::Connection;
 
+use crate::compacted_topic::{ensure_topic_with, TopicOptions};
 use crate::error::{ControlError, Result};
-use crate::kafka_store::{
-    client, deliver, ensure_topic_with, position, producer, reader, TopicOptions, REQUEST_TIMEOUT,
-    STATUS_FETCH_WAIT,
+use crate::kafka_clients::{
+    client, deliver, position, producer, reader, REQUEST_TIMEOUT, STATUS_FETCH_WAIT,
 };
 use crate::status::InstanceStatus;
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::Connection;
-use switchyard_control::kafka_store::TopicOptions;
+use switchyard_control::compacted_topic::TopicOptions;
 use switchyard_control::status_topic::{StatusPublisher, StatusTail};
 use switchyard_control::{Agent, AgentConfig};
 use switchyard_runtime::{ListenerBuilder, ListenerHandle};

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use switchyard_config::Connection;
+use switchyard_control::compacted_topic::TopicOptions;
 use switchyard_control::file_source::FileSource;
-use switchyard_control::kafka_store::{KafkaStore, TopicOptions};
+use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::redis_store::RedisStore;
 use switchyard_control::{ControlError, SharedStore};
 

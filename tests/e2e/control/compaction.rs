@@ -19,9 +19,10 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
-use switchyard_control::kafka_store::{
-    deliver, producer, transactional_producer, KafkaStore, TRANSACTION_TIMEOUT,
+use switchyard_control::kafka_clients::{
+    deliver, producer, transactional_producer, TRANSACTION_TIMEOUT,
 };
+use switchyard_control::kafka_store::KafkaStore;
 use switchyard_control::{ControlError, DesiredState, Pause, Store};
 use switchyard_runtime::{Listener, PauseTarget};
 

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use switchyard_control::kafka_store::{deliver, producer, read_to_end};
+use switchyard_control::kafka_clients::{deliver, producer, read_to_end};
 use switchyard_control::Pause;
 
 use super::*;
