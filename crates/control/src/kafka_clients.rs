@@ -5,7 +5,7 @@
 //! [`producer`] that sends at once and [`deliver`] that waits for it, the
 //! control topic's fenced [`transactional_producer`], and [`read_to_end`]
 //! for one-off reads. The topics themselves are made and checked in
-//! [`crate::compacted_topic`].
+//! `compacted_topic.rs`.
 //!
 //! ```no_run
 //! use std::time::Duration;
