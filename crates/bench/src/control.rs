@@ -21,11 +21,11 @@
 //! the number of partitions of its instance, and the CPU the bench process
 //! and a `--kafka` broker used during the cycles.
 //!
-//! Each `switchyard` row starts with unmeasured cycles for `--warmup`
-//! (60 s): a freshly started broker's JIT compilers took a third of the 2
-//! cores of the reference machine for its first minute, and again when a
-//! row of more instances followed, which a broker in service has long
-//! finished. The flow's producer batches for `--linger-ms`
+//! On a real broker each `switchyard` row starts with unmeasured cycles for
+//! `--warmup` (60 s): a freshly started broker's JIT compilers took a third
+//! of the 2 cores of the reference machine for its first minute, and again
+//! when a row of more instances followed, which a broker in service has
+//! long finished. The flow's producer batches for `--linger-ms`
 //! (librdkafka's default, 5 ms).
 
 use std::collections::BTreeMap;
@@ -81,15 +81,19 @@ pub struct Args {
     #[arg(long)]
     shared_store: bool,
     /// Unmeasured pause/resume cycles before each row (not the baseline's),
-    /// for this long (`60s`, `0s`): the broker's JIT warm-up.
-    #[arg(long, default_value = "60s", value_parser = switchyard_config::duration::parse)]
-    warmup: Duration,
+    /// for this long (`60s`, `0s`): the broker's JIT warm-up. Default 60 s
+    /// on a real broker, none on the mock cluster (no JIT there).
+    #[arg(long, value_parser = switchyard_config::duration::parse)]
+    warmup: Option<Duration>,
     /// `linger.ms` of the steady flow's producer.
     #[arg(long, default_value_t = 5)]
     linger_ms: u64,
 }
 
 const POLL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default `--warmup` on a real broker.
+const WARMUP: Duration = Duration::from_secs(60);
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -409,7 +413,12 @@ async fn measure(
         .await?;
     let mut warmed = 1;
     if !baseline {
-        let until = Instant::now() + a.warmup;
+        let warmup = a.warmup.unwrap_or(if broker.is_mock() {
+            Duration::ZERO
+        } else {
+            WARMUP
+        });
+        let until = Instant::now() + warmup;
         while Instant::now() < until {
             cycle
                 .run(Duration::from_secs(30), "a warm-up cycle")
