@@ -368,17 +368,22 @@ async fn measure(
         Duration::from_millis(a.linger_ms),
         stop.clone(),
     );
-    let mine = || -> Vec<InstanceStatus> {
-        tail.latest()
-            .into_values()
-            .filter(|s| s.app == app)
-            .collect()
+    let mut cmd = BindingCommand::new("bench", Action::Pause);
+    cmd.topic = Some(topic.clone());
+    let cycle = Cycle {
+        kafka: &kafka,
+        app: &app,
+        cmd: &cmd,
+        tail: &tail,
+        n,
+        base,
+        last: &last,
     };
     // every partition assigned, and to every instance one at least when
     // there are enough
     let settle = Duration::from_secs(60 + n as u64);
     wait(&tail, settle, "the group to settle", || {
-        let mine = mine();
+        let mine = cycle.statuses();
         mine.len() == n
             && mine.iter().map(|s| s.partitions().count()).sum::<usize>() == a.partitions as usize
             && (n > a.partitions as usize || mine.iter().all(|s| s.partitions().count() > 0))
@@ -393,17 +398,6 @@ async fn measure(
         tokio::task::block_in_place(|| {
             Ok(c.fetch_watermarks(&status, 0, Duration::from_secs(10))?.1)
         })
-    };
-    let mut cmd = BindingCommand::new("bench", Action::Pause);
-    cmd.topic = Some(topic.clone());
-    let cycle = Cycle {
-        kafka: &kafka,
-        app: &app,
-        cmd: &cmd,
-        tail: &tail,
-        n,
-        base,
-        last: &last,
     };
     // one cycle unmeasured: the first transaction on a fresh broker waits
     // for its transaction coordinator to load (1-2 s), which is no
@@ -468,13 +462,14 @@ async fn measure(
         (cpu1.0 - cpu0.0) / secs,
         cpu0.1.zip(cpu1.1).map(|(a, b)| (b - a) / secs),
     );
-    stats.status.secs = t_cycles.elapsed().as_secs_f64();
+    stats.status.secs = secs;
     let to = end_of(&watermarks)?;
     stats.status.records = to - from;
     stats.status.total = to;
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
-    let partitions_of: BTreeMap<String, usize> = mine()
+    let partitions_of: BTreeMap<String, usize> = cycle
+        .statuses()
         .into_iter()
         .map(|s| (s.instance.clone(), s.partitions().count()))
         .collect();
@@ -524,11 +519,16 @@ struct Cycle<'a> {
 }
 
 impl Cycle<'_> {
+    /// The latest status of every instance of the app.
+    fn statuses(&self) -> Vec<InstanceStatus> {
+        let latest = self.tail.latest().into_values();
+        latest.filter(|s| s.app == self.app).collect()
+    }
+
     /// Whether there is a status of every instance and each passes `f`.
     fn all(&self, f: impl Fn(&InstanceStatus) -> bool) -> bool {
-        let latest = self.tail.latest();
-        let mine: Vec<&InstanceStatus> = latest.values().filter(|s| s.app == self.app).collect();
-        mine.len() == self.n && mine.into_iter().all(f)
+        let mine = self.statuses();
+        mine.len() == self.n && mine.iter().all(f)
     }
 
     /// Pause, wait for every acknowledgement, resume, wait for them again.
@@ -545,11 +545,7 @@ impl Cycle<'_> {
         if std::env::var_os("SWITCHYARD_BENCH_TRACE").is_some() {
             // when the last acknowledging status was made (wall clock, ms
             // after the write began), and whose it was
-            let latest = self.tail.latest();
-            let last = latest
-                .values()
-                .filter(|s| s.app == self.app)
-                .max_by_key(|s| s.timestamp_ms);
+            let last = self.statuses().into_iter().max_by_key(|s| s.timestamp_ms);
             if let Some(s) = last {
                 eprintln!(
                     "cycle {what}: written {:.1} ms, last status made {} ms ({}), read {:.1} ms",

@@ -210,15 +210,10 @@ impl KafkaStore {
     ) -> Result<Arc<KafkaStore>> {
         let connection = connection.into();
         ensure_topic_with(&connection, topic, options)?;
-        let reader = Arc::new(reader(&connection, topic, CONTROL_FETCH_WAIT)?);
+        let c = reader(&connection, topic, CONTROL_FETCH_WAIT)?;
         let tail: Arc<(Mutex<Tail>, Condvar)> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (t, st, top, c) = (
-            tail.clone(),
-            stop.clone(),
-            topic.to_string(),
-            reader.clone(),
-        );
+        let (t, st, top) = (tail.clone(), stop.clone(), topic.to_string());
         std::thread::Builder::new()
             .name("sy-control-tail".into())
             .spawn(move || {

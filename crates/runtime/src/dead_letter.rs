@@ -17,8 +17,8 @@
 //! the listener: a listener whose records all decode and succeed (nearly
 //! every one, nearly always) keeps no idle clients for its dead letters,
 //! nor their threads (rust-rdkafka's producer polling thread spins out the
-//! last millisecond of every 100 ms wait: about 1% of a core each, 30% of
-//! one for a 32-instance fleet in one process).
+//! last millisecond of every 100 ms wait: 32 of them, a fleet of 32
+//! instances in one process, took 4.4% of a 2-core machine's samples).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
